@@ -1,0 +1,88 @@
+"""The abstract backend every disparity method implements."""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar, Optional
+
+import numpy as np
+
+from ..data import DisparityResult, StereoPair
+from ..device import resolve_device
+from ..errors import InputError
+from ..jobs import CancelToken
+from ..params import Parameter, resolve_parameters
+from ..timing import StageTimer
+
+
+class Backend(ABC):
+    """A disparity method. Subclasses declare their parameters once, as data.
+
+    Class attributes:
+        name: registry name (``--backend NAME``).
+        description: one line for listings.
+        parameters: declared :class:`~depthapp.params.Parameter` tuple; CLI flags and GUI
+            controls are generated from it.
+        default_max_disp: disparity levels when neither user, weights nor calibration decide.
+        disparity_multiple: ``max_disp`` is rounded up to a multiple of this.
+        supports_cuda: whether ``device='cuda'`` is possible.
+        learned: needs weights; ``exportable``: ``depthapp export`` supports it.
+        presets: named parameter sets, e.g. ``{"fast": {...}}`` for the live camera.
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    parameters: ClassVar[tuple[Parameter, ...]] = ()
+    default_max_disp: ClassVar[int] = 128
+    disparity_multiple: ClassVar[int] = 1
+    supports_cuda: ClassVar[bool] = False
+    learned: ClassVar[bool] = False
+    exportable: ClassVar[bool] = False
+    presets: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    def __init__(self, max_disp: Optional[int] = None, device: str = "auto",
+                 weights: Optional[str] = None, **params: Any):
+        self.check_available()
+        self.params = resolve_parameters(self.parameters, params, self.name)
+        self.max_disp = self.round_max_disp(max_disp if max_disp else self.default_max_disp)
+        self.device = resolve_device(device, self.supports_cuda, owner=f"backend {self.name}")
+        self.weights = weights
+
+    @classmethod
+    def check_available(cls) -> None:
+        """Raise :class:`~depthapp.errors.BackendUnavailableError` if this backend cannot run."""
+
+    @classmethod
+    def round_max_disp(cls, max_disp: int) -> int:
+        max_disp = int(max_disp)
+        if max_disp < 1:
+            raise InputError(f"--max-disp must be at least 1, got {max_disp}")
+        multiple = max(1, cls.disparity_multiple)
+        return int(math.ceil(max_disp / multiple) * multiple)
+
+    def compute(self, pair: StereoPair, cancel: Optional[CancelToken] = None) -> DisparityResult:
+        """Disparity of ``pair.left``; shape ``(H, W)`` float32, NaN where invalid."""
+        timer = self.make_timer()
+        output = self._compute(pair, timer, cancel or CancelToken())
+        confidence = None
+        if isinstance(output, tuple):
+            output, confidence = output
+        disparity = np.asarray(output, dtype=np.float32)
+        if disparity.shape != (pair.height, pair.width):
+            raise AssertionError(  # a backend bug, not a user error
+                f"backend {self.name} returned {disparity.shape} for a {pair.height}x{pair.width} pair")
+        return DisparityResult(disparity=disparity, backend=self.name, parameters=dict(self.params),
+                               max_disp=self.max_disp, confidence=confidence,
+                               timings=timer.timings, device=self.device)
+
+    def make_timer(self) -> StageTimer:
+        if self.device.startswith("cuda"):
+            import torch
+
+            return StageTimer(sync=torch.cuda.synchronize)
+        return StageTimer()
+
+    @abstractmethod
+    def _compute(self, pair: StereoPair, timer: StageTimer, cancel: CancelToken):
+        """Return ``disparity`` or ``(disparity, confidence)`` as ``(H, W)`` arrays."""

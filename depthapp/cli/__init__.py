@@ -1,0 +1,75 @@
+"""The ``depthapp`` command line: a thin layer over the Python API.
+
+Each sub-command lives in a module ``depthapp/cli/cmd_<name>.py`` that defines
+``register(subparsers)`` (adding its parser, with ``set_defaults(handler=...)``). Modules are
+discovered by name, so adding a command touches no shared list.
+
+Exit codes: 0 success, 1 input errors, 2 usage errors, 130 cancelled (Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from typing import Optional, Sequence
+
+from ..errors import DepthAppError, UsageError
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse that raises UsageError instead of printing usage and exiting."""
+
+    def error(self, message):
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _command_modules():
+    package = importlib.import_module(__name__)
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+        if info.name.startswith("cmd_"):
+            yield importlib.import_module(f"{__name__}.{info.name}")
+
+
+def build_parser() -> ArgumentParser:
+    from .. import __version__
+
+    parser = ArgumentParser(prog="depthapp", description="Stereo depth estimation.")
+    parser.add_argument("--version", action="version", version=f"depthapp {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND",
+                                       parser_class=ArgumentParser)
+    for module in _command_modules():
+        module.register(subparsers)
+    return parser
+
+
+def error_line(message: str) -> str:
+    return f"depthapp: error: {message}"
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        parser = build_parser()
+        args, extra = parser.parse_known_args(argv)
+        if not getattr(args, "command", None):
+            parser.print_help()
+            return 2
+        handler = args.handler
+        if extra and not getattr(args, "accepts_extra", False):
+            raise UsageError(f"unrecognised arguments: {' '.join(extra)}")
+        result = handler(args, extra) if getattr(args, "accepts_extra", False) else handler(args)
+        return int(result or 0)
+    except DepthAppError as error:
+        print(error_line(str(error)), file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print(error_line("interrupted"), file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

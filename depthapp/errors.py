@@ -1,0 +1,45 @@
+"""One exception hierarchy for every user-facing failure.
+
+The CLI turns a :class:`DepthAppError` into a one-line message and its ``exit_code``; the GUI
+turns it into a dialog. Anything else escaping is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class DepthAppError(Exception):
+    """Base class of errors caused by the user's input or environment, not by a bug."""
+
+    exit_code = 1
+
+
+class UsageError(DepthAppError):
+    """Wrong command-line usage: an unknown flag, a missing argument, a bad combination."""
+
+    exit_code = 2
+
+
+class InputError(DepthAppError):
+    """An input file is missing, unreadable, empty or inconsistent (e.g. size mismatch)."""
+
+
+class CalibrationError(InputError):
+    """A calibration file has an unknown format, missing fields or impossible values."""
+
+
+class OutputExistsError(DepthAppError):
+    """An output would overwrite existing results and ``--force`` was not given."""
+
+
+class WeightsError(DepthAppError):
+    """Weights are missing, fail their SHA-256 check or do not fit the backend."""
+
+
+class BackendUnavailableError(DepthAppError):
+    """A backend (or one of its devices) cannot run here: missing module, kernel or device."""
+
+
+class Cancelled(DepthAppError):
+    """A long job was cancelled by the user; partial results were kept where promised."""
+
+    exit_code = 130
