@@ -54,6 +54,11 @@ class Backend(ABC):
         """Raise :class:`~depthapp.errors.BackendUnavailableError` if this backend cannot run."""
 
     @classmethod
+    def weights_max_disp(cls, weights: Optional[str]) -> Optional[int]:
+        """The disparity range the given (or default) weights were trained for, if known."""
+        return None
+
+    @classmethod
     def round_max_disp(cls, max_disp: int) -> int:
         max_disp = int(max_disp)
         if max_disp < 1:

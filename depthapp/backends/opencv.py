@@ -1,0 +1,112 @@
+"""OpenCV's block matching and semi-global block matching as baseline backends.
+
+OpenCV returns disparity as int16 fixed point with 4 fractional bits (x16) and marks invalid
+pixels with ``(minDisparity - 1) * 16``; both are converted here to float pixels and NaN.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ..params import Parameter
+from . import register_backend
+from .base import Backend
+
+_SGBM_MODES = {"sgbm": cv2.StereoSGBM_MODE_SGBM, "hh": cv2.StereoSGBM_MODE_HH,
+               "hh4": cv2.StereoSGBM_MODE_HH4, "3way": cv2.StereoSGBM_MODE_SGBM_3WAY}
+
+_SHARED = (
+    Parameter("min_disp", "int", 0, "smallest disparity searched (may be negative)", -256, 256),
+    Parameter("uniqueness", "int", 10, "best cost must beat the second by this percentage", 0, 100),
+    Parameter("speckle_window", "int", 100, "largest speckle (pixels) removed; 0 disables", 0, 1000),
+    Parameter("speckle_range", "int", 2, "max disparity variation within a connected component", 0, 64),
+    Parameter("disp12_max_diff", "int", 1, "left-right check tolerance in pixels; -1 disables", -1, 64),
+)
+
+
+def _grey(image: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+
+
+def _to_float_disparity(raw: np.ndarray, min_disp: int) -> np.ndarray:
+    disparity = raw.astype(np.float32) / 16.0
+    disparity[raw < min_disp * 16] = np.nan
+    return disparity
+
+
+@register_backend
+class OpenCVSGBM(Backend):
+    name = "opencv-sgbm"
+    description = "OpenCV StereoSGBM (Hirschmueller SGM with BT block cost), CPU"
+    disparity_multiple = 16
+    default_max_disp = 128
+    parameters = (
+        Parameter("block_size", "int", 5, "matching block size (odd)", 1, 11, odd=True),
+        Parameter("mode", "choice", "sgbm", "sgbm: 5 paths, hh: 8 paths (full), hh4: 4 paths, "
+                  "3way: fastest", choices=tuple(_SGBM_MODES)),
+        Parameter("p1", "int", 0, "penalty for a 1 px disparity change; 0 = 8*block_size^2", 0, 10000),
+        Parameter("p2", "int", 0, "penalty for larger changes; 0 = 32*block_size^2", 0, 40000),
+        Parameter("pre_filter_cap", "int", 63, "clip of the x-derivative prefilter", 1, 63),
+        Parameter("colour", "bool", False, "match RGB instead of grey (P1/P2 auto-scale by 3)"),
+    ) + _SHARED
+    presets = {"fast": {"mode": "3way"}}
+
+    def _matcher(self, channels: int):
+        p = self.params
+        area = p["block_size"] ** 2 * channels
+        p1 = p["p1"] or 8 * area
+        p2 = p["p2"] or 32 * area
+        if p2 <= p1:
+            from ..errors import UsageError
+
+            raise UsageError(f"--p2 ({p2}) must be larger than --p1 ({p1})")
+        return cv2.StereoSGBM_create(
+            minDisparity=p["min_disp"], numDisparities=self.max_disp, blockSize=p["block_size"],
+            P1=p1, P2=p2, disp12MaxDiff=p["disp12_max_diff"], preFilterCap=p["pre_filter_cap"],
+            uniquenessRatio=p["uniqueness"], speckleWindowSize=p["speckle_window"],
+            speckleRange=p["speckle_range"], mode=_SGBM_MODES[p["mode"]])
+
+    def _compute(self, pair, timer, cancel):
+        with timer("prepare"):
+            if self.params["colour"]:
+                left = cv2.cvtColor(pair.left, cv2.COLOR_RGB2BGR)
+                right = cv2.cvtColor(pair.right, cv2.COLOR_RGB2BGR)
+                matcher = self._matcher(3)
+            else:
+                left, right = _grey(pair.left), _grey(pair.right)
+                matcher = self._matcher(1)
+        with timer("match"):
+            raw = matcher.compute(left, right)
+        with timer("convert"):
+            return _to_float_disparity(raw, self.params["min_disp"])
+
+
+@register_backend
+class OpenCVBM(Backend):
+    name = "opencv-bm"
+    description = "OpenCV StereoBM (SAD block matching), CPU, very fast"
+    disparity_multiple = 16
+    default_max_disp = 128
+    parameters = (
+        Parameter("block_size", "int", 15, "SAD window size (odd)", 5, 255, odd=True),
+        Parameter("pre_filter_cap", "int", 31, "clip of the prefilter output", 1, 63),
+        Parameter("texture_threshold", "int", 10, "minimum texture for a valid match", 0, 10000),
+    ) + _SHARED
+
+    def _compute(self, pair, timer, cancel):
+        p = self.params
+        with timer("prepare"):
+            left, right = _grey(pair.left), _grey(pair.right)
+            matcher = cv2.StereoBM_create(numDisparities=self.max_disp, blockSize=p["block_size"])
+            matcher.setMinDisparity(p["min_disp"])
+            matcher.setPreFilterCap(p["pre_filter_cap"])
+            matcher.setTextureThreshold(p["texture_threshold"])
+            matcher.setUniquenessRatio(p["uniqueness"])
+            matcher.setSpeckleWindowSize(p["speckle_window"])
+            matcher.setSpeckleRange(p["speckle_range"])
+            matcher.setDisp12MaxDiff(p["disp12_max_diff"])
+        with timer("match"):
+            raw = matcher.compute(left, right)
+        with timer("convert"):
+            return _to_float_disparity(raw, p["min_disp"])

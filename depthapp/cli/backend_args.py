@@ -1,0 +1,93 @@
+"""Backend options shared by every command that runs a backend (run, eval, predict, camera...).
+
+Each backend's declared parameters become flags (``--p1 10``); they are parsed after the
+backend is known, so a flag the chosen backend does not take is a one-line usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, Sequence
+
+from ..backends import BackendInfo, get_backend_class, list_backends
+from ..errors import UsageError
+from ..params import Parameter
+
+
+def add_backend_arguments(parser: argparse.ArgumentParser, default_backend: str = "opencv-sgbm") -> None:
+    group = parser.add_argument_group("backend")
+    group.add_argument("--backend", default=default_backend,
+                       help=f"disparity backend (default {default_backend}; see `depthapp backends`)")
+    group.add_argument("--weights", metavar="ID|PATH", help="weights record id or checkpoint file")
+    group.add_argument("--model", metavar="FILE", help="exported model file (onnx backend)")
+    group.add_argument("--max-disp", type=int, metavar="N",
+                       help="disparity levels 0..N-1 (default: weights, then calibration ndisp, "
+                            "then the backend's default)")
+    group.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    group.add_argument("--preset", help="a named parameter preset of the backend (e.g. fast)")
+    group.add_argument("--offline", action="store_true", help="never fetch missing weights")
+    parser.set_defaults(accepts_extra=True)
+
+
+def _flag_parser(parameters: Sequence[Parameter], prog: str) -> argparse.ArgumentParser:
+    from . import ArgumentParser
+
+    parser = ArgumentParser(prog=prog, add_help=False)
+    for parameter in parameters:
+        parser.add_argument(parameter.flag, dest=parameter.name, default=None, metavar="VALUE")
+    return parser
+
+
+def parse_backend_parameters(backend_name: str, extra: Sequence[str],
+                             preset: str | None = None) -> dict[str, Any]:
+    """Parse the backend-specific flags left over by the command's own parser."""
+    cls = get_backend_class(backend_name)
+    values: dict[str, Any] = {}
+    if preset:
+        if preset not in cls.presets:
+            known = ", ".join(cls.presets) or "none"
+            raise UsageError(f"backend {backend_name} has no preset {preset!r} (presets: {known})")
+        values.update(cls.presets[preset])
+    if not extra:
+        return values
+    known_flags = {p.flag for p in cls.parameters}
+    for token in extra:
+        flag = token.split("=", 1)[0]
+        if flag.startswith("--") and flag not in known_flags:
+            accepted = ", ".join(sorted(known_flags)) or "no parameters"
+            other = [info.name for info in list_backends()
+                     if info.cls is not None and flag in {p.flag for p in info.cls.parameters}]
+            hint = f"; {flag} belongs to {', '.join(other)}" if other else ""
+            raise UsageError(f"backend {backend_name} does not take {flag} (it takes: {accepted}){hint}")
+        if not flag.startswith("--"):
+            raise UsageError(f"unexpected argument {token!r}")
+    namespace = _flag_parser(cls.parameters, f"depthapp --backend {backend_name}").parse_args(list(extra))
+    values.update({name: value for name, value in vars(namespace).items() if value is not None})
+    return values
+
+
+def backend_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments for ``create_backend`` that every backend accepts."""
+    options: dict[str, Any] = {"device": args.device}
+    if getattr(args, "weights", None):
+        options["weights"] = args.weights
+    return options
+
+
+def describe_backend(info: BackendInfo) -> str:
+    if info.cls is None:
+        return f"{info.name}: unavailable ({info.problem})"
+    cls = info.cls
+    tags = ["learned" if cls.learned else "classical"]
+    tags.append("cpu+cuda" if cls.supports_cuda else "cpu")
+    if cls.exportable:
+        tags.append("exportable")
+    head = f"{info.name}: {cls.description} [{', '.join(tags)}; default max disp {cls.default_max_disp}]"
+    if info.problem:
+        head += f"\n    unavailable here: {info.problem}"
+    lines = [head] + [f"    {p.describe()}" for p in cls.parameters]
+    if cls.presets:
+        lines.append("    presets: " + "; ".join(
+            f"{name} ({', '.join(f'{k}={v}' for k, v in values.items())})"
+            for name, values in cls.presets.items()))
+    return "\n".join(lines)

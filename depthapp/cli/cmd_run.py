@@ -1,0 +1,133 @@
+"""``depthapp run``: disparity, metric depth and a coloured point cloud for one pair."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UsageError
+from ..timing import format_timings
+from .backend_args import add_backend_arguments, backend_options, parse_backend_parameters
+
+OUTPUT_NAMES = ("disparity.pfm", "disparity.png", "depth.pfm", "cloud.ply")
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "run", help="compute disparity, depth and a point cloud for one stereo pair",
+        description="Compute disparity (and with a calibration, depth in metres and a coloured "
+                    "point cloud) for one rectified pair. Backend parameters are flags too: "
+                    "see `depthapp backends`.")
+    parser.add_argument("left", nargs="?", help="left image (or a side-by-side frame if RIGHT is omitted)")
+    parser.add_argument("right", nargs="?", help="right image")
+    parser.add_argument("--sample", action="store_true",
+                        help="run on the embedded Middlebury Motorcycle pair with its calibration")
+    parser.add_argument("--calib", metavar="FILE", help="calibration file (format detected by content)")
+    parser.add_argument("--calib-units", choices=("mm", "cm", "m"),
+                        help="units of T in an OpenCV calibration file")
+    parser.add_argument("--out", metavar="DIR", default="depthapp-out", help="output folder (default depthapp-out)")
+    parser.add_argument("--force", action="store_true", help="overwrite existing outputs in DIR")
+    parser.add_argument("--gt", metavar="FILE", help="ground-truth disparity (.pfm/.png/.npy) to score against")
+    add_backend_arguments(parser)
+    parser.set_defaults(handler=handle)
+
+
+def _load_input(args):
+    from ..io import load_pair, read_disparity
+
+    if args.sample:
+        if args.left or args.right:
+            raise UsageError("--sample takes no LEFT/RIGHT images")
+        from ..sample import load_sample
+
+        pair = load_sample()
+    else:
+        if not args.left:
+            raise UsageError("run: give LEFT and RIGHT images, a side-by-side frame, or --sample")
+        gt = read_disparity(args.gt) if args.gt else None
+        pair = load_pair(args.left, args.right, gt_disparity=gt)
+    if args.calib:
+        from ..calibration import read_calibration
+
+        pair.calibration = read_calibration(args.calib, units=args.calib_units)
+    return pair
+
+
+def _check_outputs(out_dir: Path, force: bool) -> None:
+    from ..errors import OutputExistsError
+
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputExistsError(f"{out_dir}: exists and is not a folder")
+    existing = [name for name in OUTPUT_NAMES if (out_dir / name).exists()]
+    if existing and not force:
+        raise OutputExistsError(f"{out_dir}: already holds {', '.join(existing)} (pass --force to overwrite)")
+
+
+def score_line(disparity: np.ndarray, gt: np.ndarray) -> str:
+    valid_gt = np.isfinite(gt)
+    error = np.abs(disparity - gt)[valid_gt]
+    filled = np.isfinite(error)
+    bad2_all = 100.0 * np.mean(~(error <= 2.0))
+    bad2_filled = 100.0 * np.mean(error[filled] > 2.0) if filled.any() else float("nan")
+    epe = float(np.mean(error[filled])) if filled.any() else float("nan")
+    return (f"vs ground truth: bad-2 all {bad2_all:.2f} %, bad-2 filled {bad2_filled:.2f} %, "
+            f"density {100.0 * filled.mean():.2f} %, EPE (filled) {epe:.3f} px")
+
+
+def handle(args, extra) -> int:
+    from ..backends import create_backend
+    from ..io import write_disparity, write_image, write_ply
+    from ..pipeline import choose_max_disp, prepare_pair, run_pipeline
+    from ..visualize import colorize_disparity
+
+    params = parse_backend_parameters(args.backend, extra, args.preset)
+    if args.model:
+        params_model = {"model": args.model}
+    else:
+        params_model = {}
+    pair = _load_input(args)
+    out_dir = Path(args.out)
+    _check_outputs(out_dir, args.force)
+    pair, notes = prepare_pair(pair)
+    max_disp, origin = choose_max_disp(args.backend, args.max_disp, args.weights, pair.calibration)
+    backend = create_backend(args.backend, max_disp=max_disp, **backend_options(args), **params_model, **params)
+    print(f"pair: {pair.name} ({pair.width}x{pair.height})")
+    for note in notes:
+        print(f"note: {note}")
+    if pair.calibration is not None:
+        print(f"calibration: {pair.calibration.summary()}")
+        try:
+            from ..calibration.rectify import check_rectified
+        except ImportError:
+            check_rectified = None
+        if check_rectified is not None and not notes:
+            warning = check_rectified(pair)
+            if warning:
+                print(f"warning: {warning}", file=sys.stderr)
+    print(f"backend: {args.backend} on {backend.device}, max disparity {backend.max_disp} levels ({origin})")
+    output = run_pipeline(pair, backend)
+    result = output.result
+    for note in output.notes[len(notes):]:
+        print(f"note: {note}")
+    print(f"timings: {format_timings(result.timings)}")
+    print(f"density: {100.0 * result.density:.2f} % of all pixels")
+    if pair.gt_disparity is not None:
+        print(score_line(result.disparity, pair.gt_disparity))
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = [write_disparity(out_dir / "disparity.pfm", result.disparity, overwrite=args.force)]
+    vmax = float(backend.max_disp)
+    written.append(write_image(out_dir / "disparity.png",
+                               colorize_disparity(result.disparity, 0.0, vmax), overwrite=args.force))
+    if output.depth is not None:
+        written.append(write_disparity(out_dir / "depth.pfm", output.depth, overwrite=args.force))
+        cloud = output.cloud
+        written.append(write_ply(out_dir / "cloud.ply", cloud.points, cloud.colors, overwrite=args.force))
+        print(f"point cloud: {len(cloud)} points")
+    else:
+        print("no calibration: wrote disparity only (pass --calib FILE for depth and a point cloud)")
+    for path in written:
+        print(f"wrote {path}")
+    return 0
