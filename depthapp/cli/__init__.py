@@ -34,6 +34,9 @@ def _command_modules():
 
 def build_parser() -> ArgumentParser:
     from .. import __version__
+    from .backend_args import BACKEND_PARSERS
+
+    BACKEND_PARSERS.clear()
 
     parser = ArgumentParser(prog="depthapp", description="Stereo depth estimation.")
     parser.add_argument("--version", action="version", version=f"depthapp {__version__}")
@@ -52,11 +55,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         parser = build_parser()
+        from .backend_args import add_parameter_flags
+
+        add_parameter_flags(argv)
         args, extra = parser.parse_known_args(argv)
         if not getattr(args, "command", None):
             parser.print_help()
             return 2
         handler = args.handler
+        if getattr(args, "backend_parser", False):
+            from .backend_args import parameter_tokens
+
+            extra = parameter_tokens(args) + list(extra)
         if extra and not getattr(args, "accepts_extra", False):
             raise UsageError(f"unrecognised arguments: {' '.join(extra)}")
         result = handler(args, extra) if getattr(args, "accepts_extra", False) else handler(args)

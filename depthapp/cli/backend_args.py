@@ -26,21 +26,41 @@ def add_backend_arguments(parser: argparse.ArgumentParser, default_backend: str 
     group.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     group.add_argument("--preset", help="a named parameter preset of the backend (e.g. fast)")
     group.add_argument("--offline", action="store_true", help="never fetch missing weights")
-    parser.set_defaults(accepts_extra=True)
+    parser.set_defaults(accepts_extra=True, backend_parser=True)
+    BACKEND_PARSERS.append(parser)
 
 
-def _flag_parser(parameters: Sequence[Parameter], prog: str) -> argparse.ArgumentParser:
-    from . import ArgumentParser
+BACKEND_PARSERS: list[argparse.ArgumentParser] = []
+PARAM_PREFIX = "backend_param_"
 
-    parser = ArgumentParser(prog=prog, add_help=False)
-    for parameter in parameters:
-        parser.add_argument(parameter.flag, dest=parameter.name, default=None, metavar="VALUE")
-    return parser
+
+def _requested_backend(argv: Sequence[str], parser: argparse.ArgumentParser) -> str:
+    for i, token in enumerate(argv):
+        if token == "--backend" and i + 1 < len(argv):
+            return argv[i + 1]
+        if token.startswith("--backend="):
+            return token.split("=", 1)[1]
+    return parser.get_default("backend")
+
+
+def add_parameter_flags(argv: Sequence[str]) -> None:
+    """Give every backend-running command the flags of the backend named in ``argv``, so
+    values are parsed as values (``--block-size 21``) and not as positional arguments."""
+    for parser in BACKEND_PARSERS:
+        try:
+            cls = get_backend_class(_requested_backend(argv, parser))
+        except Exception:  # reported properly when the command creates the backend
+            continue
+        group = parser.add_argument_group(f"{cls.name} parameters (see `depthapp backends`)")
+        for parameter in cls.parameters:
+            group.add_argument(parameter.flag, dest=PARAM_PREFIX + parameter.name, default=None,
+                               metavar="VALUE", help=parameter.help)
 
 
 def parse_backend_parameters(backend_name: str, extra: Sequence[str],
                              preset: str | None = None) -> dict[str, Any]:
-    """Parse the backend-specific flags left over by the command's own parser."""
+    """The backend parameter flags in ``extra`` (see :func:`parameter_tokens`) over the preset;
+    a flag the backend does not take is a usage error that says so."""
     cls = get_backend_class(backend_name)
     values: dict[str, Any] = {}
     if preset:
@@ -64,6 +84,25 @@ def parse_backend_parameters(backend_name: str, extra: Sequence[str],
     namespace = _flag_parser(cls.parameters, f"depthapp --backend {backend_name}").parse_args(list(extra))
     values.update({name: value for name, value in vars(namespace).items() if value is not None})
     return values
+
+
+def parameter_tokens(args: argparse.Namespace) -> list[str]:
+    """The backend parameter flags parsed into ``args``, as command-line tokens again, so
+    handlers receive every backend flag in ``extra`` however argparse split them."""
+    tokens = []
+    for name, value in vars(args).items():
+        if name.startswith(PARAM_PREFIX) and value is not None:
+            tokens += ["--" + name[len(PARAM_PREFIX):].replace("_", "-"), str(value)]
+    return tokens
+
+
+def _flag_parser(parameters: Sequence[Parameter], prog: str) -> argparse.ArgumentParser:
+    from . import ArgumentParser
+
+    parser = ArgumentParser(prog=prog, add_help=False)
+    for parameter in parameters:
+        parser.add_argument(parameter.flag, dest=parameter.name, default=None, metavar="VALUE")
+    return parser
 
 
 def backend_options(args: argparse.Namespace) -> dict[str, Any]:

@@ -1,0 +1,565 @@
+"""Read any supported stereo calibration file, recognising the format by its content.
+
+Formats (see ``calib/README.md`` for an example of each):
+
+- ``middlebury``: Middlebury 2014/2021 ``calib.txt`` (``cam0=[..]``, ``baseline`` in mm).
+- ``kitti-raw``: KITTI raw / 2015 ``calib_cam_to_cam.txt`` (``P_rect_02:`` ..., ``S_rect_02:``).
+- ``kitti-stereo``: KITTI stereo/odometry benchmark ``calib.txt`` (``P0:`` .. ``P3:``).
+- ``opencv``: OpenCV FileStorage (YAML, XML or JSON) with OpenCV's stereo names
+  ``M1 D1 M2 D2 R T`` and optionally ``R1 R2 P1 P2 Q``, also split in two files like the
+  ``stereo_calib`` sample writes them (``intrinsics.yml`` + ``extrinsics.yml``).
+- ``stereodemo``: stereodemo / OAK-D JSON (``fx fy cx0 cx1 cy baseline_meters width height``).
+- ``depthapp``: depthapp's own JSON (``"format": "depthapp-calibration"``).
+
+Every reader returns a :class:`StereoCalibration` in metres. OpenCV files store ``T`` in the
+units of the calibration target (whatever the square size was given in), so they need
+``units=`` unless the file records its units itself (depthapp writes a ``units`` node).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from ..errors import CalibrationError
+from .middlebury import looks_like_middlebury, parse_middlebury_calib
+from .model import StereoCalibration
+
+UNIT_FACTORS = {"mm": 1e-3, "cm": 1e-2, "m": 1.0}
+DEPTHAPP_FORMAT = "depthapp-calibration"
+DEPTHAPP_VERSION = 1
+FORMATS = ("middlebury", "kitti-raw", "kitti-stereo", "opencv", "stereodemo", "depthapp")
+
+# Names tried, in order, when read_calibration is given a folder.
+_FOLDER_CANDIDATES = ("calibration.json", "calib.json", "stereodemo_calibration.json",
+                      "stereo_calibration.json", "calib.txt", "calib_cam_to_cam.txt",
+                      "intrinsics.yml", "intrinsics.yaml", "intrinsics.xml",
+                      "extrinsics.yml", "extrinsics.yaml", "extrinsics.xml",
+                      "stereo.yml", "stereo.yaml", "stereo.xml", "calibration.yml",
+                      "calibration.yaml", "calibration.xml")
+_OPENCV_EXTENSIONS = (".yml", ".yaml", ".xml", ".json")
+
+
+def unit_factor(units: Optional[str], source: str) -> float:
+    """Metres per unit for ``units`` in ``mm``, ``cm``, ``m`` (also ``millimeters`` etc.)."""
+    aliases = {"millimeter": "mm", "millimeters": "mm", "millimetre": "mm", "millimetres": "mm",
+               "centimeter": "cm", "centimeters": "cm", "centimetre": "cm", "centimetres": "cm",
+               "meter": "m", "meters": "m", "metre": "m", "metres": "m"}
+    key = str(units).strip().lower()
+    key = aliases.get(key, key)
+    if key not in UNIT_FACTORS:
+        raise CalibrationError(f"{source}: unknown length unit {units!r} (use mm, cm or m)")
+    return UNIT_FACTORS[key]
+
+
+def normalise_units(units: str, source: str = "units") -> str:
+    factor = unit_factor(units, source)
+    return next(name for name, value in UNIT_FACTORS.items() if value == factor)
+
+
+# Format detection ------------------------------------------------------------------------------
+
+def _key_colon_values(text: str) -> dict[str, str]:
+    """``KEY: values`` lines (KITTI); the first colon splits."""
+    values = {}
+    for line in text.splitlines():
+        if ":" not in line:
+            continue
+        key, _, rest = line.partition(":")
+        key = key.strip()
+        if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+            values[key] = rest.strip()
+    return values
+
+
+def _looks_like_opencv_json(data: Any) -> bool:
+    return isinstance(data, dict) and any(
+        isinstance(value, dict) and value.get("type_id") == "opencv-matrix" for value in data.values())
+
+
+def detect_format(text: str) -> Optional[str]:
+    """The format name of calibration ``text`` (one of :data:`FORMATS`), or None."""
+    stripped = text.lstrip("\ufeff \t\r\n")
+    if stripped.startswith("%YAML") or stripped.startswith("<?xml") or "<opencv_storage>" in stripped[:400]:
+        return "opencv"
+    if stripped.startswith("{"):
+        try:
+            data = json.loads(stripped)
+        except json.JSONDecodeError:
+            return None
+        if isinstance(data, dict) and data.get("format") == DEPTHAPP_FORMAT:
+            return "depthapp"
+        if isinstance(data, dict) and "fx" in data and "baseline_meters" in data:
+            return "stereodemo"
+        if _looks_like_opencv_json(data):
+            return "opencv"
+        return None
+    if looks_like_middlebury(stripped):
+        return "middlebury"
+    keys = _key_colon_values(stripped)
+    if any(re.fullmatch(r"P_rect_\d\d", key) for key in keys):
+        return "kitti-raw"
+    if "P0" in keys and "P1" in keys:
+        return "kitti-stereo"
+    return None
+
+
+# Entry point -----------------------------------------------------------------------------------
+
+def read_calibration(path: str | os.PathLike, *, units: Optional[str] = None,
+                     kitti_cameras: Sequence[int] = (2, 3),
+                     image_size: Optional[tuple[int, int]] = None) -> StereoCalibration:
+    """Read a stereo calibration, detecting its format from the content (not the extension).
+
+    Args:
+        path: a calibration file, or a folder holding one (e.g. ``intrinsics.yml`` +
+            ``extrinsics.yml``).
+        units: the length unit of an OpenCV file's ``T`` (``"mm"``, ``"cm"``, ``"m"``): the
+            unit the calibration target's square size was given in. Required for OpenCV files
+            that do not record it; ignored by formats with fixed units.
+        kitti_cameras: the KITTI camera indices of the left and right view: ``(2, 3)`` for
+            the colour cameras (``image_2``/``image_3``), ``(0, 1)`` for the grey ones.
+        image_size: ``(width, height)`` for files that do not record it. When neither gives
+            one, it is estimated as twice the principal point and
+            ``calibration.extra["image_size_estimated"]`` is True.
+
+    Raises:
+        CalibrationError: unknown format, missing fields, impossible values (naming the file).
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = _find_in_folder(path)
+    text = _read_text(path)
+    source = str(path)
+    kind = detect_format(text)
+    if kind is None:
+        raise CalibrationError(
+            f"{source}: unknown calibration format (expected Middlebury calib.txt, KITTI "
+            "calib_cam_to_cam.txt or calib.txt, OpenCV YAML/XML with M1 D1 M2 D2 R T, "
+            "stereodemo/OAK-D JSON or depthapp JSON)")
+    if image_size is not None:
+        image_size = (int(image_size[0]), int(image_size[1]))
+    if kind == "middlebury":
+        calibration = parse_middlebury_calib(text, source=source, image_size=image_size)
+    elif kind == "kitti-raw":
+        calibration = parse_kitti_cam_to_cam(text, source, kitti_cameras, image_size)
+    elif kind == "kitti-stereo":
+        calibration = parse_kitti_stereo(text, source, kitti_cameras, image_size)
+    elif kind == "stereodemo":
+        calibration = parse_stereodemo_json(text, source)
+    elif kind == "depthapp":
+        calibration = parse_depthapp_json(text, source)
+    else:
+        calibration = read_opencv_calibration(path, units=units, image_size=image_size)
+    calibration.extra.setdefault("format", kind)
+    return calibration
+
+
+def _find_in_folder(folder: Path) -> Path:
+    for name in _FOLDER_CANDIDATES:
+        candidate = folder / name
+        if candidate.is_file():
+            return candidate
+    raise CalibrationError(f"{folder}: folder holds no calibration file (looked for "
+                           f"{', '.join(_FOLDER_CANDIDATES[:6])}, intrinsics.yml, ...)")
+
+
+def _read_text(path: Path) -> str:
+    if not path.exists():
+        raise CalibrationError(f"{path}: no such calibration file")
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise CalibrationError(f"{path}: cannot read ({error.strerror or error})") from None
+    if not data.strip():
+        raise CalibrationError(f"{path}: calibration file is empty")
+    if b"\x00" in data[:4096]:
+        raise CalibrationError(f"{path}: unknown calibration format (binary file)")
+    return data.decode("utf-8", errors="replace")
+
+
+def _estimated_size(camera: np.ndarray) -> tuple[int, int]:
+    return int(round(2 * camera[0, 2])), int(round(2 * camera[1, 2]))
+
+
+def _check_orientation(p1: np.ndarray, p2: np.ndarray, source: str) -> None:
+    """Refuse rigs depthapp cannot match: vertical stereo, or left and right swapped."""
+    horizontal = p1[0, 3] - p2[0, 3]
+    vertical = p1[1, 3] - p2[1, 3]
+    if abs(vertical) > abs(horizontal):
+        raise CalibrationError(f"{source}: the cameras are stacked vertically; depthapp needs a "
+                               "left/right rig")
+    if horizontal < 0:
+        raise CalibrationError(f"{source}: the right camera is left of the left camera "
+                               "(negative baseline); swap the left and right images/cameras")
+
+
+# KITTI -----------------------------------------------------------------------------------------
+
+def _kitti_numbers(values: dict[str, str], key: str, count: int, source: str,
+                   hint: str = "") -> np.ndarray:
+    if key not in values:
+        raise CalibrationError(f"{source}: missing field {key!r}{hint}")
+    try:
+        numbers = np.array([float(v) for v in values[key].split()], dtype=np.float64)
+    except ValueError:
+        raise CalibrationError(f"{source}: field {key!r} is not a list of numbers") from None
+    if numbers.size != count:
+        raise CalibrationError(f"{source}: field {key!r} has {numbers.size} numbers, expected {count}")
+    return numbers
+
+
+def _cameras(kitti_cameras: Sequence[int], source: str) -> tuple[int, int]:
+    try:
+        left, right = (int(c) for c in kitti_cameras)
+    except (TypeError, ValueError):
+        raise CalibrationError(f"{source}: kitti_cameras must be two camera indices, "
+                               f"got {kitti_cameras!r}") from None
+    return left, right
+
+
+def parse_kitti_cam_to_cam(text: str, source: str = "<text>", kitti_cameras: Sequence[int] = (2, 3),
+                           image_size: Optional[tuple[int, int]] = None) -> StereoCalibration:
+    """KITTI ``calib_cam_to_cam.txt``: the rectified ``P_rect_xx`` of the chosen cameras.
+
+    ``S_rect_xx`` gives the rectified image size. The projections share camera 0's rectified
+    frame, so the baseline is ``(P_left[0,3] - P_right[0,3]) / f`` (0.532 m for the colour pair).
+    """
+    values = _key_colon_values(text)
+    left, right = _cameras(kitti_cameras, source)
+    hint = " (choose other cameras with kitti_cameras / --kitti-cameras)"
+    p1 = _kitti_numbers(values, f"P_rect_{left:02d}", 12, source, hint).reshape(3, 4)
+    p2 = _kitti_numbers(values, f"P_rect_{right:02d}", 12, source, hint).reshape(3, 4)
+    extra: dict[str, Any] = {"kitti_cameras": [left, right]}
+    size_key = f"S_rect_{left:02d}"
+    if size_key in values:
+        width, height = _kitti_numbers(values, size_key, 2, source)
+        size = (int(round(width)), int(round(height)))
+    elif image_size is not None:
+        size = image_size
+    else:
+        size = _estimated_size(p1)
+        extra["image_size_estimated"] = True
+    if f"S_{left:02d}" in values:
+        raw = _kitti_numbers(values, f"S_{left:02d}", 2, source)
+        extra["raw_image_size"] = [int(round(raw[0])), int(round(raw[1]))]
+    if "calib_time" in values:
+        extra["calib_time"] = values["calib_time"]
+    _check_orientation(p1, p2, source)
+    return StereoCalibration(image_size=size, P1=p1, P2=p2, rectified=True, source=source,
+                             extra=extra)
+
+
+def parse_kitti_stereo(text: str, source: str = "<text>", kitti_cameras: Sequence[int] = (2, 3),
+                       image_size: Optional[tuple[int, int]] = None) -> StereoCalibration:
+    """KITTI stereo / odometry benchmark ``calib.txt`` (``P0:`` .. ``P3:``, 12 numbers each).
+
+    The file records no image size: pass ``image_size`` (KITTI images are about 1242x375) or
+    get an estimate flagged in ``extra["image_size_estimated"]``.
+    """
+    values = _key_colon_values(text)
+    left, right = _cameras(kitti_cameras, source)
+    hint = " (choose other cameras with kitti_cameras / --kitti-cameras)"
+    p1 = _kitti_numbers(values, f"P{left}", 12, source, hint).reshape(3, 4)
+    p2 = _kitti_numbers(values, f"P{right}", 12, source, hint).reshape(3, 4)
+    extra: dict[str, Any] = {"kitti_cameras": [left, right]}
+    if image_size is None:
+        image_size = _estimated_size(p1)
+        extra["image_size_estimated"] = True
+    _check_orientation(p1, p2, source)
+    return StereoCalibration(image_size=image_size, P1=p1, P2=p2, rectified=True, source=source,
+                             extra=extra)
+
+
+# JSON formats ----------------------------------------------------------------------------------
+
+def _json(text: str, source: str) -> dict:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise CalibrationError(f"{source}: invalid JSON ({error.msg} at line {error.lineno})") from None
+    if not isinstance(data, dict):
+        raise CalibrationError(f"{source}: expected a JSON object")
+    return data
+
+
+def _json_number(data: dict, key: str, source: str, default: Any = None) -> float:
+    if key not in data or data[key] is None:
+        if default is not None:
+            return default
+        raise CalibrationError(f"{source}: missing field {key!r}")
+    value = data[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise CalibrationError(f"{source}: field {key!r} is not a number: {value!r}")
+    if not np.isfinite(value):
+        raise CalibrationError(f"{source}: field {key!r} is not finite: {value!r}")
+    return float(value)
+
+
+def parse_stereodemo_json(text: str, source: str = "<text>") -> StereoCalibration:
+    """stereodemo's ``stereodemo_calibration.json`` (OAK-D captures): rectified, metres."""
+    data = _json(text, source)
+    fx = _json_number(data, "fx", source)
+    fy = _json_number(data, "fy", source, default=fx)
+    cx0 = _json_number(data, "cx0", source)
+    cx1 = _json_number(data, "cx1", source, default=cx0)
+    cy = _json_number(data, "cy", source)
+    baseline = _json_number(data, "baseline_meters", source)
+    width = _json_number(data, "width", source)
+    height = _json_number(data, "height", source)
+    if baseline == 0:
+        raise CalibrationError(f"{source}: baseline_meters is zero")
+    if width <= 0 or height <= 0:
+        raise CalibrationError(f"{source}: image size must be positive, got {width}x{height}")
+    calibration = StereoCalibration.from_rectified(
+        focal=fx, baseline=baseline, cx_left=cx0, cy=cy, image_size=(int(width), int(height)),
+        cx_right=cx1, focal_y=fy, source=source)
+    for key in ("depth_range", "left_image_rect_normalized", "comment"):
+        if key in data:
+            calibration.extra[key] = data[key]
+    return calibration
+
+
+_MATRIX_FIELDS = ("P1", "P2", "K1", "D1", "K2", "D2", "R", "T", "R1", "R2", "Q")
+
+
+def parse_depthapp_json(text: str, source: str = "<text>") -> StereoCalibration:
+    """depthapp's own JSON (written by :func:`depthapp.calibration.writers.write_calibration`)."""
+    data = _json(text, source)
+    version = data.get("version")
+    if version != DEPTHAPP_VERSION:
+        raise CalibrationError(f"{source}: depthapp calibration version {version!r} is not "
+                               f"supported (this depthapp reads version {DEPTHAPP_VERSION})")
+    factor = unit_factor(data.get("units", "m"), source)
+    size = data.get("image_size")
+    if (not isinstance(size, (list, tuple)) or len(size) != 2
+            or not all(isinstance(v, (int, float)) and v > 0 for v in size)):
+        raise CalibrationError(f"{source}: image_size must be [width, height], got {size!r}")
+    fields: dict[str, Any] = {}
+    for name in _MATRIX_FIELDS:
+        value = data.get(name)
+        if value is None:
+            continue
+        try:
+            fields[name] = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise CalibrationError(f"{source}: {name} is not a numeric matrix") from None
+        if not np.all(np.isfinite(fields[name])):
+            raise CalibrationError(f"{source}: {name} holds non-finite values")
+    fields = _scale_lengths(fields, factor)
+    rectified = data.get("rectified")
+    if not isinstance(rectified, bool):
+        raise CalibrationError(f"{source}: field 'rectified' must be true or false")
+    ndisp = data.get("ndisp")
+    extra = data.get("extra") or {}
+    if not isinstance(extra, dict):
+        raise CalibrationError(f"{source}: field 'extra' must be an object")
+    if fields.get("P1") is not None and fields.get("P2") is not None:
+        _check_orientation(np.reshape(fields["P1"], (3, 4)), np.reshape(fields["P2"], (3, 4)), source)
+    return StereoCalibration(image_size=(int(size[0]), int(size[1])), rectified=rectified,
+                             ndisp=int(ndisp) if ndisp else None, source=source,
+                             extra=dict(extra), **fields)
+
+
+def _scale_lengths(fields: dict[str, Any], factor: float) -> dict[str, Any]:
+    """Convert the length-bearing fields from a unit to metres (``factor`` metres per unit).
+
+    ``T`` and ``E`` scale; ``P``'s fourth column (``f * Tx``) scales; ``Q``'s last row
+    (``1/Tx``) divides. ``F`` and everything in pixels do not change.
+    """
+    if factor == 1.0:
+        return fields
+    out = dict(fields)
+    for name in ("T", "E"):
+        if out.get(name) is not None:
+            out[name] = np.asarray(out[name], dtype=np.float64) * factor
+    for name in ("P1", "P2"):
+        if out.get(name) is not None:
+            p = np.array(out[name], dtype=np.float64).reshape(3, 4)
+            p[:, 3] *= factor
+            out[name] = p
+    if out.get("Q") is not None:
+        q = np.array(out["Q"], dtype=np.float64).reshape(4, 4)
+        q[3, :] /= factor
+        out["Q"] = q
+    return out
+
+
+# OpenCV FileStorage ----------------------------------------------------------------------------
+
+def _open_storage(path: Path):
+    import cv2
+
+    try:
+        storage = cv2.FileStorage(str(path), cv2.FileStorage_READ)
+    except cv2.error as error:
+        message = str(error).strip().splitlines()[-1] if str(error).strip() else "parse error"
+        raise CalibrationError(f"{path}: not a readable OpenCV FileStorage file ({message})") from None
+    if not storage.isOpened():
+        raise CalibrationError(f"{path}: cannot open as an OpenCV FileStorage file")
+    return storage
+
+
+def _storage_values(path: Path) -> dict[str, Any]:
+    """The top-level nodes of an OpenCV file: matrices as arrays, numbers, strings, sequences."""
+    import cv2
+
+    storage = _open_storage(path)
+    try:
+        values: dict[str, Any] = {}
+        root = storage.root()
+        for name in root.keys():
+            node = root.getNode(name)
+            if node.isMap() and not node.getNode("data").empty():
+                matrix = node.mat()
+                if matrix is None:
+                    raise CalibrationError(f"{path}: node {name!r} is not a readable matrix")
+                values[name] = np.asarray(matrix, dtype=np.float64)
+            elif node.isSeq():
+                items = [node.at(i) for i in range(node.size())]
+                if all(item.isReal() or item.isInt() for item in items):
+                    values[name] = [item.real() for item in items]
+            elif node.isReal() or node.isInt():
+                values[name] = node.real()
+            elif node.isString():
+                values[name] = node.string()
+        return values
+    except cv2.error as error:
+        raise CalibrationError(f"{path}: cannot read OpenCV nodes ({str(error).strip()[-200:]})") from None
+    finally:
+        storage.release()
+
+
+def _sibling(path: Path, want: str) -> Optional[Path]:
+    """``extrinsics.yml`` beside ``intrinsics.yml`` (and the other way round)."""
+    other = "extrinsics" if want == "extrinsics" else "intrinsics"
+    this = "intrinsics" if want == "extrinsics" else "extrinsics"
+    stems = []
+    if this in path.stem.lower():
+        stems.append(re.sub(this, other, path.stem, flags=re.I))
+    stems.append(other)
+    for stem in stems:
+        for extension in (path.suffix,) + _OPENCV_EXTENSIONS:
+            candidate = path.with_name(stem + extension)
+            if candidate != path and candidate.is_file():
+                return candidate
+    return None
+
+
+def _image_size_from_values(values: dict[str, Any]) -> Optional[tuple[int, int]]:
+    for key in ("image_size", "imageSize", "size"):
+        value = values.get(key)
+        if isinstance(value, list) and len(value) == 2:
+            return int(value[0]), int(value[1])
+        if isinstance(value, np.ndarray) and value.size == 2:
+            return int(value.ravel()[0]), int(value.ravel()[1])
+    for width_key, height_key in (("image_width", "image_height"), ("width", "height"),
+                                  ("imageWidth", "imageHeight")):
+        if width_key in values and height_key in values:
+            return int(values[width_key]), int(values[height_key])
+    return None
+
+
+def read_opencv_calibration(path: str | os.PathLike, *, units: Optional[str] = None,
+                            image_size: Optional[tuple[int, int]] = None) -> StereoCalibration:
+    """OpenCV FileStorage stereo calibration (``stereo_calib`` names), one file or two.
+
+    ``M1 D1 M2 D2`` are the raw intrinsics, ``R T`` the right camera's pose relative to the
+    left (``x_right = R x_left + T``), ``R1 R2 P1 P2 Q`` the rectification when present.
+    The images such a file describes are raw (they still need rectifying) unless it carries
+    a ``rectified: 1`` node, which depthapp writes for calibrations of rectified images.
+    """
+    path = Path(path)
+    source = str(path)
+    values = _storage_values(path)
+    sources = [path]
+    if "M1" not in values and ("R" in values or "P1" in values):
+        sibling = _sibling(path, "intrinsics")
+        if sibling is not None:
+            values = {**_storage_values(sibling), **values}
+            sources.append(sibling)
+    elif "M1" in values and "R" not in values and "P1" not in values:
+        sibling = _sibling(path, "extrinsics")
+        if sibling is not None:
+            values = {**values, **_storage_values(sibling)}
+            sources.append(sibling)
+    source = " + ".join(str(p) for p in sources)
+
+    if "camera_matrix" in values and "M1" not in values:
+        raise CalibrationError(f"{source}: a single-camera calibration (camera_matrix); a stereo "
+                               "calibration needs M1 D1 M2 D2 R T")
+    has_raw = all(name in values for name in ("M1", "M2", "R", "T"))
+    has_rectified = "P1" in values and "P2" in values
+    if not has_raw and not has_rectified:
+        missing = [name for name in ("M1", "D1", "M2", "D2", "R", "T") if name not in values]
+        hint = ""
+        if "M1" in values and "R" not in values:
+            hint = " (intrinsics only: put extrinsics.yml beside it)"
+        elif "R" in values and "M1" not in values:
+            hint = " (extrinsics only: put intrinsics.yml beside it)"
+        raise CalibrationError(f"{source}: missing {', '.join(missing)} (OpenCV stereo "
+                               f"calibration){hint}")
+
+    file_units = values.get("units")
+    if isinstance(file_units, str) and file_units.strip():
+        file_unit = normalise_units(file_units, source)
+        if units is not None and normalise_units(units, "units") != file_unit:
+            raise CalibrationError(f"{source}: the file says its lengths are in {file_unit}, "
+                                   f"but units={units!r} was given")
+        units = file_unit
+    if units is None:
+        raise CalibrationError(
+            f"{source}: T is in the units of the calibration target and the file does not say "
+            "which; pass --calib-units mm|cm|m (the unit the square size was given in)")
+    factor = unit_factor(units, source)
+
+    fields: dict[str, Any] = {}
+    rename = {"M1": "K1", "M2": "K2"}
+    for name in ("M1", "D1", "M2", "D2", "R", "T", "R1", "R2", "P1", "P2", "Q"):
+        if name in values and isinstance(values[name], np.ndarray):
+            fields[rename.get(name, name)] = values[name]
+    fields = _scale_lengths(fields, factor)
+    if "T" in fields:
+        fields["T"] = np.asarray(fields["T"]).ravel()
+        if fields["T"].size != 3:
+            raise CalibrationError(f"{source}: T has {fields['T'].size} values, expected 3")
+        if np.linalg.norm(fields["T"]) == 0:
+            raise CalibrationError(f"{source}: baseline is zero (T = 0)")
+    for name in ("D1", "D2"):
+        if name in fields:
+            fields[name] = np.asarray(fields[name]).ravel()
+    for name in ("K1", "K2"):
+        if name in fields and np.asarray(fields[name]).size != 9:
+            raise CalibrationError(f"{source}: {rename_back(name)} is not a 3x3 matrix")
+    if has_rectified:
+        _check_orientation(np.reshape(fields["P1"], (3, 4)), np.reshape(fields["P2"], (3, 4)), source)
+    elif "R" in fields:
+        # Rectification will put the right camera at -T expressed in the left frame.
+        right_centre = -np.asarray(fields["R"]).reshape(3, 3).T @ fields["T"]
+        if abs(right_centre[1]) > abs(right_centre[0]):
+            raise CalibrationError(f"{source}: the cameras are stacked vertically; depthapp "
+                                   "needs a left/right rig")
+        if right_centre[0] < 0:
+            raise CalibrationError(f"{source}: the right camera is left of the left camera "
+                                   "(T[0] > 0); swap the left and right cameras")
+
+    rectified_flag = values.get("rectified")
+    rectified = bool(rectified_flag) if rectified_flag is not None else not has_raw
+    extra: dict[str, Any] = {"target_units": normalise_units(units, source)}
+    size = _image_size_from_values(values) or image_size
+    if size is None:
+        camera = fields.get("K1") if fields.get("K1") is not None else np.reshape(fields["P1"], (3, 4))
+        size = _estimated_size(np.asarray(camera).reshape(3, -1))
+        extra["image_size_estimated"] = True
+    ndisp = values.get("ndisp")
+    return StereoCalibration(image_size=size, rectified=rectified, source=source,
+                             ndisp=int(ndisp) if ndisp else None, extra=extra, **fields)
+
+
+def rename_back(name: str) -> str:
+    return {"K1": "M1", "K2": "M2"}.get(name, name)
