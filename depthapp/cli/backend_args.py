@@ -79,8 +79,6 @@ def parse_backend_parameters(backend_name: str, extra: Sequence[str],
                      if info.cls is not None and flag in {p.flag for p in info.cls.parameters}]
             hint = f"; {flag} belongs to {', '.join(other)}" if other else ""
             raise UsageError(f"backend {backend_name} does not take {flag} (it takes: {accepted}){hint}")
-        if not flag.startswith("--"):
-            raise UsageError(f"unexpected argument {token!r}")
     namespace = _flag_parser(cls.parameters, f"depthapp --backend {backend_name}").parse_args(list(extra))
     values.update({name: value for name, value in vars(namespace).items() if value is not None})
     return values
