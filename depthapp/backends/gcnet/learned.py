@@ -1,0 +1,238 @@
+"""Plumbing shared by the end-to-end 3-D cost-volume networks (GC-Net, GA-Net).
+
+Both take a rectified pair, standardise each image, pad it to the multiple the network's
+downsampling needs, run in inference mode and crop the padding away again. What differs is the
+network, its padding multiple and its memory needs; :class:`CostVolumeBackend` does the rest.
+
+This module would serve any learned backend of the same shape; it lives beside GC-Net because
+backend packages own their folders (the lead may move it to ``depthapp/backends/learned.py``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from abc import abstractmethod
+from typing import Any, ClassVar, Optional
+
+import numpy as np
+
+from ...data import StereoPair
+from ...errors import InputError, WeightsError
+from ...jobs import CancelToken
+from ...params import Parameter
+from ...timing import StageTimer
+from ..base import Backend
+
+NO_WEIGHTS_HINT = "train it (depthapp train) or pass --weights PATH"
+
+MEMORY_PARAMETER = Parameter(
+    "memory_limit_gib", "float", 0.0,
+    "refuse a pair whose estimated peak memory exceeds this many GiB "
+    "(0: 90 % of the memory free on the device)", minimum=0.0, step=0.5)
+
+
+def standardize(image: np.ndarray):
+    """``(H, W, 3)`` RGB (uint8 0..255 or float) -> float32 tensor ``(1, 3, H, W)``, each
+    channel standardised over the image ((x - mean) / std), as GA-Net's predict.py does."""
+    import torch
+
+    rgb = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)
+    mean = rgb.mean(dim=(1, 2), keepdim=True)
+    std = rgb.std(dim=(1, 2), keepdim=True)
+    # A flat channel (std 0) carries no texture; dividing by 1 keeps it finite instead of NaN.
+    return ((rgb - mean) / torch.where(std > 0, std, torch.ones_like(std))).unsqueeze(0)
+
+
+def padded_size(height: int, width: int, multiple: int) -> tuple[int, int]:
+    return (int(math.ceil(height / multiple) * multiple), int(math.ceil(width / multiple) * multiple))
+
+
+def pad_top_left(image, multiple: int):
+    """Zero-pad ``(N, C, H, W)`` at the top and the left up to a multiple of ``multiple``
+    (GA-Net's convention: the bottom-right corner keeps the image). Returns the padded tensor
+    and ``(top, left)`` so :func:`crop_top_left` undoes it exactly."""
+    import torch.nn.functional as F
+
+    height, width = image.shape[-2:]
+    target_h, target_w = padded_size(height, width, multiple)
+    top, left = target_h - height, target_w - width
+    if top or left:
+        image = F.pad(image, (left, 0, top, 0))
+    return image, (top, left)
+
+
+def crop_top_left(array, padding: tuple[int, int]):
+    """Undo :func:`pad_top_left` on the last two dimensions."""
+    top, left = padding
+    return array[..., top:, left:]
+
+
+def strip_checkpoint(checkpoint: dict) -> dict:
+    """The bare state dict inside a checkpoint: accepts ``{'state_dict': ...}`` (the GA-Net
+    training script's format) or ``{'model': ...}`` wrappers and the ``module.`` prefix that
+    ``nn.DataParallel`` adds to every key."""
+    for wrapper in ("state_dict", "model_state_dict", "model"):
+        inner = checkpoint.get(wrapper)
+        if isinstance(inner, dict) and inner:
+            checkpoint = inner
+            break
+    if checkpoint and all(isinstance(k, str) and k.startswith("module.") for k in checkpoint):
+        checkpoint = {k[len("module."):]: v for k, v in checkpoint.items()}
+    return checkpoint
+
+
+def load_state_dict_checked(model, state: dict, source: str) -> None:
+    """Load ``state`` into ``model`` strictly (every parameter present with its shape), except
+    BatchNorm's ``num_batches_tracked`` counters, which old checkpoints lack and inference never
+    reads. Mismatches raise :class:`WeightsError` naming the file and the first offending keys."""
+    import torch
+
+    expected = model.state_dict()
+    state = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
+    missing = [k for k in expected if k not in state and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in state if k not in expected]
+    wrong_shape = [f"{k} {tuple(state[k].shape)} (expected {tuple(expected[k].shape)})"
+                   for k in expected if k in state and state[k].shape != expected[k].shape]
+    problems = []
+    for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong_shape)):
+        if keys:
+            shown = ", ".join(keys[:4]) + (f" and {len(keys) - 4} more" if len(keys) > 4 else "")
+            problems.append(f"{len(keys)} {label}: {shown}")
+    if problems:
+        raise WeightsError(f"{source}: does not fit {type(model).__name__} ({'; '.join(problems)})")
+    for key, value in expected.items():
+        if key not in state:  # only num_batches_tracked can get here
+            state[key] = value
+    model.load_state_dict(state, strict=True)
+
+
+def available_memory_bytes(device: str) -> Optional[int]:
+    """Free memory of ``device`` in bytes, or None when it cannot be known."""
+    if device.startswith("cuda"):
+        import torch
+
+        free, _total = torch.cuda.mem_get_info(torch.device(device))
+        return int(free)
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def soft_argmin(cost, dim: int = 1):
+    """GC-Net's soft argmin: ``sum_d d * softmax(-cost)_d`` along ``dim``.
+
+    ``cost`` ``(N, D, H, W)`` -> disparity ``(N, H, W)`` and the probability volume it used.
+    """
+    import torch
+
+    probability = torch.softmax(-cost, dim=dim)
+    return disparity_expectation(probability, dim=dim), probability
+
+
+def disparity_expectation(probability, dim: int = 1):
+    """``sum_d d * p_d`` along ``dim`` for a probability volume ``(N, D, H, W)`` -> ``(N, H, W)``."""
+    import torch
+
+    levels = probability.shape[dim]
+    shape = [1] * probability.dim()
+    shape[dim] = levels
+    values = torch.arange(levels, dtype=probability.dtype, device=probability.device).view(shape)
+    return (probability * values).sum(dim=dim)
+
+
+class CostVolumeBackend(Backend):
+    """A network that maps a standardised, padded pair to disparity and a probability volume.
+
+    Subclasses set ``architecture`` and ``input_multiple`` and implement :meth:`build_model`
+    and :meth:`estimate_bytes`. The model's ``infer(left, right)`` takes ``(1, 3, H, W)``
+    tensors whose sides are multiples of ``input_multiple`` and returns disparity
+    ``(1, H, W)`` and confidence ``(1, H, W)`` (the probability of the most likely level).
+    """
+
+    learned: ClassVar[bool] = True
+    exportable: ClassVar[bool] = True
+    supports_cuda: ClassVar[bool] = True
+    architecture: ClassVar[str] = ""
+    input_multiple: ClassVar[int] = 1
+
+    def __init__(self, max_disp: Optional[int] = None, device: str = "auto",
+                 weights: Optional[str] = None, **params: Any):
+        super().__init__(max_disp=max_disp, device=device, weights=weights, **params)
+        if self.weights is None:
+            raise WeightsError(f"backend {self.name} ({self.architecture}) has no trained weights "
+                               f"here: {NO_WEIGHTS_HINT} (a state dict file)")
+        from ...weights import load_checkpoint, resolve_weights
+
+        resolved = resolve_weights(str(self.weights), self.name, default_id=None)
+        self.weights_label = resolved.label
+        self.model = self.build_model()
+        load_state_dict_checked(self.model, strip_checkpoint(load_checkpoint(resolved)), resolved.label)
+        self.model.eval().to(self.device)
+
+    @classmethod
+    def check_available(cls) -> None:
+        from ...errors import BackendUnavailableError
+
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            raise BackendUnavailableError(f"backend {cls.name} needs torch (pip install torch)") from None
+
+    @abstractmethod
+    def build_model(self):
+        """A freshly initialised ``torch.nn.Module`` for ``self.max_disp`` and ``self.params``."""
+
+    @abstractmethod
+    def estimate_bytes(self, padded_height: int, padded_width: int) -> int:
+        """Peak memory of one inference on a padded ``padded_height x padded_width`` pair."""
+
+    def memory_limit(self) -> Optional[int]:
+        limit_gib = float(self.params.get("memory_limit_gib", 0.0) or 0.0)
+        if limit_gib > 0:
+            return int(limit_gib * 2**30)
+        free = available_memory_bytes(self.device)
+        return None if free is None else int(0.9 * free)
+
+    def check_memory(self, pair: StereoPair) -> None:
+        """Refuse, before any work, a pair that would not fit (InputError with the numbers)."""
+        height, width = padded_size(pair.height, pair.width, self.input_multiple)
+        needed = self.estimate_bytes(height, width)
+        limit = self.memory_limit()
+        if limit is not None and needed > limit:
+            where = "GPU" if self.device.startswith("cuda") else "RAM"
+            raise InputError(
+                f"{pair.name}: {self.architecture} needs about {needed / 2**30:.1f} GiB of {where} for "
+                f"a {pair.width}x{pair.height} pair with {self.max_disp} disparity levels, more than "
+                f"the {limit / 2**30:.1f} GiB allowed; downscale the images, lower --max-disp or "
+                f"raise --memory-limit-gib")
+
+    def network(self):
+        """The ``torch.nn.Module`` for export: ``infer``'s contract (standardised inputs padded
+        to ``input_multiple``)."""
+        return self.model
+
+    def _compute(self, pair: StereoPair, timer: StageTimer, cancel: CancelToken):
+        import torch
+
+        self.check_memory(pair)
+        with timer("prepare"):
+            left, padding = pad_top_left(standardize(pair.left), self.input_multiple)
+            right, _ = pad_top_left(standardize(pair.right), self.input_multiple)
+            left, right = left.to(self.device), right.to(self.device)
+        cancel.raise_if_cancelled()
+        with timer("network"), torch.inference_mode():
+            disparity, confidence = self.model.infer(left, right)
+        cancel.raise_if_cancelled()
+        with timer("finish"):
+            disparity = crop_top_left(disparity, padding)[0].float().cpu().numpy()
+            confidence = crop_top_left(confidence, padding)[0].float().cpu().numpy()
+        return disparity, confidence
