@@ -109,8 +109,8 @@ def handle(args, extra) -> int:
     print(f"backend: {args.backend} on {backend.device}, max disparity {backend.max_disp} levels ({origin})")
     output = run_pipeline(pair, backend)
     result = output.result
-    for note in output.notes[len(notes):]:
-        print(f"note: {note}")
+    for message in result.messages:
+        print(f"note: {message}")
     print(f"timings: {format_timings(result.timings)}")
     print(f"density: {100.0 * result.density:.2f} % of all pixels")
     if pair.gt_disparity is not None:

@@ -1,0 +1,242 @@
+"""``depthapp export``: learned backends to ONNX, TorchScript or ``torch.export`` (pt2), each
+export verified against the torch model on a real sample before it is kept.
+
+Support matrix (format x backend) is in :data:`SUPPORTED`; a backend outside it says why.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+from ..errors import DepthAppError, UsageError
+from ..io.atomic import atomic_path, check_writable
+from .spec import ExportSpec, crop_output, metadata_of, padded_size, prepare_rgb
+
+FORMATS = ("onnx", "torchscript", "pt2")
+FP32_TOLERANCE = 0.05  # px, the issue's bound on |exported - torch|
+
+
+class ExportVerificationError(DepthAppError):
+    """The exported model disagrees with the torch model; the file was removed."""
+
+
+@dataclass
+class ExportReport:
+    path: Path
+    format: str
+    max_abs_diff: float
+    tolerance: float
+    torch_seconds: float
+    exported_seconds: float
+    nodes: Optional[int]
+    metadata: dict[str, str]
+
+
+def _example_images(height: int, width: int):
+    """The real Motorcycle pair resized to the export size (the parity check's input)."""
+    import cv2
+
+    from ..sample import load_sample
+
+    pair = load_sample()
+    left = cv2.resize(pair.left, (width, height), interpolation=cv2.INTER_AREA)
+    right = cv2.resize(pair.right, (width, height), interpolation=cv2.INTER_AREA)
+    return left, right
+
+
+def grey_standardised(image: np.ndarray) -> np.ndarray:
+    grey = image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    return ((grey - grey.mean()) / max(float(grey.std()), 1e-6)).astype(np.float32)
+
+
+def example_inputs(spec: ExportSpec, height: int, width: int) -> tuple[list[np.ndarray], tuple[int, int]]:
+    left, right = _example_images(height, width)
+    padded_h, padded_w = padded_size(height, width, spec.pad_multiple, spec.min_padded_size)
+    if spec.input_kind == "rgb":
+        return ([prepare_rgb(left, spec.mean, spec.std, padded_h, padded_w, spec.pad_mode),
+                 prepare_rgb(right, spec.mean, spec.std, padded_h, padded_w, spec.pad_mode)],
+                (padded_h, padded_w))
+    if spec.input_kind == "grey_standardised":
+        from .spec import pad_amounts
+
+        top, bottom, lft, rgt = pad_amounts(height, width, padded_h, padded_w, spec.pad_mode)
+        grey = np.pad(grey_standardised(left), ((top, bottom), (lft, rgt)))
+        return [grey[None, None]], (padded_h, padded_w)
+    raise UsageError(f"unknown input kind {spec.input_kind!r}")
+
+
+def _count_nodes(path: Path) -> int:
+    import onnx
+
+    return len(onnx.load(str(path), load_external_data=False).graph.node)
+
+
+def _export_onnx(spec: ExportSpec, inputs, tmp: Path, opset: int, dynamic: bool,
+                 metadata: dict[str, str]) -> None:
+    import onnx
+    import torch
+
+    tensors = tuple(torch.from_numpy(x) for x in inputs)
+    dynamic_shapes = None
+    if dynamic:
+        height = torch.export.Dim("height", min=spec.pad_multiple * 2, max=4096)
+        width = torch.export.Dim("width", min=spec.pad_multiple * 2, max=8192)
+        dynamic_shapes = tuple({2: height, 3: width} for _ in tensors)
+    program = torch.onnx.export(spec.module, tensors, dynamo=True, opset_version=opset,
+                                input_names=list(spec.input_names), output_names=[spec.output_name],
+                                dynamic_shapes=dynamic_shapes, optimize=True, verbose=False)
+    model = program.model_proto
+    if not dynamic:
+        try:
+            import onnxslim
+
+            model = onnxslim.slim(model)
+        except Exception as error:  # simplification is an optimisation, never a requirement
+            metadata["depthapp.simplify_error"] = str(error)[:200]
+    del model.metadata_props[:]
+    for key, value in metadata.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(model, str(tmp))
+
+
+def onnx_session(path: str | os.PathLike, provider: str = "cpu", threads: Optional[int] = None):
+    """An onnxruntime session with explicit providers; returns ``(session, provider_used, note)``."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        options.intra_op_num_threads = threads
+    wanted = {"cpu": ["CPUExecutionProvider"],
+              "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
+              "tensorrt": ["TensorrtExecutionProvider", "CUDAExecutionProvider",
+                           "CPUExecutionProvider"]}[provider]
+    ort.set_default_logger_severity(4)  # missing CUDA libraries are reported by us in one line
+    session = ort.InferenceSession(str(path), sess_options=options, providers=wanted)
+    used = session.get_providers()[0]
+    note = None
+    if used != wanted[0]:
+        note = (f"{wanted[0]} unavailable here (no {provider.upper()} libraries or device); "
+                f"fell back to {used}")
+    return session, used, note
+
+
+def _run_exported(path: Path, fmt: str, spec: ExportSpec, inputs) -> np.ndarray:
+    if fmt == "onnx":
+        session, _, _ = onnx_session(path)
+        feeds = {name: x for name, x in zip(spec.input_names, inputs)}
+        return np.asarray(session.run(None, feeds)[0])
+    import torch
+
+    tensors = tuple(torch.from_numpy(x) for x in inputs)
+    with torch.inference_mode():
+        if fmt == "torchscript":
+            return torch.jit.load(str(path)).eval()(*tensors).numpy()
+        return torch.export.load(str(path)).module()(*tensors).numpy()
+
+
+def export_backend(backend_name: str, weights: Optional[str], fmt: str, height: int, width: int,
+                   out: str | os.PathLike, dynamic: bool = False, fp16: bool = False,
+                   opset: int = 18, overwrite: bool = False, max_disp: Optional[int] = None,
+                   offline: bool = False, log: Callable[[str], None] = print) -> ExportReport:
+    """Export ``backend_name`` and verify the export on the real sample; see the module doc."""
+    import torch
+
+    from ..backends import get_backend_class
+
+    if fmt not in FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if height < 16 or width < 16:
+        raise UsageError(f"--height/--width must be at least 16, got {height}x{width}")
+    cls = get_backend_class(backend_name)
+    if not cls.exportable or not hasattr(cls, "export_spec"):
+        raise UsageError(f"backend {backend_name} cannot be exported: it is "
+                         f"{'a classical method that runs inside depthapp' if not cls.learned else 'not exportable yet'}"
+                         " (exportable: mccnn, psmnet, gcnet, ganet)")
+    if fp16 and fmt != "onnx":
+        raise UsageError("--fp16 is supported for --format onnx only")
+    out = check_writable(out, overwrite)
+    options = {"device": "cpu"}
+    if weights:
+        options["weights"] = weights
+    if max_disp:
+        options["max_disp"] = max_disp
+    if offline:
+        options["offline"] = True
+    backend = cls(**options)
+    spec: ExportSpec = backend.export_spec(height, width)
+    spec.module.eval()
+    inputs, (padded_h, padded_w) = example_inputs(spec, height, width)
+    log(f"exporting {backend_name} ({spec.weights_id or 'weights given'}) as {fmt} for "
+        f"{width}x{height} (padded to {padded_w}x{padded_h}{', dynamic' if dynamic else ''})")
+    with torch.inference_mode():
+        start = time.perf_counter()
+        reference = spec.module(*[torch.from_numpy(x) for x in inputs]).float().numpy()
+        torch_seconds = time.perf_counter() - start
+    metadata = metadata_of(spec, height, width, dynamic, fp16, fmt)
+    tolerance = FP32_TOLERANCE if not fp16 else float(spec.extra.get("fp16_tolerance", 1.0))
+    with atomic_path(out, overwrite) as tmp:
+        if fmt == "onnx":
+            _export_onnx(spec, inputs, tmp, opset, dynamic, metadata)
+            if fp16:
+                _convert_fp16(tmp)
+        elif fmt == "torchscript":
+            with torch.inference_mode():
+                traced = torch.jit.trace(spec.module, tuple(torch.from_numpy(x) for x in inputs),
+                                         check_trace=False)
+            torch.jit.save(traced, str(tmp), _extra_files={"depthapp.json": json.dumps(metadata)})
+        else:
+            program = torch.export.export(spec.module, tuple(torch.from_numpy(x) for x in inputs))
+            torch.export.save(program, str(tmp), extra_files={"depthapp.json": json.dumps(metadata)})
+        start = time.perf_counter()
+        exported = _run_exported(tmp, fmt, spec, inputs).astype(np.float32)
+        exported_seconds = time.perf_counter() - start
+        ref = crop_output(reference, height, width, padded_h, padded_w, spec.pad_mode)
+        got = crop_output(exported, height, width, padded_h, padded_w, spec.pad_mode)
+        if ref.shape != got.shape:
+            raise ExportVerificationError(f"{out}: exported output shape {got.shape} != torch {ref.shape}; removed")
+        difference = float(np.nanmax(np.abs(ref - got))) if ref.size else 0.0
+        if not np.isfinite(difference) or difference > tolerance:
+            raise ExportVerificationError(
+                f"{out}: exported {fmt} differs from torch by {difference:.4f} "
+                f"(tolerance {tolerance}) on the sample; the file was removed")
+    nodes = _count_nodes(out) if fmt == "onnx" else None
+    return ExportReport(Path(out), fmt, difference, tolerance, torch_seconds, exported_seconds,
+                        nodes, metadata)
+
+
+def _convert_fp16(path: Path) -> None:
+    try:
+        from onnxconverter_common import float16
+    except ImportError:
+        raise UsageError("--fp16 needs onnxconverter-common (pip install onnxconverter-common)") from None
+    import onnx
+
+    model = onnx.load(str(path))
+    props = {p.key: p.value for p in model.metadata_props}
+    model = float16.convert_float_to_float16(model, keep_io_types=True)
+    del model.metadata_props[:]
+    for key, value in props.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(model, str(path))
+
+
+def read_onnx_metadata(path: str | os.PathLike) -> dict[str, str]:
+    import onnx
+
+    from ..errors import InputError
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as error:
+        raise InputError(f"{path}: not a readable ONNX model ({error})") from None
+    return {p.key: p.value for p in model.metadata_props}

@@ -1,0 +1,82 @@
+import numpy as np
+import pytest
+import torch
+
+from depthapp.backends import Backend, register_backend
+from depthapp.export.spec import ExportSpec, IMAGENET_MEAN, IMAGENET_STD
+
+
+class TinyStereoNet(torch.nn.Module):
+    """A small differentiable stereo net (correlation volume + soft argmin) for export tests."""
+
+    def __init__(self, max_disp: int = 8):
+        super().__init__()
+        self.max_disp = max_disp
+        torch.manual_seed(0)
+        self.features = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(),
+                                            torch.nn.Conv2d(8, 8, 3, padding=1))
+
+    def forward(self, left, right):
+        fl, fr = self.features(left), self.features(right)
+        width = fl.shape[-1]
+        padded = torch.nn.functional.pad(fr, (self.max_disp - 1, 0))
+        costs = [(fl * padded[..., self.max_disp - 1 - d: self.max_disp - 1 - d + width]).mean(1)
+                 for d in range(self.max_disp)]
+        volume = torch.stack(costs, 1)
+        probabilities = torch.softmax(volume, 1)
+        disparities = torch.arange(self.max_disp, dtype=left.dtype).view(1, -1, 1, 1)
+        return (probabilities * disparities).sum(1)
+
+
+@register_backend
+class TinyExportable(Backend):
+    name = "test-tiny-net"
+    description = "tiny learned net for export tests"
+    learned = True
+    exportable = True
+    default_max_disp = 8
+    disparity_multiple = 1
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        self.network = TinyStereoNet(self.max_disp).eval()
+
+    def export_spec(self, height, width):
+        return ExportSpec(module=self.network, input_kind="rgb", input_names=("left", "right"),
+                          output_name="disparity", pad_multiple=16, pad_mode="top_right",
+                          max_disp=self.max_disp, backend=self.name, weights_id="tiny-random")
+
+    def _compute(self, pair, timer, cancel):
+        from depthapp.export.exporter import crop_output
+        from depthapp.export.spec import padded_size, prepare_rgb
+
+        ph, pw = padded_size(pair.height, pair.width, 16)
+        left = torch.from_numpy(prepare_rgb(pair.left, IMAGENET_MEAN, IMAGENET_STD, ph, pw, "top_right"))
+        right = torch.from_numpy(prepare_rgb(pair.right, IMAGENET_MEAN, IMAGENET_STD, ph, pw, "top_right"))
+        with torch.inference_mode():
+            out = self.network(left, right).numpy()
+        return crop_output(out, pair.height, pair.width, ph, pw, "top_right")[0]
+
+
+class StatefulNet(TinyStereoNet):
+    """Python-side state that export bakes in as a constant: the classic silently broken export."""
+
+    calls = 0
+
+    def forward(self, left, right):
+        StatefulNet.calls += 1
+        return super().forward(left, right) + float(StatefulNet.calls)
+
+
+@register_backend
+class TinyStateful(TinyExportable):
+    name = "test-tiny-stateful"
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        self.network = StatefulNet(self.max_disp).eval()
+
+
+@pytest.fixture
+def tiny_backend():
+    return TinyExportable
