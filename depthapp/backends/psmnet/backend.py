@@ -1,0 +1,214 @@
+"""The ``psmnet`` backend: the official PSMNet KITTI 2015 checkpoint, run as the authors run it.
+
+Input preparation follows the official test script: RGB / 255, ImageNet normalisation, zero
+padding on the top and right to a multiple of 16 (at least 256, the smallest size the SPP
+pooling accepts), and cropping back. For inputs too large for the memory at hand, ``scale``
+runs the network on a resized pair and rescales the disparity values and size back, and a
+memory estimate is checked before any work so a too-large request fails in milliseconds.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from typing import Optional
+
+import numpy as np
+
+from ...data import StereoPair
+from ...errors import InputError, WeightsError
+from ...jobs import CancelToken
+from ...params import Parameter
+from ...timing import StageTimer
+from .. import register_backend
+from ..base import Backend
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+PAD_MULTIPLE = 16
+MIN_SIZE = 256
+DEFAULT_WEIGHTS = "psmnet-kitti2015"
+
+_models: dict[tuple[str, str, int], object] = {}
+_models_lock = threading.Lock()
+
+
+def padded_size(height: int, width: int) -> tuple[int, int]:
+    """The network input size for an ``height x width`` image (official multiple-of-16 rule)."""
+    def up(n: int) -> int:
+        return max(MIN_SIZE, int(math.ceil(n / PAD_MULTIPLE)) * PAD_MULTIPLE)
+    return up(height), up(width)
+
+
+def estimate_memory_bytes(height: int, width: int, max_disp: int, half: bool = False) -> int:
+    """Peak memory of one inference on a padded ``height x width`` pair, in bytes.
+
+    Dominated by the 3-D volumes at 1/4 resolution (the 64-channel concatenation volume, the
+    32-channel aggregation volumes held for the residual links, transient conv outputs) and the
+    full-resolution ``max_disp x H x W`` cost, softmax and product of the regression. The
+    constants were measured on the CPU (peak RSS growth, float32) and are conservative.
+    """
+    quarter = (max_disp // 4) * (height // 4) * (width // 4)
+    volume_bytes = quarter * 4 * (64 * 3 + 32 * 8)
+    if half:
+        volume_bytes //= 2
+    full = max_disp * height * width * 4 * 3
+    return int(volume_bytes + full + 64 * height * width * 4)
+
+
+def _available_memory(device: str) -> Optional[int]:
+    if device.startswith("cuda"):
+        import torch
+
+        free, _ = torch.cuda.mem_get_info(torch.device(device))
+        return int(free)
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def prepare_image(image: np.ndarray):
+    """``(H, W, 3)`` RGB (uint8, or float in [0, 1]) -> ``(3, H, W)`` ImageNet-normalised float32
+    tensor, with the operations of torchvision's ToTensor + Normalize."""
+    import torch
+
+    tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
+    tensor = tensor.float().div(255) if image.dtype == np.uint8 else tensor.float()
+    mean = torch.as_tensor(IMAGENET_MEAN, dtype=torch.float32)[:, None, None]
+    std = torch.as_tensor(IMAGENET_STD, dtype=torch.float32)[:, None, None]
+    return tensor.sub(mean).div(std)
+
+
+def load_model(path: str, label: str, device: str, max_disp: int):
+    """The PSMNet for a checkpoint on ``device``, loaded once per process."""
+    import torch
+
+    from ...weights import ResolvedWeights, load_checkpoint
+    from pathlib import Path
+
+    from .model import PSMNet, load_official_state_dict
+
+    key = (path, device, max_disp)
+    with _models_lock:
+        model = _models.get(key)
+        if model is None:
+            checkpoint = load_checkpoint(ResolvedWeights(Path(path), None))
+            model = PSMNet(max_disp)
+            try:
+                load_official_state_dict(model, checkpoint, label)
+            except ValueError as error:
+                raise WeightsError(str(error)) from None
+            model = model.to(torch.device(device)).eval()
+            _models[key] = model
+    return model
+
+
+@register_backend
+class PSMNetBackend(Backend):
+    name = "psmnet"
+    description = "PSMNet stacked hourglass (Chang & Chen 2018), official KITTI 2015 weights"
+    default_max_disp = 192
+    disparity_multiple = 16
+    supports_cuda = True
+    learned = True
+    exportable = True
+    parameters = (
+        Parameter("scale", "float", 1.0, "run the network on the pair resized by this factor; "
+                  "disparities are rescaled to the input size (for inputs too large for memory)",
+                  0.1, 1.0, step=0.05),
+        Parameter("autocast", "bool", False, "CUDA only: mixed precision (fp16) for the network; "
+                  "the regression stays float32. Ignored on the CPU"),
+        Parameter("memory_limit_gb", "float", 0.0, "refuse inputs whose estimated peak memory "
+                  "exceeds this many GiB; 0 = the free memory of the device", 0.0, 1024.0),
+    )
+    presets = {"fast": {"scale": 0.5}}
+
+    def __init__(self, max_disp: Optional[int] = None, device: str = "auto",
+                 weights: Optional[str] = None, **params):
+        super().__init__(max_disp=max_disp, device=device, weights=weights, **params)
+        from ...weights import resolve_weights
+
+        # Resolved now so a missing or corrupted checkpoint fails before any work.
+        self.resolved_weights = resolve_weights(weights, self.name, DEFAULT_WEIGHTS)
+
+    @classmethod
+    def weights_max_disp(cls, weights: Optional[str]) -> Optional[int]:
+        from ...weights import RECORDS
+
+        record = RECORDS.get(weights or DEFAULT_WEIGHTS)
+        return record.max_disp if record is not None else None
+
+    def network_size(self, height: int, width: int) -> tuple[int, int, int, int]:
+        """``(scaled_h, scaled_w, padded_h, padded_w)`` for an input of ``height x width``."""
+        scale = float(self.params["scale"])
+        scaled_h = max(1, int(round(height * scale))) if scale != 1.0 else height
+        scaled_w = max(1, int(round(width * scale))) if scale != 1.0 else width
+        return (scaled_h, scaled_w) + padded_size(scaled_h, scaled_w)
+
+    def check_memory(self, height: int, width: int) -> int:
+        """Estimated peak bytes for this input; InputError when over the limit."""
+        _, _, padded_h, padded_w = self.network_size(height, width)
+        use_half = bool(self.params["autocast"]) and self.device.startswith("cuda")
+        needed = estimate_memory_bytes(padded_h, padded_w, self.max_disp, half=use_half)
+        limit_gb = float(self.params["memory_limit_gb"])
+        limit = int(limit_gb * 2**30) if limit_gb > 0 else _available_memory(self.device)
+        if limit is not None and needed > limit:
+            raise InputError(
+                f"{width}x{height} at max disparity {self.max_disp} needs about "
+                f"{needed / 2**30:.1f} GiB on {self.device} (network input {padded_w}x{padded_h}), "
+                f"more than the {limit / 2**30:.1f} GiB available; pass --scale "
+                f"{max(0.1, round(self.params['scale'] * math.sqrt(limit / needed) * 0.9, 2))} "
+                f"(or a smaller --max-disp)")
+        return needed
+
+    def model(self):
+        return load_model(str(self.resolved_weights.path), self.resolved_weights.label,
+                          self.device, self.max_disp)
+
+    def _compute(self, pair: StereoPair, timer: StageTimer, cancel: CancelToken):
+        import torch
+        import torch.nn.functional as F
+
+        from .model import concat_cost_volume, disparity_regression
+
+        height, width = pair.height, pair.width
+        scaled_h, scaled_w, padded_h, padded_w = self.network_size(height, width)
+        self.check_memory(height, width)
+        with timer("load"):
+            model = self.model()
+        device = torch.device(self.device)
+        use_autocast = bool(self.params["autocast"]) and device.type == "cuda"
+        with torch.inference_mode():
+            with timer("prepare"):
+                left = prepare_image(pair.left).to(device)
+                right = prepare_image(pair.right).to(device)
+                if (scaled_h, scaled_w) != (height, width):
+                    left, right = (F.interpolate(x[None], (scaled_h, scaled_w), mode="bilinear",
+                                                 align_corners=True)[0] for x in (left, right))
+                top, right_pad = padded_h - scaled_h, padded_w - scaled_w
+                left = F.pad(left, (0, right_pad, top, 0))[None]
+                right = F.pad(right, (0, right_pad, top, 0))[None]
+            cancel.raise_if_cancelled()
+            with torch.autocast(device.type, dtype=torch.float16, enabled=use_autocast):
+                with timer("features"):
+                    left_features, right_features = model.features(left, right)
+                cancel.raise_if_cancelled()
+                with timer("cost volume"):
+                    volume = concat_cost_volume(left_features, right_features, self.max_disp // 4)
+                    del left_features, right_features
+                with timer("aggregation"):
+                    cost = model.aggregate(volume)
+                    del volume
+            cancel.raise_if_cancelled()
+            with timer("regression"):
+                disparity = disparity_regression(cost, self.max_disp)[0, top:, :scaled_w]
+                if (scaled_h, scaled_w) != (height, width):
+                    disparity = F.interpolate(disparity[None, None], (height, width), mode="bilinear",
+                                              align_corners=True)[0, 0] * (width / scaled_w)
+                disparity = disparity.float().cpu().numpy()
+        return disparity

@@ -1,0 +1,232 @@
+"""PSMNet (Chang & Chen, CVPR 2018), stacked-hourglass variant, written to load the authors'
+checkpoint unchanged: module names and nesting reproduce the official state-dict keys
+(``feature_extraction.layer2.0.conv1.0.0.weight`` ...), layer by layer.
+
+Behaviour that changes the output and is kept on purpose:
+  * every interpolation uses ``align_corners=True`` (the PyTorch < 0.4 behaviour the released
+    weights were trained under);
+  * residual blocks add without a final ReLU, as in the official code;
+  * the cost volume holds zeros where ``x < d`` (no right pixel), as the official slice writes do.
+It is built here with one write per element, which gives the official tensor bit for bit.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _convbn(in_planes: int, out_planes: int, kernel: int, stride: int, pad: int, dilation: int) -> nn.Sequential:
+    padding = dilation if dilation > 1 else pad
+    return nn.Sequential(nn.Conv2d(in_planes, out_planes, kernel, stride, padding, dilation, bias=False),
+                         nn.BatchNorm2d(out_planes))
+
+
+def _convbn_3d(in_planes: int, out_planes: int, kernel: int, stride: int, pad: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv3d(in_planes, out_planes, kernel, stride, pad, bias=False),
+                         nn.BatchNorm3d(out_planes))
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, in_planes: int, planes: int, stride: int, downsample, pad: int, dilation: int):
+        super().__init__()
+        self.conv1 = nn.Sequential(_convbn(in_planes, planes, 3, stride, pad, dilation), nn.ReLU(inplace=True))
+        self.conv2 = _convbn(planes, planes, 3, 1, pad, dilation)
+        self.downsample = downsample
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.conv2(self.conv1(x))
+        if self.downsample is not None:
+            x = self.downsample(x)
+        return out + x
+
+
+class FeatureExtraction(nn.Module):
+    """``(B, 3, H, W)`` normalised images -> ``(B, 32, H/4, W/4)`` features (SPP module)."""
+
+    def __init__(self):
+        super().__init__()
+        self._in_planes = 32
+        self.firstconv = nn.Sequential(_convbn(3, 32, 3, 2, 1, 1), nn.ReLU(inplace=True),
+                                       _convbn(32, 32, 3, 1, 1, 1), nn.ReLU(inplace=True),
+                                       _convbn(32, 32, 3, 1, 1, 1), nn.ReLU(inplace=True))
+        self.layer1 = self._make_layer(32, 3, 1, 1, 1)
+        self.layer2 = self._make_layer(64, 16, 2, 1, 1)
+        self.layer3 = self._make_layer(128, 3, 1, 1, 1)
+        self.layer4 = self._make_layer(128, 3, 1, 1, 2)
+        self.branch1 = self._pool_branch(64)
+        self.branch2 = self._pool_branch(32)
+        self.branch3 = self._pool_branch(16)
+        self.branch4 = self._pool_branch(8)
+        self.lastconv = nn.Sequential(_convbn(320, 128, 3, 1, 1, 1), nn.ReLU(inplace=True),
+                                      nn.Conv2d(128, 32, kernel_size=1, padding=0, stride=1, bias=False))
+
+    @staticmethod
+    def _pool_branch(size: int) -> nn.Sequential:
+        return nn.Sequential(nn.AvgPool2d((size, size), stride=(size, size)),
+                             _convbn(128, 32, 1, 1, 0, 1), nn.ReLU(inplace=True))
+
+    def _make_layer(self, planes: int, blocks: int, stride: int, pad: int, dilation: int) -> nn.Sequential:
+        downsample = None
+        if stride != 1 or self._in_planes != planes:
+            downsample = nn.Sequential(nn.Conv2d(self._in_planes, planes, kernel_size=1, stride=stride, bias=False),
+                                       nn.BatchNorm2d(planes))
+        layers = [BasicBlock(self._in_planes, planes, stride, downsample, pad, dilation)]
+        self._in_planes = planes
+        layers += [BasicBlock(planes, planes, 1, None, pad, dilation) for _ in range(1, blocks)]
+        return nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        output = self.layer1(self.firstconv(x))
+        output_raw = self.layer2(output)
+        output_skip = self.layer4(self.layer3(output_raw))
+        size = output_skip.shape[2:]
+        pooled = [F.interpolate(branch(output_skip), size, mode="bilinear", align_corners=True)
+                  for branch in (self.branch4, self.branch3, self.branch2, self.branch1)]
+        return self.lastconv(torch.cat([output_raw, output_skip] + pooled, 1))
+
+
+class Hourglass(nn.Module):
+    def __init__(self, planes: int):
+        super().__init__()
+        self.conv1 = nn.Sequential(_convbn_3d(planes, planes * 2, 3, 2, 1), nn.ReLU(inplace=True))
+        self.conv2 = _convbn_3d(planes * 2, planes * 2, 3, 1, 1)
+        self.conv3 = nn.Sequential(_convbn_3d(planes * 2, planes * 2, 3, 2, 1), nn.ReLU(inplace=True))
+        self.conv4 = nn.Sequential(_convbn_3d(planes * 2, planes * 2, 3, 1, 1), nn.ReLU(inplace=True))
+        self.conv5 = nn.Sequential(nn.ConvTranspose3d(planes * 2, planes * 2, 3, padding=1, output_padding=1,
+                                                      stride=2, bias=False),
+                                   nn.BatchNorm3d(planes * 2))
+        self.conv6 = nn.Sequential(nn.ConvTranspose3d(planes * 2, planes, 3, padding=1, output_padding=1,
+                                                      stride=2, bias=False),
+                                   nn.BatchNorm3d(planes))
+
+    def forward(self, x, presqu, postsqu):
+        out = self.conv1(x)
+        pre = self.conv2(out)
+        pre = F.relu(pre + postsqu if postsqu is not None else pre, inplace=True)
+        out = self.conv4(self.conv3(pre))
+        post = F.relu(self.conv5(out) + (presqu if presqu is not None else pre), inplace=True)
+        return self.conv6(post), pre, post
+
+
+def _classifier() -> nn.Sequential:
+    return nn.Sequential(_convbn_3d(32, 32, 3, 1, 1), nn.ReLU(inplace=True),
+                         nn.Conv3d(32, 1, kernel_size=3, padding=1, stride=1, bias=False))
+
+
+def concat_cost_volume(left: torch.Tensor, right: torch.Tensor, levels: int) -> torch.Tensor:
+    """The concatenation volume: ``(B, C, H, W)`` x2 -> ``(B, 2C, levels, H, W)``.
+
+    Level ``d`` holds ``left[..., x]`` and ``right[..., x - d]`` for ``x >= d`` and zeros
+    elsewhere: the same tensor, bit for bit, as the official zero-fill-then-slice-write loop,
+    but every element is written once (the official loop writes the whole volume twice, and
+    padding and stacking the levels copies it three to four times; see benchmarks/bench_psmnet.py).
+    """
+    batch, channels, height, width = left.shape
+    volume = left.new_empty(batch, 2 * channels, levels, height, width)
+    volume[:, :channels, 0] = left
+    volume[:, channels:, 0] = right
+    for d in range(1, levels):
+        volume[:, :, d, :, :d] = 0
+        volume[:, :channels, d, :, d:] = left[..., d:]
+        volume[:, channels:, d, :, d:] = right[..., : width - d]
+    return volume
+
+
+def concat_cost_volume_stacked(left: torch.Tensor, right: torch.Tensor, levels: int) -> torch.Tensor:
+    """Pad-and-stack construction of :func:`concat_cost_volume` (same output; kept for the
+    benchmark that compares the constructions)."""
+    width = left.shape[-1]
+    lefts = [left] + [F.pad(left[..., d:], (d, 0)) for d in range(1, levels)]
+    rights = [right] + [F.pad(right[..., : width - d], (d, 0)) for d in range(1, levels)]
+    return torch.cat((torch.stack(lefts, 2), torch.stack(rights, 2)), 1)
+
+
+def concat_cost_volume_official(left: torch.Tensor, right: torch.Tensor, levels: int) -> torch.Tensor:
+    """The official construction (zero fill, then slice writes), as the reference."""
+    batch, channels, height, width = left.shape
+    volume = left.new_zeros(batch, 2 * channels, levels, height, width)
+    for d in range(levels):
+        volume[:, :channels, d, :, d:] = left[..., d:]
+        volume[:, channels:, d, :, d:] = right[..., : width - d]
+    return volume
+
+
+def disparity_regression(cost: torch.Tensor, max_disp: int) -> torch.Tensor:
+    """Soft argmin: ``(B, 1, D/4, H/4, W/4)`` cost -> ``(B, H, W)`` expected disparity (float32)."""
+    height, width = cost.shape[-2] * 4, cost.shape[-1] * 4
+    cost = F.interpolate(cost.float(), [max_disp, height, width], mode="trilinear", align_corners=True)
+    probability = F.softmax(cost.squeeze(1), dim=1)
+    levels = torch.arange(max_disp, dtype=probability.dtype, device=probability.device).view(1, max_disp, 1, 1)
+    return torch.sum(probability * levels, 1)
+
+
+class PSMNet(nn.Module):
+    """Stacked-hourglass PSMNet in inference form.
+
+    ``forward(left, right)``: ``(B, 3, H, W)`` ImageNet-normalised images with H and W
+    multiples of 16 (and at least 256: the widest SPP pooling is 64x64 at 1/4 size) ->
+    ``(B, H, W)`` float32 disparity in ``[0, max_disp - 1]``.
+    """
+
+    def __init__(self, max_disp: int = 192):
+        super().__init__()
+        if max_disp % 16:
+            raise ValueError(f"PSMNet needs max_disp to be a multiple of 16, got {max_disp}")
+        self.max_disp = max_disp
+        self.feature_extraction = FeatureExtraction()
+        self.dres0 = nn.Sequential(_convbn_3d(64, 32, 3, 1, 1), nn.ReLU(inplace=True),
+                                   _convbn_3d(32, 32, 3, 1, 1), nn.ReLU(inplace=True))
+        self.dres1 = nn.Sequential(_convbn_3d(32, 32, 3, 1, 1), nn.ReLU(inplace=True),
+                                   _convbn_3d(32, 32, 3, 1, 1))
+        self.dres2 = Hourglass(32)
+        self.dres3 = Hourglass(32)
+        self.dres4 = Hourglass(32)
+        self.classif1 = _classifier()
+        self.classif2 = _classifier()
+        self.classif3 = _classifier()
+
+    def features(self, left: torch.Tensor, right: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.feature_extraction(left), self.feature_extraction(right)
+
+    def aggregate(self, cost: torch.Tensor) -> torch.Tensor:
+        """``(B, 64, D/4, H/4, W/4)`` volume -> ``(B, 1, D/4, H/4, W/4)`` matching cost (final head)."""
+        cost0 = self.dres0(cost)
+        cost0 = self.dres1(cost0) + cost0
+        out1, pre1, post1 = self.dres2(cost0, None, None)
+        out1 = out1 + cost0
+        out2, _, post2 = self.dres3(out1, pre1, post1)
+        out2 = out2 + cost0
+        out3, _, _ = self.dres4(out2, pre1, post2)
+        out3 = out3 + cost0
+        cost1 = self.classif1(out1)
+        cost2 = self.classif2(out2) + cost1
+        return self.classif3(out3) + cost2
+
+    def forward(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+        left_features, right_features = self.features(left, right)
+        volume = concat_cost_volume(left_features, right_features, self.max_disp // 4)
+        return disparity_regression(self.aggregate(volume), self.max_disp)
+
+
+def load_official_state_dict(model: PSMNet, state_dict: dict, source: str) -> None:
+    """Load an official checkpoint: strips the ``module.`` prefix of ``nn.DataParallel`` and
+    accepts the missing ``num_batches_tracked`` counters of pre-0.4 PyTorch. Any other
+    mismatch raises ValueError naming the keys."""
+    if "state_dict" in state_dict and isinstance(state_dict["state_dict"], dict):
+        state_dict = state_dict["state_dict"]
+    state_dict = {(key[len("module."):] if key.startswith("module.") else key): value
+                  for key, value in state_dict.items()}
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state_dict and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in state_dict if k not in expected]
+    wrong_shape = [f"{k} {tuple(state_dict[k].shape)} (model {tuple(expected[k].shape)})"
+                   for k in expected if k in state_dict and state_dict[k].shape != expected[k].shape]
+    if missing or unexpected or wrong_shape:
+        problems = []
+        for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong_shape)):
+            if keys:
+                problems.append(f"{len(keys)} {label} ({', '.join(keys[:3])}{', ...' if len(keys) > 3 else ''})")
+        raise ValueError(f"{source}: not a stacked-hourglass PSMNet checkpoint: {'; '.join(problems)}")
+    model.load_state_dict(state_dict, strict=False)
