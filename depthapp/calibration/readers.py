@@ -351,7 +351,7 @@ def parse_depthapp_json(text: str, source: str = "<text>") -> StereoCalibration:
             raise CalibrationError(f"{source}: {name} is not a numeric matrix") from None
         if not np.all(np.isfinite(fields[name])):
             raise CalibrationError(f"{source}: {name} holds non-finite values")
-    fields = _scale_lengths(fields, factor)
+    fields = _scale_lengths(_shaped(fields, source), factor)
     rectified = data.get("rectified")
     if not isinstance(rectified, bool):
         raise CalibrationError(f"{source}: field 'rectified' must be true or false")
@@ -360,10 +360,31 @@ def parse_depthapp_json(text: str, source: str = "<text>") -> StereoCalibration:
     if not isinstance(extra, dict):
         raise CalibrationError(f"{source}: field 'extra' must be an object")
     if fields.get("P1") is not None and fields.get("P2") is not None:
-        _check_orientation(np.reshape(fields["P1"], (3, 4)), np.reshape(fields["P2"], (3, 4)), source)
+        _check_orientation(fields["P1"], fields["P2"], source)
     return StereoCalibration(image_size=(int(size[0]), int(size[1])), rectified=rectified,
                              ndisp=int(ndisp) if ndisp else None, source=source,
                              extra=dict(extra), **fields)
+
+
+_SHAPES = {"P1": (3, 4), "P2": (3, 4), "K1": (3, 3), "K2": (3, 3), "R": (3, 3), "R1": (3, 3),
+           "R2": (3, 3), "Q": (4, 4), "T": (3,), "E": (3, 3), "F": (3, 3)}
+
+
+def _shaped(fields: dict[str, Any], source: str) -> dict[str, Any]:
+    """Check and reshape matrices (distortion stays a flat vector of any length)."""
+    out = {}
+    for name, value in fields.items():
+        array = np.asarray(value, dtype=np.float64)
+        if name in _SHAPES:
+            shape = _SHAPES[name]
+            if array.size != int(np.prod(shape)):
+                label = {"K1": "M1", "K2": "M2"}.get(name, name)
+                raise CalibrationError(f"{source}: {label} has {array.size} values, expected {shape}")
+            array = array.reshape(shape)
+        else:
+            array = array.ravel()
+        out[name] = array
+    return out
 
 
 def _scale_lengths(fields: dict[str, Any], factor: float) -> dict[str, Any]:
@@ -397,8 +418,11 @@ def _open_storage(path: Path):
 
     try:
         storage = cv2.FileStorage(str(path), cv2.FileStorage_READ)
-    except cv2.error as error:
-        message = str(error).strip().splitlines()[-1] if str(error).strip() else "parse error"
+    except (cv2.error, SystemError) as error:
+        # OpenCV's parser reports syntax errors as cv2.error, or as SystemError from the binding.
+        cause = error.__cause__ or error
+        lines = str(cause).strip().splitlines()
+        message = lines[-1] if lines else "parse error"
         raise CalibrationError(f"{path}: not a readable OpenCV FileStorage file ({message})") from None
     if not storage.isOpened():
         raise CalibrationError(f"{path}: cannot open as an OpenCV FileStorage file")
@@ -429,7 +453,7 @@ def _storage_values(path: Path) -> dict[str, Any]:
             elif node.isString():
                 values[name] = node.string()
         return values
-    except cv2.error as error:
+    except (cv2.error, SystemError) as error:
         raise CalibrationError(f"{path}: cannot read OpenCV nodes ({str(error).strip()[-200:]})") from None
     finally:
         storage.release()
@@ -523,24 +547,14 @@ def read_opencv_calibration(path: str | os.PathLike, *, units: Optional[str] = N
     for name in ("M1", "D1", "M2", "D2", "R", "T", "R1", "R2", "P1", "P2", "Q"):
         if name in values and isinstance(values[name], np.ndarray):
             fields[rename.get(name, name)] = values[name]
-    fields = _scale_lengths(fields, factor)
-    if "T" in fields:
-        fields["T"] = np.asarray(fields["T"]).ravel()
-        if fields["T"].size != 3:
-            raise CalibrationError(f"{source}: T has {fields['T'].size} values, expected 3")
-        if np.linalg.norm(fields["T"]) == 0:
-            raise CalibrationError(f"{source}: baseline is zero (T = 0)")
-    for name in ("D1", "D2"):
-        if name in fields:
-            fields[name] = np.asarray(fields[name]).ravel()
-    for name in ("K1", "K2"):
-        if name in fields and np.asarray(fields[name]).size != 9:
-            raise CalibrationError(f"{source}: {rename_back(name)} is not a 3x3 matrix")
+    fields = _scale_lengths(_shaped(fields, source), factor)
+    if "T" in fields and np.linalg.norm(fields["T"]) == 0:
+        raise CalibrationError(f"{source}: baseline is zero (T = 0)")
     if has_rectified:
-        _check_orientation(np.reshape(fields["P1"], (3, 4)), np.reshape(fields["P2"], (3, 4)), source)
+        _check_orientation(fields["P1"], fields["P2"], source)
     elif "R" in fields:
-        # Rectification will put the right camera at -T expressed in the left frame.
-        right_centre = -np.asarray(fields["R"]).reshape(3, 3).T @ fields["T"]
+        # The right camera's centre in the left camera's frame is -R^T T.
+        right_centre = -fields["R"].T @ fields["T"]
         if abs(right_centre[1]) > abs(right_centre[0]):
             raise CalibrationError(f"{source}: the cameras are stacked vertically; depthapp "
                                    "needs a left/right rig")
@@ -553,13 +567,8 @@ def read_opencv_calibration(path: str | os.PathLike, *, units: Optional[str] = N
     extra: dict[str, Any] = {"target_units": normalise_units(units, source)}
     size = _image_size_from_values(values) or image_size
     if size is None:
-        camera = fields.get("K1") if fields.get("K1") is not None else np.reshape(fields["P1"], (3, 4))
-        size = _estimated_size(np.asarray(camera).reshape(3, -1))
+        size = _estimated_size(fields["K1"] if "K1" in fields else fields["P1"])
         extra["image_size_estimated"] = True
     ndisp = values.get("ndisp")
     return StereoCalibration(image_size=size, rectified=rectified, source=source,
                              ndisp=int(ndisp) if ndisp else None, extra=extra, **fields)
-
-
-def rename_back(name: str) -> str:
-    return {"K1": "M1", "K2": "M2"}.get(name, name)

@@ -138,8 +138,8 @@ def _grey_uint8(image: np.ndarray) -> np.ndarray:
 
 def _detector():
     if hasattr(cv2, "SIFT_create"):
-        return cv2.SIFT_create(nfeatures=4000), cv2.NORM_L2
-    return cv2.ORB_create(nfeatures=4000), cv2.NORM_HAMMING
+        return cv2.SIFT_create(nfeatures=1500), cv2.NORM_L2
+    return cv2.ORB_create(nfeatures=3000), cv2.NORM_HAMMING
 
 
 def measure_rectification_error(left: np.ndarray, right: np.ndarray, max_side: int = 1280,

@@ -87,8 +87,22 @@ def calibration_to_dict(calibration: StereoCalibration) -> dict[str, Any]:
     return data
 
 
+def _dump(value: Any, indent: int = 0) -> str:
+    """JSON with one matrix row per line (``json.dumps(indent=2)`` puts every number on its own)."""
+    pad = " " * indent
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        items = [f'{pad}  {json.dumps(str(k))}: {_dump(v, indent + 2)}' for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + f"\n{pad}}}"
+    if isinstance(value, list) and value and all(isinstance(row, list) for row in value):
+        rows = [f"{pad}  {json.dumps(row)}" for row in value]
+        return "[\n" + ",\n".join(rows) + f"\n{pad}]"
+    return json.dumps(value)
+
+
 def format_depthapp_json(calibration: StereoCalibration) -> str:
-    return json.dumps(calibration_to_dict(calibration), indent=2) + "\n"
+    return _dump(calibration_to_dict(calibration)) + "\n"
 
 
 def _skew(t: np.ndarray) -> np.ndarray:
