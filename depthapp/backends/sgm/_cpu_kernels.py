@@ -100,12 +100,14 @@ def sweep_horizontal(cost, p1, p2, use_forward, use_backward, out, work_type, bi
 
 
 @njit(cache=True, parallel=True, boundscheck=False)
-def sweep_vertical(cost, p1, p2, downward, use_vertical, use_diagonals, out, work_type, big):
+def sweep_vertical(cost, p1, p2, downward, use_vertical, use_right, use_left, out, work_type,
+                   big):
     """The vertical and diagonal paths of one vertical direction, added to ``out``.
 
     ``downward``: paths 2 (top to bottom), 4 (down-right) and 5 (down-left); otherwise
-    3 (bottom to top), 6 (up-right) and 7 (up-left). Rows are sequential; the pixels of a row
-    depend only on the previous row, so each row runs in parallel over columns.
+    3 (bottom to top), 6 (up-right) and 7 (up-left); ``use_*`` enable each of the three.
+    Rows are sequential; the pixels of a row depend only on the previous row, so each row runs
+    in parallel over columns.
     """
     height, width, n_disp = cost.shape
     if downward:
@@ -125,7 +127,7 @@ def sweep_vertical(cost, p1, p2, downward, use_vertical, use_diagonals, out, wor
     prev[:, :, n_disp + 1] = big
     cur[:, :, 0] = big
     cur[:, :, n_disp + 1] = big
-    enabled = (use_vertical, use_diagonals, use_diagonals)
+    enabled = (use_vertical, use_right, use_left)
     for x in prange(width):
         for slot in range(3):
             if enabled[slot]:
@@ -139,13 +141,14 @@ def sweep_vertical(cost, p1, p2, downward, use_vertical, use_diagonals, out, wor
             if use_vertical:
                 cur_min[0, x] = _path_step(cost_px, prev[0, x], prev_min[0, x], p1[path_v, y, x],
                                            p2[path_v, y, x], cur[0, x], out_px, n_disp, big, False)
-            if use_diagonals:
+            if use_right:
                 if x == 0:
                     cur_min[1, x] = _path_start(cost_px, cur[1, x], out_px, n_disp, big, False)
                 else:
                     cur_min[1, x] = _path_step(cost_px, prev[1, x - 1], prev_min[1, x - 1],
                                                p1[path_r, y, x], p2[path_r, y, x], cur[1, x],
                                                out_px, n_disp, big, False)
+            if use_left:
                 if x == width - 1:
                     cur_min[2, x] = _path_start(cost_px, cur[2, x], out_px, n_disp, big, False)
                 else:

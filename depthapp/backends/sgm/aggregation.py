@@ -1,0 +1,269 @@
+"""Semi-global aggregation and the steps around it, for any matching cost (census, MC-CNN, ...).
+
+Layout: a cost volume is ``(H, W, D)``, C-contiguous, disparity index innermost; index ``k``
+is disparity ``min_disp + k`` (left pixel ``x`` matches right pixel ``x - min_disp - k``).
+Lower cost = better match. Everything is numpy in, numpy out, on the CPU (numba kernels with an
+on-disk cache, parallel over rows/columns with numba's thread count); the CUDA versions live in
+:mod:`depthapp.backends.sgm.cuda`.
+
+    aggregate_cost(cost, p1, p2, paths=8)             -> aggregated (H, W, D)
+        cost: float32 (aggregated in float32) or uint8/uint16 (aggregated in int32, returned
+        as uint16, or uint32 when ``paths * (max cost + max P2)`` exceeds 65535).
+        p1, p2: scalars, ``(H, W)`` arrays (same for every path) or ``(n_paths, H, W)`` arrays
+        (one map per path, in the order of ``paths``), e.g. penalties lowered at image edges
+        or scaled on vertical paths.
+        paths: 4 (horizontal + vertical), 8 (+ diagonals) or a sequence of path indices into
+        PATH_DIRECTIONS, e.g. ``(2,)`` for the top-to-bottom path alone.
+    winner_take_all(aggregated, uniqueness=0, subpixel=True, min_disp=0)
+        -> WTAResult(disparity (H, W) float32 NaN where not unique,
+                     right_disparity (H, W) float32 of the right view, confidence (H, W))
+    subpixel_refine(aggregated, index)                -> (H, W) float32 parabola fit
+    left_right_check(disparity, right_disparity, max_diff=1)  -> (H, W) float32
+    median_filter(disparity, size=3)                  -> (H, W) float32, NaN-aware
+    remove_speckles(disparity, max_size=100, max_diff=2)      -> (H, W) float32
+    aggregation_bytes(height, width, n_disp, cost_dtype, paths) -> bytes aggregate_cost needs
+
+The recurrence is Hirschmueller's (PAMI 2008, eq. 13) along path direction ``r``:
+``L_r(p, d) = C(p, d) + min(L_r(p-r, d), L_r(p-r, d+-1) + P1, min_k L_r(p-r, k) + P2)
+- min_k L_r(p-r, k)``; a path starts at the image border with ``L_r = C``. The result is
+``sum_r L_r``. Penalties are taken at ``p`` (the pixel being entered) for path ``r``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence, Union
+
+import numpy as np
+
+from . import _cpu_kernels as kernels
+
+PATH_DIRECTIONS = kernels.PATH_DIRECTIONS
+PATHS_4 = (0, 1, 2, 3)
+PATHS_8 = (0, 1, 2, 3, 4, 5, 6, 7)
+
+Penalty = Union[float, int, np.ndarray]
+
+_INT_BIG = np.int32(1 << 28)
+_FLOAT_BIG = np.float32(1e30)
+
+
+def path_indices(paths: Union[int, Sequence[int]]) -> tuple[int, ...]:
+    """``4``/``8`` or explicit indices into :data:`PATH_DIRECTIONS` -> sorted unique indices."""
+    if isinstance(paths, (int, np.integer)):
+        if int(paths) == 4:
+            return PATHS_4
+        if int(paths) == 8:
+            return PATHS_8
+        raise ValueError(f"paths must be 4, 8 or a sequence of path indices, got {paths}")
+    indices = tuple(sorted({int(p) for p in paths}))
+    if not indices or indices[0] < 0 or indices[-1] > 7:
+        raise ValueError(f"path indices must be in 0..7, got {tuple(paths)}")
+    return indices
+
+
+def accumulator_dtype(cost_dtype, n_paths: int, max_cost: float, max_p2: float) -> np.dtype:
+    """The dtype :func:`aggregate_cost` returns for this cost type and bound on its values."""
+    if np.issubdtype(np.dtype(cost_dtype), np.floating):
+        return np.dtype(np.float32)
+    bound = n_paths * (float(max_cost) + float(max_p2))
+    return np.dtype(np.uint16) if bound <= np.iinfo(np.uint16).max else np.dtype(np.uint32)
+
+
+def aggregation_bytes(height: int, width: int, n_disp: int, cost_dtype=np.uint8,
+                      paths: Union[int, Sequence[int]] = 8, accumulator=np.uint16) -> int:
+    """Peak bytes :func:`aggregate_cost` allocates beyond its input: the ``(H, W, D)`` result,
+    row buffers of the vertical sweeps (6 x ``W x (D + 2)`` int32/float32) and the per-thread
+    horizontal buffers. The cost volume itself is the caller's (``H*W*D*itemsize``)."""
+    del cost_dtype, paths  # the working type is 4 bytes whatever the cost type
+    result = height * width * n_disp * np.dtype(accumulator).itemsize
+    vertical = 2 * 3 * width * (n_disp + 2) * 4 + 2 * 3 * width * 4
+    horizontal = 64 * 2 * (n_disp + 2) * 4
+    return int(result + vertical + horizontal)
+
+
+def _penalty_maps(value: Penalty, name: str, indices: tuple[int, ...], height: int, width: int,
+                  work_type) -> np.ndarray:
+    """``(8, H, W)`` penalties in the working type; rows of paths not in ``indices`` are unused."""
+    array = np.asarray(value)
+    if array.dtype == object or not np.issubdtype(array.dtype, np.number):
+        raise TypeError(f"{name} must be a number or a numeric array")
+    if not np.all(np.isfinite(array)) or np.any(array < 0):
+        raise ValueError(f"{name} must be finite and non-negative")
+    if np.issubdtype(work_type, np.integer):
+        array = np.rint(array)
+    array = array.astype(work_type, copy=False)
+    if array.ndim == 0:
+        return np.broadcast_to(array, (8, height, width))
+    if array.shape == (height, width):
+        return np.broadcast_to(array, (8, height, width))
+    if array.shape == (len(indices), height, width):
+        full = np.zeros((8, height, width), work_type)
+        full[list(indices)] = array
+        return full
+    raise ValueError(f"{name} has shape {array.shape}; expected a scalar, ({height}, {width}) or "
+                     f"({len(indices)}, {height}, {width}) for {len(indices)} paths")
+
+
+def aggregate_cost(cost: np.ndarray, p1: Penalty, p2: Penalty,
+                   paths: Union[int, Sequence[int]] = 8,
+                   out: Optional[np.ndarray] = None) -> np.ndarray:
+    """Sum of the SGM path costs ``sum_r L_r(p, d)`` of a ``(H, W, D)`` cost volume.
+
+    See the module docstring for dtypes and penalty shapes. ``out``: optional preallocated
+    result of the right shape and dtype (see :func:`accumulator_dtype`), reused by callers that
+    process a stream of same-size frames.
+    """
+    cost = np.asarray(cost)
+    if cost.ndim != 3 or min(cost.shape) < 1:
+        raise ValueError(f"cost must be (H, W, D), got shape {cost.shape}")
+    if cost.dtype not in (np.uint8, np.uint16, np.float32, np.float64):
+        raise TypeError(f"cost must be uint8, uint16 or float32, got {cost.dtype}")
+    if cost.dtype == np.float64:
+        cost = cost.astype(np.float32)
+    cost = np.ascontiguousarray(cost)
+    floating = cost.dtype == np.float32
+    if floating and not np.all(np.isfinite(cost)):
+        raise ValueError("cost contains NaN or inf; give unknown costs a finite value first")
+    height, width, _ = cost.shape
+    indices = path_indices(paths)
+    work_type = np.float32 if floating else np.int32
+    p1_maps = _penalty_maps(p1, "p1", indices, height, width, work_type)
+    p2_maps = _penalty_maps(p2, "p2", indices, height, width, work_type)
+    dtype = accumulator_dtype(cost.dtype, len(indices), float(cost.max()),
+                              float(np.max(p2_maps)))
+    if out is None:
+        out = np.empty(cost.shape, dtype)
+    elif out.shape != cost.shape or out.dtype != dtype or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a C-contiguous {dtype} array of shape {cost.shape}")
+    big = _FLOAT_BIG if floating else _INT_BIG
+    use = [i in indices for i in range(8)]
+    if use[0] or use[1]:
+        kernels.sweep_horizontal(cost, p1_maps, p2_maps, use[0], use[1], out, work_type, big)
+    else:
+        out[...] = 0
+    for downward, vertical, right, left in ((True, use[2], use[4], use[5]),
+                                            (False, use[3], use[6], use[7])):
+        if vertical or right or left:
+            kernels.sweep_vertical(cost, p1_maps, p2_maps, downward, vertical, right, left, out,
+                                   work_type, big)
+    return out
+
+
+@dataclass
+class WTAResult:
+    """Winner-take-all of an aggregated cost, all ``(H, W)`` float32.
+
+    disparity: left view, in pixels (``min_disp`` added), sub-pixel if asked, NaN where the
+        uniqueness test failed. right_disparity: the right view's integer winners in pixels,
+        for :func:`left_right_check`. confidence: ``1 - best / second best`` in [0, 1].
+    """
+
+    disparity: np.ndarray
+    right_disparity: np.ndarray
+    confidence: np.ndarray
+
+
+def _check_volume(aggregated: np.ndarray) -> np.ndarray:
+    aggregated = np.asarray(aggregated)
+    if aggregated.ndim != 3:
+        raise ValueError(f"aggregated cost must be (H, W, D), got shape {aggregated.shape}")
+    if aggregated.dtype == np.float64:
+        aggregated = aggregated.astype(np.float32)
+    return np.ascontiguousarray(aggregated)
+
+
+def winner_take_all(aggregated: np.ndarray, uniqueness: float = 0.0, subpixel: bool = True,
+                    min_disp: int = 0) -> WTAResult:
+    """Lowest-cost disparity per pixel of a ``(H, W, D)`` (aggregated) cost.
+
+    ``uniqueness``: OpenCV's uniquenessRatio in percent; a pixel is invalid when a disparity
+    more than one level from the winner costs less than ``best * 100 / (100 - uniqueness)``.
+    ``subpixel``: parabola through the winner and its neighbours (see :func:`subpixel_refine`).
+    """
+    aggregated = _check_volume(aggregated)
+    if not 0 <= uniqueness < 100:
+        raise ValueError(f"uniqueness must be in [0, 100), got {uniqueness}")
+    height, width, _ = aggregated.shape
+    disparity = np.empty((height, width), np.float32)
+    right = np.empty((height, width), np.float32)
+    confidence = np.empty((height, width), np.float32)
+    kernels.winner_take_all(aggregated, float(uniqueness), bool(subpixel), disparity, right,
+                            confidence)
+    if min_disp:
+        disparity += np.float32(min_disp)
+        right += np.float32(min_disp)
+    return WTAResult(disparity, right, confidence)
+
+
+def subpixel_refine(aggregated: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Parabola fit through ``S(index - 1), S(index), S(index + 1)``: the returned ``(H, W)``
+    float32 is ``index + (S- - S+) / (2 (S- + S+ - 2 S))``, in index units; unchanged at the
+    ends of the range, where the curvature is not positive, and where ``index`` is NaN."""
+    aggregated = _check_volume(aggregated)
+    index = np.asarray(index, dtype=np.float32)
+    if index.shape != aggregated.shape[:2]:
+        raise ValueError(f"index is {index.shape}, aggregated cost {aggregated.shape}")
+    n_disp = aggregated.shape[2]
+    valid = np.isfinite(index)
+    k = np.where(valid, index, 0).astype(np.int64)
+    inner = valid & (k > 0) & (k < n_disp - 1)
+    lower = np.take_along_axis(aggregated, np.clip(k - 1, 0, n_disp - 1)[..., None], 2)[..., 0]
+    centre = np.take_along_axis(aggregated, k[..., None], 2)[..., 0]
+    upper = np.take_along_axis(aggregated, np.clip(k + 1, 0, n_disp - 1)[..., None], 2)[..., 0]
+    lower, centre, upper = (a.astype(np.float64) for a in (lower, centre, upper))
+    curvature = lower + upper - 2 * centre
+    refine = inner & (curvature > 0)
+    offset = np.zeros(index.shape, np.float64)
+    offset[refine] = 0.5 * (lower[refine] - upper[refine]) / curvature[refine]
+    return np.where(valid, k + offset, np.nan).astype(np.float32)
+
+
+def _check_map(name: str, disparity: np.ndarray) -> np.ndarray:
+    disparity = np.asarray(disparity, dtype=np.float32)
+    if disparity.ndim != 2:
+        raise ValueError(f"{name} must be (H, W), got shape {disparity.shape}")
+    return np.ascontiguousarray(disparity)
+
+
+def left_right_check(disparity: np.ndarray, right_disparity: np.ndarray,
+                     max_diff: float = 1.0) -> np.ndarray:
+    """Left ``(H, W)`` disparity with NaN where ``|d_L(x) - d_R(x - round(d_L(x)))| > max_diff``.
+
+    Both maps in pixels. Pixels whose match falls outside the right image cannot be checked and
+    are kept (this keeps the left border band dense). ``max_diff < 0`` disables the check.
+    """
+    disparity = _check_map("disparity", disparity)
+    right_disparity = _check_map("right_disparity", right_disparity)
+    if disparity.shape != right_disparity.shape:
+        raise ValueError(f"disparity {disparity.shape} and right disparity "
+                         f"{right_disparity.shape} differ")
+    if max_diff < 0:
+        return disparity.copy()
+    out = np.empty_like(disparity)
+    kernels.left_right_check(disparity, right_disparity, float(max_diff), 0.0, out)
+    return out
+
+
+def median_filter(disparity: np.ndarray, size: int = 3) -> np.ndarray:
+    """NaN-aware ``size x size`` median of a ``(H, W)`` disparity; holes stay holes.
+    ``size`` 0 or 1 returns a copy."""
+    disparity = _check_map("disparity", disparity)
+    size = int(size)
+    if size <= 1:
+        return disparity.copy()
+    if size % 2 == 0:
+        raise ValueError(f"median size must be odd, got {size}")
+    out = np.empty_like(disparity)
+    kernels.median_filter(disparity, size, out)
+    return out
+
+
+def remove_speckles(disparity: np.ndarray, max_size: int = 100, max_diff: float = 2.0) -> np.ndarray:
+    """Copy of a ``(H, W)`` disparity with 4-connected regions of at most ``max_size`` pixels set
+    to NaN; neighbours differing by at most ``max_diff`` pixels are one region (OpenCV's
+    filterSpeckles). ``max_size`` 0 returns a copy."""
+    disparity = _check_map("disparity", disparity).copy()
+    if max_size > 0:
+        kernels.remove_speckles(disparity, int(max_size), float(max_diff))
+    return disparity

@@ -1,0 +1,122 @@
+"""The ``sgm`` backend: census (+ intensity/gradient) cost, semi-global matching, checks."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ...data import StereoPair
+from ...errors import BackendUnavailableError, InputError
+from ...jobs import CancelToken
+from ...params import Parameter
+from ...timing import StageTimer
+from ..base import Backend
+from .cost import CostWeights
+from .pipeline import SGMConfig, compute_sgm, memory_bytes
+
+CENSUS_WINDOWS = ("3x3", "5x5", "7x5", "7x7", "9x7")
+
+
+def parse_window(text: str) -> tuple[int, int]:
+    """``"9x7"`` (width x height, as OpenCV and papers write it) -> ``(height, width)``."""
+    width, _, height = str(text).partition("x")
+    return int(height), int(width)
+
+
+class SGMBackend(Backend):
+    """Census + semi-global matching (Hirschmueller 2008) with AD/gradient terms.
+
+    The defaults reach, on Middlebury Motorcycle with 64 disparities, bad-2 ~12 % (invalid
+    pixels counted as errors) at ~92 % density, dense to the left border: matches that fall
+    outside the right image get a neutral cost and are filled by the aggregation.
+    """
+
+    name: ClassVar[str] = "sgm"
+    description: ClassVar[str] = "census + semi-global matching (CPU numba, CUDA kernels)"
+    default_max_disp: ClassVar[int] = 128
+    supports_cuda: ClassVar[bool] = True
+    parameters: ClassVar[tuple[Parameter, ...]] = (
+        Parameter("census_window", "choice", "7x7",
+                  "census window, width x height; larger is more robust, slower",
+                  choices=CENSUS_WINDOWS),
+        Parameter("intensity_weight", "float", 0.5,
+                  "weight of the truncated grey-level difference added to the census cost "
+                  "(helps in low texture); 0 = census only", minimum=0, maximum=4, step=0.25),
+        Parameter("gradient_weight", "float", 1.0,
+                  "weight of the truncated horizontal-gradient difference added to the cost",
+                  minimum=0, maximum=4, step=0.25),
+        Parameter("border_cost", "int", 20,
+                  "cost of a match that falls outside the right image (left border band); "
+                  "lower fills the band more from its neighbours", minimum=0, maximum=255),
+        Parameter("paths", "choice", 8, "aggregation paths: 4 (horizontal + vertical) or 8 "
+                  "(+ diagonals, more accurate, ~1.6x slower)", choices=(4, 8)),
+        Parameter("p1", "int", 10, "penalty for a disparity change of one level",
+                  minimum=0, maximum=255),
+        Parameter("p2", "int", 120, "penalty for larger disparity jumps (>= p1)",
+                  minimum=0, maximum=1000),
+        Parameter("p2_gradient", "float", 0.0,
+                  "grey-level step at which P2 halves (jumps allowed at edges); 0 = constant P2",
+                  minimum=0, maximum=255),
+        Parameter("uniqueness", "float", 0.0,
+                  "percent by which the best cost must beat the second best (OpenCV "
+                  "uniquenessRatio); 0 = off", minimum=0, maximum=99),
+        Parameter("lr_max_diff", "float", 1.0,
+                  "left-right consistency tolerance in pixels; -1 = no check",
+                  minimum=-1, maximum=64),
+        Parameter("subpixel", "bool", True, "parabola sub-pixel refinement"),
+        Parameter("median_size", "int", 3, "median filter window (odd); 1 = off",
+                  minimum=1, maximum=9, odd=True),
+        Parameter("speckle_size", "int", 100,
+                  "invalidate connected regions of at most this many pixels; 0 = off",
+                  minimum=0, maximum=100000),
+        Parameter("speckle_range", "float", 2.0,
+                  "max disparity difference between neighbours of one speckle region",
+                  minimum=0, maximum=64),
+        Parameter("min_disp", "int", 0, "smallest disparity searched",
+                  minimum=-1024, maximum=1024),
+    )
+    presets: ClassVar[dict[str, dict[str, Any]]] = {
+        # Live camera on a CPU: 4 paths and a small window, ~2.5x faster than the default.
+        "fast": {"census_window": "5x5", "paths": 4, "intensity_weight": 0.5,
+                 "gradient_weight": 1.0, "median_size": 3, "speckle_size": 50},
+    }
+
+    def config(self) -> SGMConfig:
+        """The pipeline configuration of the current parameters."""
+        params = self.params
+        return SGMConfig(
+            n_disp=self.max_disp, min_disp=params["min_disp"],
+            window=parse_window(params["census_window"]),
+            weights=CostWeights(census=1.0, intensity=params["intensity_weight"],
+                                gradient=params["gradient_weight"],
+                                border_cost=params["border_cost"]),
+            paths=int(params["paths"]), p1=params["p1"], p2=params["p2"],
+            p2_gradient=params["p2_gradient"], uniqueness=params["uniqueness"],
+            lr_max_diff=params["lr_max_diff"], subpixel=params["subpixel"],
+            median_size=params["median_size"], speckle_size=params["speckle_size"],
+            speckle_range=params["speckle_range"]).validate()
+
+    def memory_bytes(self, height: int, width: int) -> int:
+        """Peak bytes one frame of ``height x width`` needs with these parameters."""
+        return memory_bytes(height, width, self.config())
+
+    def _compute(self, pair: StereoPair, timer: StageTimer, cancel: CancelToken):
+        config = self.config()
+        if pair.width < 2 or pair.height < 2:
+            raise InputError(f"{pair.name}: {pair.width}x{pair.height} is too small for SGM")
+        with timer("grey"):
+            grey_left, grey_right = pair.grey()
+        if self.device.startswith("cuda"):
+            from . import cuda as sgm_cuda
+
+            if not sgm_cuda.cuda_kernels_available():
+                raise BackendUnavailableError(
+                    f"backend sgm: CUDA kernels unavailable ({sgm_cuda.unavailable_reason()})")
+            output = sgm_cuda.compute_sgm_cuda(grey_left, grey_right, config, device=self.device,
+                                               timer=timer,
+                                               check_cancel=cancel.raise_if_cancelled)
+        else:
+            output = compute_sgm(grey_left, grey_right, config, timer=timer,
+                                 check_cancel=cancel.raise_if_cancelled)
+        return output.disparity, np.clip(output.confidence, 0.0, 1.0)
