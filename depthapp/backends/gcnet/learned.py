@@ -100,11 +100,44 @@ def load_state_dict_checked(model, state: dict, source: str) -> None:
             shown = ", ".join(keys[:4]) + (f" and {len(keys) - 4} more" if len(keys) > 4 else "")
             problems.append(f"{len(keys)} {label}: {shown}")
     if problems:
-        raise WeightsError(f"{source}: does not fit {type(model).__name__} ({'; '.join(problems)})")
+        raise WeightsError(f"{source}: does not fit {type(model).__name__} ({'; '.join(problems)}); "
+                           f"a checkpoint of another backend or variant?")
     for key, value in expected.items():
         if key not in state:  # only num_batches_tracked can get here
             state[key] = value
     model.load_state_dict(state, strict=True)
+
+
+def fuse_batchnorm(model):
+    """An inference copy of ``model`` with every BatchNorm that directly follows a convolution
+    folded into that convolution's weights and bias (eval statistics): the same outputs, one
+    pass and one full-size tensor less per layer. Handles ``nn.Sequential(conv, bn, ...)`` and
+    modules holding ``conv`` and ``bn`` attributes applied in that order (``use_bn``)."""
+    import copy
+
+    import torch
+    from torch import nn
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    convolutions = (nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+    batchnorms = (nn.BatchNorm2d, nn.BatchNorm3d)
+    fused = copy.deepcopy(model).eval()
+    with torch.no_grad():
+        for module in fused.modules():
+            if isinstance(module, nn.Sequential):
+                for i in range(len(module) - 1):
+                    conv, bn = module[i], module[i + 1]
+                    if isinstance(conv, convolutions) and isinstance(bn, batchnorms):
+                        module[i] = fuse_conv_bn_eval(conv, bn, transpose=isinstance(
+                            conv, (nn.ConvTranspose2d, nn.ConvTranspose3d)))
+                        module[i + 1] = nn.Identity()
+            conv, bn = getattr(module, "conv", None), getattr(module, "bn", None)
+            if (isinstance(conv, convolutions) and isinstance(bn, batchnorms)
+                    and getattr(module, "use_bn", False)):
+                module.conv = fuse_conv_bn_eval(conv, bn, transpose=isinstance(
+                    conv, (nn.ConvTranspose2d, nn.ConvTranspose3d)))
+                module.bn = nn.Identity()
+    return fused
 
 
 def available_memory_bytes(device: str) -> Optional[int]:
@@ -176,7 +209,8 @@ class CostVolumeBackend(Backend):
         self.weights_label = resolved.label
         self.model = self.build_model()
         load_state_dict_checked(self.model, strip_checkpoint(load_checkpoint(resolved)), resolved.label)
-        self.model.eval().to(self.device)
+        self.model.eval()
+        self.inference_model = fuse_batchnorm(self.model).to(self.device)
 
     @classmethod
     def check_available(cls) -> None:
@@ -216,9 +250,9 @@ class CostVolumeBackend(Backend):
                 f"raise --memory-limit-gib")
 
     def network(self):
-        """The ``torch.nn.Module`` for export: ``infer``'s contract (standardised inputs padded
-        to ``input_multiple``)."""
-        return self.model
+        """The ``torch.nn.Module`` for export (BatchNorm folded, on ``self.device``): ``forward``
+        and ``infer`` take standardised ``(N, 3, H, W)`` views padded to ``input_multiple``."""
+        return self.inference_model
 
     def _compute(self, pair: StereoPair, timer: StageTimer, cancel: CancelToken):
         import torch
@@ -230,7 +264,7 @@ class CostVolumeBackend(Backend):
             left, right = left.to(self.device), right.to(self.device)
         cancel.raise_if_cancelled()
         with timer("network"), torch.inference_mode():
-            disparity, confidence = self.model.infer(left, right)
+            disparity, confidence = self.inference_model.infer(left, right)
         cancel.raise_if_cancelled()
         with timer("finish"):
             disparity = crop_top_left(disparity, padding)[0].float().cpu().numpy()

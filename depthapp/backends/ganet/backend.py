@@ -1,0 +1,67 @@
+"""The ``ganet`` backend: GA-Net (Zhang et al., CVPR 2019), GA-Net-deep or GA-Net-11."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from ...params import Parameter
+from ..gcnet.learned import MEMORY_PARAMETER, CostVolumeBackend
+from .model import DISPARITY_MULTIPLE, INPUT_MULTIPLE, VARIANTS, GANet
+
+FLOAT_BYTES = 4
+
+
+class GANetBackend(CostVolumeBackend):
+    """GA-Net with semi-global (SGA) and local (LGA) guided aggregation.
+
+    ``--weights`` takes the authors' checkpoints (``{'state_dict': ...}`` with ``module.``
+    keys, from github.com/feihuzhang/GANet) or any state dict of
+    :class:`~depthapp.backends.ganet.model.GANet` of the chosen ``--variant``. Inputs are
+    standardised per image and channel and zero-padded at the top and left to a multiple of 48
+    (the authors' predict.py); the padding is cropped off the result. The network regresses
+    over ``0 .. max_disp`` (``max_disp + 1`` levels, as the authors').
+
+    SGA and LGA run as Triton kernels on CUDA when Triton is installed, in pure torch
+    otherwise (``--kernels torch`` forces that, e.g. to compare).
+    """
+
+    name: ClassVar[str] = "ganet"
+    description: ClassVar[str] = "GA-Net (Zhang et al. 2019): guided semi-global and local cost aggregation"
+    parameters: ClassVar[tuple[Parameter, ...]] = (
+        Parameter("variant", "choice", "deep", "network size: deep (GA-Net-deep, 7 SGA layers) or "
+                  "11 (GA-Net-11, 4 SGA layers, faster)", choices=("deep", "11")),
+        Parameter("kernels", "choice", "auto", "SGA/LGA implementation: auto (Triton on CUDA "
+                  "when installed), torch or triton", choices=("auto", "torch", "triton")),
+        MEMORY_PARAMETER,
+    )
+    default_max_disp: ClassVar[int] = 192
+    disparity_multiple: ClassVar[int] = DISPARITY_MULTIPLE
+    architecture: ClassVar[str] = "GA-Net"
+    input_multiple: ClassVar[int] = INPUT_MULTIPLE
+    presets: ClassVar[dict[str, dict[str, Any]]] = {"fast": {"variant": "11"}}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.inference_model.set_implementation(self.params["kernels"])
+        if self.params["kernels"] == "triton":
+            from . import triton_kernels
+            from ...errors import BackendUnavailableError
+
+            if not triton_kernels.AVAILABLE:
+                raise BackendUnavailableError("ganet --kernels triton: Triton (>= 3.2) is not installed")
+            if not self.device.startswith("cuda") and not triton_kernels.interpreted():
+                raise BackendUnavailableError("ganet --kernels triton runs on CUDA devices "
+                                              "(or on the CPU under TRITON_INTERPRET=1)")
+
+    def build_model(self) -> GANet:
+        return GANet(max_disp=self.max_disp, config=VARIANTS[self.params["variant"]])
+
+    def estimate_bytes(self, padded_height: int, padded_width: int) -> int:
+        """Peak of inference, the larger of: the 3-D stage at 1/3 (cost volume, its
+        aggregation and the pure-torch SGA's line buffers, about 8 x 32 floats per voxel of the
+        (D/3+1) x H/3 x W/3 grid) and the final stage at full resolution (about six
+        (D+1) x H x W volumes: upsampled cost, LGA input, padded copy, output, correction)."""
+        third_voxels = (self.max_disp // 3 + 1) * (padded_height // 3) * (padded_width // 3)
+        full_voxels = (self.max_disp + 1) * padded_height * padded_width
+        peak = max(8 * 32 * third_voxels, 6 * full_voxels + 2 * 32 * third_voxels)
+        return int(1.25 * peak * FLOAT_BYTES) + 256 * 2**20

@@ -1,0 +1,43 @@
+"""The ``gcnet`` backend: GC-Net (Kendall et al., ICCV 2017) on the CPU or CUDA."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from ...params import Parameter
+from .learned import MEMORY_PARAMETER, CostVolumeBackend
+from .model import DISPARITY_MULTIPLE, INPUT_MULTIPLE, GCNet
+
+FLOAT_BYTES = 4
+
+
+class GCNetBackend(CostVolumeBackend):
+    """GC-Net: unary features at 1/2, concatenation volume over D/2 levels, 3-D
+    encoder-decoder, soft argmin at full resolution.
+
+    No checkpoint of the authors exists publicly; ``--weights`` takes a state dict of
+    :class:`~depthapp.backends.gcnet.model.GCNet` (from ``depthapp train`` or elsewhere).
+    Inputs are standardised per image and channel and zero-padded at the top and left to a
+    multiple of 32; the padding is cropped off the result.
+    """
+
+    name: ClassVar[str] = "gcnet"
+    description: ClassVar[str] = "GC-Net (Kendall et al. 2017): 3-D cost-volume regularisation, soft argmin"
+    parameters: ClassVar[tuple[Parameter, ...]] = (MEMORY_PARAMETER,)
+    default_max_disp: ClassVar[int] = 192
+    disparity_multiple: ClassVar[int] = DISPARITY_MULTIPLE
+    architecture: ClassVar[str] = "GC-Net"
+    input_multiple: ClassVar[int] = INPUT_MULTIPLE
+
+    def build_model(self) -> GCNet:
+        return GCNet(max_disp=self.max_disp)
+
+    def estimate_bytes(self, padded_height: int, padded_width: int) -> int:
+        """Peak of inference: at layer 19 the 2F-channel volume, its F-channel output and the
+        F-channel skip of layer 20 coexist at half resolution (about 4F floats per voxel of
+        the D/2 x H/2 x W/2 grid), plus the full-resolution cost and probabilities at the end."""
+        half_voxels = (self.max_disp // 2) * (padded_height // 2) * (padded_width // 2)
+        full_voxels = self.max_disp * padded_height * padded_width
+        features = 32
+        peak = max(4 * features * half_voxels, 3 * full_voxels + features * half_voxels)
+        return int(1.25 * peak * FLOAT_BYTES) + 256 * 2**20
