@@ -1,0 +1,186 @@
+"""``depthapp camera``: live disparity from a stereo camera (or files emulating one), with
+optional lossless recording. A thin layer over :mod:`depthapp.camera`."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from typing import Optional
+
+from ..errors import BackendUnavailableError, UsageError
+from .backend_args import add_backend_arguments, backend_options, parse_backend_parameters
+
+AUTO_BACKEND = "auto"
+LIVE_PRESET = "fast"
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "camera", help="live disparity from a stereo camera, video files or an image folder",
+        description="Capture stereo pairs, rectify them with the calibration, compute disparity "
+                    "(and depth) and show it live; optionally record every processed pair "
+                    "losslessly. SRC is a camera index (0), a device (/dev/video2, "
+                    "/dev/v4l/by-id/... survives replugging) or a video file. Files and folders "
+                    "are read frame by frame without dropping any, unless --realtime.",
+        epilog="Ends at the end of a file or folder (exit 0), after --frames N pairs, when the "
+               "window is closed, or on Ctrl-C (a clean stop: the recording is complete).")
+    source = parser.add_argument_group("source (--left SRC --right SRC | --sbs SRC | --folder DIR)")
+    source.add_argument("--left", metavar="SRC", help="left camera or video file")
+    source.add_argument("--right", metavar="SRC", help="right camera or video file")
+    source.add_argument("--sbs", metavar="SRC",
+                        help="one side-by-side camera or video file (left half | right half)")
+    source.add_argument("--folder", metavar="DIR",
+                        help="image folder of pairs (left/ + right/, a recording, im0/im1, ...)")
+    source.add_argument("--realtime", action="store_true",
+                        help="files and folders: emulate a live camera (pace by the file's FPS, "
+                             "drop the frames processing cannot keep up with)")
+    source.add_argument("--width", type=int, metavar="PX", help="camera: requested frame width (per view)")
+    source.add_argument("--height", type=int, metavar="PX", help="camera: requested frame height")
+    source.add_argument("--fps", type=float, metavar="F", help="camera: requested frame rate")
+    source.add_argument("--fourcc", metavar="CODE", help="camera: requested pixel format (e.g. MJPG)")
+    parser.add_argument("--calib", metavar="FILE",
+                        help="calibration file (raw: pairs are rectified; rectified: depth in metres)")
+    parser.add_argument("--calib-units", choices=("mm", "cm", "m"),
+                        help="units of T in an OpenCV calibration file")
+    parser.add_argument("--record", metavar="DIR",
+                        help="write every processed pair to DIR/left/NNNNNN.png, DIR/right/NNNNNN.png "
+                             "and DIR/timestamps.csv")
+    parser.add_argument("--force", action="store_true", help="record into a non-empty DIR (replaces a recording)")
+    parser.add_argument("--frames", type=int, metavar="N", help="stop after N processed pairs")
+    parser.add_argument("--no-window", action="store_true", help="run headless (print statistics only)")
+    parser.add_argument("--stats-every", type=float, default=2.0, metavar="S",
+                        help="print statistics every S seconds (default 2; 0 = only at the end)")
+    add_backend_arguments(parser, default_backend=AUTO_BACKEND)
+    parser.set_defaults(handler=handle)
+
+
+def choose_backend(requested: str, preset: Optional[str], device: str) -> tuple[str, Optional[str], str]:
+    """``(backend, preset, why)`` for the live feed.
+
+    ``auto``: ``sgm`` on a GPU; on a CPU a preset that keeps up with a camera: ``sgm`` "fast"
+    when it exists, else ``opencv-sgbm`` "fast". An explicit ``--backend`` is used as given.
+    """
+    from ..backends import get_backend_class
+    from ..device import cuda_available
+
+    if requested != AUTO_BACKEND:
+        return requested, preset, "--backend"
+    wants_cuda = device.startswith("cuda") or (device == "auto" and cuda_available())
+    try:
+        sgm = get_backend_class("sgm")
+        sgm.check_available()
+    except BackendUnavailableError:
+        sgm = None
+    if wants_cuda and sgm is not None and sgm.supports_cuda:
+        return "sgm", preset, "default on a GPU"
+    if sgm is not None and LIVE_PRESET in sgm.presets:
+        return "sgm", preset or LIVE_PRESET, "default on a CPU (fast preset)"
+    return "opencv-sgbm", preset or LIVE_PRESET, "default on a CPU (fast preset)"
+
+
+def _print_status(message: str) -> None:
+    print(f"camera: {message}", file=sys.stderr, flush=True)
+
+
+def handle(args, extra) -> int:
+    from ..backends import create_backend
+    from ..camera.recorder import Recorder
+    from ..camera.sources import open_source
+    from ..pipeline import choose_max_disp
+
+    if args.frames is not None and args.frames < 1:
+        raise UsageError(f"--frames must be at least 1, got {args.frames}")
+    if args.stats_every < 0:
+        raise UsageError(f"--stats-every must be >= 0, got {args.stats_every}")
+    name, preset, why = choose_backend(args.backend, args.preset, args.device)
+    params = parse_backend_parameters(name, extra, preset)
+    if args.model:
+        params["model"] = args.model
+
+    calibration = None
+    if args.calib:
+        from ..calibration import read_calibration
+
+        calibration = read_calibration(args.calib, units=args.calib_units)
+    max_disp, origin = choose_max_disp(name, args.max_disp, args.weights, calibration)
+    backend = create_backend(name, max_disp=max_disp, **backend_options(args), **params)
+
+    recorder = None
+    if args.record:
+        recorder = Recorder(args.record, overwrite=args.force, calibration_file=args.calib)
+        recorder.check()  # refuse a non-empty folder before any camera is opened
+    source = open_source(left=args.left, right=args.right, sbs=args.sbs, folder=args.folder,
+                         realtime=args.realtime, on_status=_print_status, width=args.width,
+                         height=args.height, fps=args.fps, fourcc=args.fourcc)
+    source.open()  # a missing camera or unreadable file fails here, before anything is printed
+    try:
+        return _run(args, source, backend, name, preset, why, origin, calibration, recorder)
+    finally:
+        source.close()
+
+
+def _run(args, source, backend, name, preset, why, origin, calibration, recorder) -> int:
+    from ..camera.loop import CameraLoop
+
+    print(f"source: {source.description}" + (" (live)" if source.live else " (every frame)"))
+    if calibration is not None:
+        kind = "raw, pairs are rectified" if not calibration.rectified else "rectified"
+        print(f"calibration: {args.calib} ({kind})")
+    preset_text = f", preset {preset}" if preset else ""
+    print(f"backend: {name}{preset_text} on {backend.device} ({why}), "
+          f"max disparity {backend.max_disp} levels ({origin})")
+
+    last_print = [time.monotonic()]
+
+    def on_frame(frame) -> None:
+        if args.stats_every and time.monotonic() - last_print[0] >= args.stats_every:
+            last_print[0] = time.monotonic()
+            print(f"frame {frame.frame.index}: {frame.stats.summary()}", flush=True)
+
+    loop = CameraLoop(source, backend, calibration, on_frame=on_frame, on_status=_print_status,
+                      recorder=recorder, max_frames=args.frames)
+    interrupted = threading.Event()
+
+    def on_interrupt(signum, stack) -> None:
+        # First Ctrl-C: finish the current pair and stop cleanly. A second one aborts.
+        interrupted.set()
+        loop.stop()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, on_interrupt) if in_main_thread else None
+    try:
+        window_problem = _window_problem(args)
+        if window_problem:
+            print(f"note: {window_problem}; running without a window", file=sys.stderr)
+        if args.no_window or window_problem:
+            stats = loop.run()
+        else:
+            from ..camera.preview import run_with_window
+
+            stats = run_with_window(loop, f"depthapp camera: {source.description}", float(backend.max_disp))
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGINT, previous)
+        if recorder is not None:
+            recorder.close()  # a no-op when the loop closed it; else it finishes queued pairs
+
+    reason = "Ctrl-C" if interrupted.is_set() else (stats.end_reason or "stopped")
+    if reason == "stopped":
+        reason = "window closed"
+    print(f"stopped: {reason}")
+    print(f"summary: {stats.summary()}")
+    if recorder is not None:
+        print(f"recorded {recorder.frames_written} pairs to {args.record} "
+              "(left/, right/, timestamps.csv)")
+    return 0
+
+
+def _window_problem(args) -> Optional[str]:
+    if args.no_window:
+        return None
+    from ..camera.preview import display_problem
+
+    return display_problem()

@@ -1,0 +1,71 @@
+"""Stereo video files written from the real Middlebury Motorcycle pair (helpers and fixture).
+
+Frame ``k`` is a 320x240 window of both views moved ``STEP`` pixels right and 1 down per
+frame (a camera panning across the scene), so every frame differs and its content tells which
+frame it is. Videos use FFV1 in AVI, lossless in opencv-python-headless (checked below).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+WIDTH, HEIGHT = 320, 240
+STEP = 6
+FRAMES = 12
+FPS = 20.0
+
+
+def crop_frames(left: np.ndarray, right: np.ndarray, count: int, width: int = WIDTH,
+                height: int = HEIGHT, step: int = STEP, x0: int = 150, y0: int = 120):
+    """``count`` panned ``(left, right)`` windows of a rectified pair."""
+    frames = []
+    for k in range(count):
+        x, y = x0 + step * k, y0 + k
+        frames.append((np.ascontiguousarray(left[y:y + height, x:x + width]),
+                       np.ascontiguousarray(right[y:y + height, x:x + width])))
+    return frames
+
+
+def write_video(path: Path, images, fps: float) -> Path:
+    height, width = images[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"FFV1"), fps, (width, height))
+    assert writer.isOpened(), "this OpenCV build cannot write FFV1"
+    for image in images:
+        writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return path
+
+
+def frame_number(image: np.ndarray, frames, side: int) -> int:
+    """Which frame of ``frames`` (side 0 = left, 1 = right) ``image`` is, exactly."""
+    matches = [k for k, pair in enumerate(frames) if np.array_equal(pair[side], image)]
+    assert len(matches) == 1, f"image matches frames {matches}"
+    return matches[0]
+
+
+@dataclass
+class StereoVideos:
+    folder: Path
+    left: Path
+    right: Path
+    sbs: Path
+    right_30fps: Path
+    frames: list
+    fps: float
+
+
+@pytest.fixture(scope="session")
+def stereo_videos(tmp_path_factory, motorcycle_session) -> StereoVideos:
+    folder = tmp_path_factory.mktemp("videos")
+    pair = motorcycle_session
+    frames = crop_frames(pair.left, pair.right, FRAMES)
+    left = write_video(folder / "left.avi", [f[0] for f in frames], FPS)
+    right = write_video(folder / "right.avi", [f[1] for f in frames], FPS)
+    sbs = write_video(folder / "sbs.avi", [np.hstack(f) for f in frames], FPS)
+    right_30 = write_video(folder / "right_30fps.avi", [f[1] for f in frames], 30.0)
+    return StereoVideos(folder, left, right, sbs, right_30, frames, FPS)
