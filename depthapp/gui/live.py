@@ -1,0 +1,83 @@
+"""Extension tabs of the viewer: the Live camera mode (issue 10) plugs in here.
+
+The hook contract, for ``depthapp.camera`` to implement:
+
+* a module ``depthapp.camera.viewer`` defining
+  ``create_live_panel(window, state) -> QWidget``; ``window`` is the
+  :class:`~depthapp.gui.main_window.MainWindow`, ``state`` its
+  :class:`~depthapp.gui.state.ViewerState`.
+* The panel owns the source picker (devices, side-by-side device, video files, folders), start /
+  stop, FPS and skew read-outs and the record button, and runs its ``CameraLoop`` off the GUI
+  thread.
+* For each processed frame it calls, on the GUI thread,
+  ``state.present(output, backend_name, elapsed)`` with the
+  :class:`~depthapp.pipeline.PipelineOutput` of that frame: every view of the viewer (disparity,
+  depth, error, hover readout, 3-D cloud, saving) then shows the live stream with no further
+  code. ``state.backend``, ``state.parameters()``, ``state.device``, ``state.weights()`` and
+  ``state.calibration`` are the user's current choices for the loop to use, and
+  ``state.parameters_changed`` / ``backend_changed`` / ``calibration_changed`` tell it when they
+  change.
+* If the panel has a ``shutdown()`` method the window calls it before closing.
+
+Until that module exists the tab shows a placeholder saying so. The calibration wizard
+(issue 11) can plug in the same way through ``depthapp.calibration.wizard``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Optional
+
+from PyQt6.QtCore import Qt
+from PyQt6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+
+@dataclass(frozen=True)
+class ExtensionTab:
+    title: str
+    module: str
+    factory: str
+    missing_text: str
+
+
+LIVE_TAB = ExtensionTab(
+    "Live", "depthapp.camera.viewer", "create_live_panel",
+    "Live camera mode is not installed in this build.\n\n"
+    "It comes with depthapp.camera (a FrameSource + CameraLoop API): live devices, side-by-side "
+    "cameras, video files and folders, with FPS, skew and recording. Meanwhile the command "
+    "line's `depthapp camera` (when present) and File > Open video cover recorded streams.")
+CALIBRATION_TAB = ExtensionTab(
+    "Calibration", "depthapp.calibration.wizard", "create_wizard_panel",
+    "The calibration wizard is not installed in this build.\n\n"
+    "Use `depthapp calibrate` on the command line, then Calibration > Open.")
+EXTENSION_TABS = (LIVE_TAB, CALIBRATION_TAB)
+
+
+class Placeholder(QWidget):
+    """What an extension tab shows when its module is missing or failed to load."""
+
+    def __init__(self, text: str, parent: Optional[QWidget] = None):
+        super().__init__(parent)
+        self.label = QLabel(text)
+        self.label.setWordWrap(True)
+        self.label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.label.setStyleSheet("color: palette(mid); padding: 40px; font-size: 11pt;")
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.label)
+
+
+def create_extension(tab: ExtensionTab, window, state) -> tuple[QWidget, bool]:
+    """The extension's panel (True) or a placeholder explaining its absence (False)."""
+    try:
+        module = importlib.import_module(tab.module)
+    except ModuleNotFoundError as error:
+        if error.name and (tab.module == error.name or tab.module.startswith(error.name + ".")):
+            return Placeholder(tab.missing_text), False
+        return Placeholder(f"{tab.title} could not start: module {error.name} is missing."), False
+    except ImportError as error:
+        return Placeholder(f"{tab.title} could not start: {error}"), False
+    factory = getattr(module, tab.factory, None)
+    if factory is None:
+        return Placeholder(f"{tab.title}: {tab.module} has no {tab.factory}()."), False
+    return factory(window, state), True
