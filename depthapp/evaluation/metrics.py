@@ -151,8 +151,9 @@ def kitti_outliers(estimate: Any, ground_truth: Any, abs_threshold: float = KITT
     estimate, ground_truth = as_array(estimate), as_array(ground_truth)
     with np.errstate(invalid="ignore", divide="ignore"):
         error = np.abs(ground_truth - estimate)
-        relative = error / np.abs(ground_truth)
-        return (error > abs_threshold) & (relative > rel_threshold)
+        relative = error / np.abs(ground_truth)  # float32 quotient, as the devkit's float division
+        # compared in double like the devkit's ``> 0.05``: numpy would round 0.05 to float32 first
+        return (error.astype(np.float64) > abs_threshold) & (relative.astype(np.float64) > rel_threshold)
 
 
 def _kitti2015_region(counts: dict, region: str, ground_truth: np.ndarray, estimate_filled: np.ndarray,

@@ -275,7 +275,7 @@ def _dask(tasks: Sequence[Task], scheduler: Any, cancel: CancelToken) -> Iterato
     futures = [client.submit(run_task, task, pure=False, key=f"depthapp-{run_id}-{task.index}")
                for task in tasks]
     try:
-        finished = as_completed(futures)
+        finished = as_completed(futures, loop=client.loop)
         remaining = len(futures)
         while remaining:
             batch = finished.next_batch(block=False)
