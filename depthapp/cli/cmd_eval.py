@@ -55,7 +55,6 @@ def backend_spec_from_args(args: argparse.Namespace, extra, dataset) -> tuple[An
     """The backend recipe (validated here, in milliseconds) and where max_disp came from."""
     from ..backends import get_backend_class
     from ..evaluation import BackendSpec
-    from ..params import resolve_parameters
     from ..pipeline import choose_max_disp
 
     params = parse_backend_parameters(args.backend, extra, args.preset)
@@ -69,8 +68,6 @@ def backend_spec_from_args(args: argparse.Namespace, extra, dataset) -> tuple[An
     max_disp, origin = choose_max_disp(args.backend, requested, args.weights, None)
     if note:
         origin = origin.replace("--max-disp", note, 1)
-    declared = {key: value for key, value in params.items() if key != "model"}
-    resolve_parameters(cls.parameters, declared, args.backend)
     options = backend_options(args)
     spec = BackendSpec.make(args.backend, max_disp=max_disp, device=options["device"],
                             weights=options.get("weights"), **params)

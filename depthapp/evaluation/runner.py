@@ -92,8 +92,18 @@ class BackendSpec:
     @classmethod
     def make(cls, name: str, max_disp: Optional[int] = None, device: str = "auto",
              weights: Optional[str] = None, **params: Any) -> "BackendSpec":
+        """Parameters are validated and completed with defaults here (as the backend would), so
+        the same configuration has the same result key however it was given."""
+        from ..params import resolve_parameters
+
         backend_cls = get_backend_class(name)
-        return cls(name, max_disp, device, weights, tuple(sorted(params.items())),
+        declared_names = {parameter.name for parameter in backend_cls.parameters}
+        declared = {key: value for key, value in params.items() if key in declared_names}
+        others = {key: value for key, value in params.items() if key not in declared_names}
+        resolved = {**resolve_parameters(backend_cls.parameters, declared, name), **others}
+        if max_disp is not None:
+            max_disp = backend_cls.round_max_disp(max_disp)
+        return cls(name, max_disp, device, weights, tuple(sorted(resolved.items())),
                    f"{backend_cls.__module__}:{backend_cls.__qualname__}")
 
     @classmethod

@@ -223,3 +223,12 @@ def test_predict_writes_the_kitti_submission_layout_and_resumes(tmp_path, rng):
     assert again.written == [] and again.skipped == 2
     npy = predict(dataset, ConstantBackend(value=3.25), tmp_path / "npy", fmt="npy", workers=1)
     assert np.load(npy.written[0]).shape == (3, 6)
+
+
+def test_a_configuration_has_one_key_however_it_is_given():
+    from depthapp.backends import create_backend
+
+    from_flags = BackendSpec.make("opencv-sgbm", max_disp=60, block_size="3")
+    from_instance = BackendSpec.from_backend(create_backend("opencv-sgbm", max_disp=60, block_size=3))
+    assert from_flags.identity() == from_instance.identity()
+    assert from_flags.max_disp == 64  # rounded to SGBM's multiple of 16, as the backend does
