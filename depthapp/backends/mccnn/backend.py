@@ -1,0 +1,188 @@
+"""The ``mccnn`` backend: MC-CNN matching cost with the full stereo method of Zbontar & LeCun.
+
+    grey, standardised per image -> network features (CPU or CUDA) -> cost volume
+    -> cross-based aggregation -> SGM (the sgm backend's aggregation, the paper's penalty rule)
+    -> cross-based aggregation -> winner -> left-right check + interpolation -> sub-pixel
+    -> 5x5 median -> bilateral mean
+
+Defaults are the paper's Middlebury hyper-parameters of the variant the weights hold (its
+``mb`` settings for ``fast`` and ``slow``/accurate); a parameter the user sets explicitly wins.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from ...data import StereoPair
+from ...errors import WeightsError
+from ...jobs import CancelToken
+from ...params import Parameter
+from ...timing import StageTimer
+from .. import register_backend
+from ..base import Backend
+
+DEFAULT_WEIGHTS = "mccnn-fast-middlebury"
+
+# The paper's Middlebury settings (its code's `mb` options) per architecture.
+PAPER_MIDDLEBURY: dict[str, dict[str, Any]] = {
+    "fast": dict(cbca_distance=0, cbca_intensity=0.0, cbca_before=0, cbca_after=0, p1=2.3, p2=24.3,
+                 sgm_q1=4.0, sgm_q2=2.0, sgm_vertical=1.5, sgm_intensity=0.08, blur_sigma=6.0,
+                 blur_threshold=2.0),
+    "accurate": dict(cbca_distance=14, cbca_intensity=0.02, cbca_before=2, cbca_after=16, p1=1.3,
+                     p2=13.9, sgm_q1=4.5, sgm_q2=2.0, sgm_vertical=2.75, sgm_intensity=0.13,
+                     blur_sigma=1.67, blur_threshold=2.0),
+}
+
+_networks: dict[tuple[str, str], object] = {}
+_networks_lock = threading.Lock()
+
+
+def load_network(path: str, label: str, device: str):
+    """The network of a checkpoint on ``device``, loaded once per process."""
+    import torch
+
+    from ...weights import ResolvedWeights, load_checkpoint
+    from .model import build_network, extract_state_dict
+
+    key = (path, device)
+    with _networks_lock:
+        network = _networks.get(key)
+        if network is None:
+            checkpoint = load_checkpoint(ResolvedWeights(Path(path), None))
+            try:
+                network = build_network(extract_state_dict(checkpoint), label)
+            except (ValueError, AttributeError) as error:
+                raise WeightsError(str(error)) from None
+            network = network.to(torch.device(device))
+            _networks[key] = network
+    return network
+
+
+def _variant_help(name: str, text: str) -> str:
+    fast, accurate = PAPER_MIDDLEBURY["fast"][name], PAPER_MIDDLEBURY["accurate"][name]
+    return f"{text} (default: the paper's Middlebury value, fast {fast:g}, accurate {accurate:g})"
+
+
+@register_backend
+class MCCNNBackend(Backend):
+    name = "mccnn"
+    description = "MC-CNN matching cost + cross aggregation + SGM (Zbontar & LeCun 2016)"
+    default_max_disp = 128
+    supports_cuda = True
+    learned = True
+    exportable = True
+    parameters = (
+        Parameter("cbca_distance", "int", 0, _variant_help("cbca_distance", "longest arm of the cross"), 0, 64),
+        Parameter("cbca_intensity", "float", 0.0, _variant_help(
+            "cbca_intensity", "arms stop at this change of standardised intensity"), 0.0, 10.0, step=0.01),
+        Parameter("cbca_before", "int", 0, _variant_help("cbca_before", "cross aggregations before SGM"), 0, 32),
+        Parameter("cbca_after", "int", 0, _variant_help("cbca_after", "cross aggregations after SGM"), 0, 64),
+        Parameter("sgm", "bool", True, "semi-global matching (4 paths)"),
+        Parameter("p1", "float", 2.3, _variant_help("p1", "SGM penalty for a 1 px change"), 0.0, 100.0, step=0.1),
+        Parameter("p2", "float", 24.3, _variant_help("p2", "SGM penalty for larger changes"), 0.0, 1000.0, step=0.5),
+        Parameter("sgm_q1", "float", 4.0, _variant_help(
+            "sgm_q1", "penalties divided by this where one image has an edge"), 1.0, 100.0, step=0.5),
+        Parameter("sgm_q2", "float", 2.0, _variant_help(
+            "sgm_q2", "and further by this where both have one"), 1.0, 100.0, step=0.5),
+        Parameter("sgm_vertical", "float", 1.5, _variant_help(
+            "sgm_vertical", "P1 divided by this on vertical paths"), 1.0, 100.0, step=0.25),
+        Parameter("sgm_intensity", "float", 0.08, _variant_help(
+            "sgm_intensity", "an edge is a standardised intensity step of at least this"), 0.0, 10.0, step=0.01),
+        Parameter("lr_check", "bool", True, "left-right check; occlusions and mismatches are interpolated"),
+        Parameter("subpixel", "bool", True, "parabola fit around the cost minimum"),
+        Parameter("median_size", "int", 5, "median filter size (1 = off)", 1, 11, odd=True),
+        Parameter("blur_sigma", "float", 6.0, _variant_help(
+            "blur_sigma", "bilateral mean: Gaussian sigma in pixels (0 = off)"), 0.0, 20.0, step=0.1),
+        Parameter("blur_threshold", "float", 2.0, _variant_help(
+            "blur_threshold", "bilateral mean: neighbours within this many pixels of disparity"), 0.0, 50.0, step=0.5),
+    )
+    presets = {"fast": {"blur_sigma": 0.0}, "raw": {"sgm": False, "lr_check": False, "median_size": 1,
+                                                    "blur_sigma": 0.0, "cbca_before": 0, "cbca_after": 0}}
+
+    def __init__(self, max_disp: Optional[int] = None, device: str = "auto",
+                 weights: Optional[str] = None, **params):
+        super().__init__(max_disp=max_disp, device=device, weights=weights, **params)
+        from ...weights import resolve_weights
+
+        self.resolved_weights = resolve_weights(weights, self.name, DEFAULT_WEIGHTS)
+        self.variant = self._detect_variant()
+        for name, value in PAPER_MIDDLEBURY[self.variant].items():
+            if name not in params:
+                self.params[name] = value
+
+    def _detect_variant(self) -> str:
+        record = self.resolved_weights.record
+        if record is not None:
+            return record.variant
+        return getattr(self.network(), "variant", "fast")
+
+    def network(self):
+        return load_network(str(self.resolved_weights.path), self.resolved_weights.label, self.device)
+
+    def cost_volume(self, pair: StereoPair, timer: Optional[StageTimer] = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(H, W, D)`` float32 matching cost and the two standardised grey images."""
+        import torch
+
+        from .cost import accurate_volume, correlation_volume, network_input
+        from .model import standardise
+
+        timer = timer or StageTimer()
+        grey_left, grey_right = (standardise(g) for g in pair.grey())
+        network = self.network()
+        device = torch.device(self.device)
+        with torch.inference_mode():
+            with timer("features"):
+                batch = torch.cat((network_input(grey_left, device), network_input(grey_right, device)))
+                features = network(batch)
+            with timer("cost volume"):
+                if network.variant == "fast":
+                    volume = correlation_volume(features[0], features[1], self.max_disp, invalid_cost=1.0)
+                else:
+                    volume = accurate_volume(network, features[0], features[1], self.max_disp, invalid_cost=0.0)
+                volume = volume.float().cpu().numpy()
+        return np.ascontiguousarray(volume), grey_left, grey_right
+
+    def _compute(self, pair: StereoPair, timer: StageTimer, cancel: CancelToken):
+        from ..sgm.aggregation import aggregate_cost, median_filter, winner_take_all
+        from . import postprocess as post
+
+        p = self.params
+        cost, grey_left, grey_right = self.cost_volume(pair, timer)
+        n_disp = cost.shape[2]
+        cancel.raise_if_cancelled()
+
+        arms = None
+        if p["cbca_before"] or p["cbca_after"]:
+            with timer("cross aggregation"):
+                arms = tuple(post.cross_arms(g, p["cbca_distance"], p["cbca_intensity"])
+                             for g in (grey_left, grey_right))
+                cost = post.cross_aggregate(cost, arms[0], arms[1], p["cbca_before"])
+        cancel.raise_if_cancelled()
+        if p["sgm"]:
+            with timer("sgm"):
+                guide = np.argmin(cost, axis=2).astype(np.float32)
+                p1, p2 = post.sgm_penalties(grey_left, grey_right, guide, p["p1"], p["p2"],
+                                            p["sgm_intensity"], p["sgm_q1"], p["sgm_q2"],
+                                            p["sgm_vertical"])
+                cost = aggregate_cost(cost, p1, p2, paths=4)
+        cancel.raise_if_cancelled()
+        if p["cbca_after"] and arms is not None:
+            with timer("cross aggregation"):
+                cost = post.cross_aggregate(cost, arms[0], arms[1], p["cbca_after"])
+        with timer("winner"):
+            winners = winner_take_all(cost, uniqueness=0.0, subpixel=False)
+            disparity = winners.disparity
+        if p["lr_check"]:
+            with timer("left-right check"):
+                labels = post.classify_outliers(disparity, winners.right_disparity, n_disp)
+                disparity = post.interpolate_outliers(disparity, labels)
+        with timer("refinement"):
+            if p["subpixel"]:
+                disparity = post.subpixel(cost, disparity)
+            disparity = median_filter(disparity, p["median_size"])
+            disparity = post.bilateral_mean(disparity, p["blur_sigma"], p["blur_threshold"])
+        return disparity, winners.confidence
