@@ -138,6 +138,8 @@ class CloudPanel(QWidget):
                     self.gl_view = gl.GLViewWidget()
                     self.gl_view.setBackgroundColor((20, 20, 24))
                     self.scatter = gl.GLScatterPlotItem(pxMode=True)
+                    # the default additive blending turns dense, overlapping points white
+                    self.scatter.setGLOptions("opaque")
                     self.gl_view.addItem(self.scatter)
                     self.stack.addWidget(self.gl_view)
                     self.stack.setCurrentWidget(self.gl_view)
@@ -182,6 +184,6 @@ class CloudPanel(QWidget):
         centre = np.median(self._positions, axis=0)
         spread = np.percentile(self._positions, 95, axis=0) - np.percentile(self._positions, 5, axis=0)
         self.gl_view.setCameraPosition(pos=Vector(*centre.tolist()),
-                                       distance=float(max(spread.max(), 1e-3) * 1.6),
-                                       elevation=12, azimuth=-90)
+                                       distance=float(max(spread.max(), 1e-3) * 1.25),
+                                       elevation=15, azimuth=-80)
         self._framed = True
