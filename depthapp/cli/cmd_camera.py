@@ -59,8 +59,10 @@ def register(subparsers) -> None:
 def choose_backend(requested: str, preset: Optional[str], device: str) -> tuple[str, Optional[str], str]:
     """``(backend, preset, why)`` for the live feed.
 
-    ``auto``: ``sgm`` on a GPU; on a CPU a preset that keeps up with a camera: ``sgm`` "fast"
-    when it exists, else ``opencv-sgbm`` "fast". An explicit ``--backend`` is used as given.
+    ``auto``: ``sgm`` on a GPU; on a CPU ``opencv-sgbm`` with its "fast" preset, the preset that
+    keeps up best. (``sgm`` "fast" was the planned CPU default, but at 640x480 it runs at about
+    a sixth of OpenCV SGBM's rate on the CPU; see benchmarks/bench_camera.py.) An explicit
+    ``--backend`` is used as given.
     """
     from ..backends import get_backend_class
     from ..device import cuda_available
@@ -68,16 +70,15 @@ def choose_backend(requested: str, preset: Optional[str], device: str) -> tuple[
     if requested != AUTO_BACKEND:
         return requested, preset, "--backend"
     wants_cuda = device.startswith("cuda") or (device == "auto" and cuda_available())
-    try:
-        sgm = get_backend_class("sgm")
-        sgm.check_available()
-    except BackendUnavailableError:
-        sgm = None
-    if wants_cuda and sgm is not None and sgm.supports_cuda:
-        return "sgm", preset, "default on a GPU"
-    if sgm is not None and LIVE_PRESET in sgm.presets:
-        return "sgm", preset or LIVE_PRESET, "default on a CPU (fast preset)"
-    return "opencv-sgbm", preset or LIVE_PRESET, "default on a CPU (fast preset)"
+    if wants_cuda:
+        try:
+            sgm = get_backend_class("sgm")
+            sgm.check_available()
+            if sgm.supports_cuda:
+                return "sgm", preset, "default on a GPU"
+        except BackendUnavailableError:
+            pass
+    return "opencv-sgbm", preset or LIVE_PRESET, "default on a CPU: the preset that keeps up best"
 
 
 def _print_status(message: str) -> None:

@@ -68,19 +68,18 @@ def test_user_mistakes_are_one_line_errors(tmp_path, stereo_videos, capsys):
 
 
 def test_default_backend_keeps_up_on_a_cpu():
-    from depthapp.backends import get_backend_class
     from depthapp.cli.cmd_camera import choose_backend
-    from depthapp.errors import BackendUnavailableError
 
-    name, preset, _ = choose_backend("auto", None, "cpu")
-    try:
-        sgm = get_backend_class("sgm")
-        sgm.check_available()
-        sgm_fast = "fast" in sgm.presets
-    except BackendUnavailableError:
-        sgm_fast = False
-    assert (name, preset) == (("sgm", "fast") if sgm_fast else ("opencv-sgbm", "fast"))
+    assert choose_backend("auto", None, "cpu")[:2] == ("opencv-sgbm", "fast")
+    assert choose_backend("auto", "", "cpu")[:2] == ("opencv-sgbm", "fast")
     assert choose_backend("opencv-bm", None, "cpu")[:2] == ("opencv-bm", None)
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA device")
+def test_default_backend_on_a_gpu_is_sgm():
+    from depthapp.cli.cmd_camera import choose_backend
+
+    assert choose_backend("auto", None, "auto")[:2] == ("sgm", None)
 
 
 def test_the_window_shows_the_stream_offscreen(stereo_videos, capsys, monkeypatch):
