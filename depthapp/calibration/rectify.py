@@ -82,7 +82,17 @@ class Rectifier:
         self.raw = calibration
         self.alpha = alpha
         self.interpolation = interpolation
-        self._build(tuple(image_size) if image_size else calibration.image_size)
+        size = (int(image_size[0]), int(image_size[1])) if image_size else calibration.image_size
+        self._check_size(size)
+        self._build(size)
+
+    def _check_size(self, size: tuple[int, int]) -> None:
+        # Intrinsics hold only for the image size they were calibrated at; an estimated size
+        # (a file that records none) is replaced by the real one.
+        if size != self.raw.image_size and not self.raw.extra.get("image_size_estimated"):
+            raise CalibrationError(
+                f"{self.raw.source}: calibration is for {self.raw.image_size[0]}x"
+                f"{self.raw.image_size[1]} images, the pair is {size[0]}x{size[1]}")
 
     def _build(self, size: tuple[int, int]) -> None:
         calibration = self.raw
@@ -105,10 +115,7 @@ class Rectifier:
         if (right.shape[1], right.shape[0]) != size:
             raise InputError(f"left and right differ in size: {size} vs {right.shape[1::-1]}")
         if size != self.image_size:
-            if not self.raw.extra.get("image_size_estimated"):
-                raise CalibrationError(
-                    f"{self.raw.source}: calibration is for {self.image_size[0]}x{self.image_size[1]} "
-                    f"images, the pair is {size[0]}x{size[1]}")
+            self._check_size(size)
             self._build(size)
         out = []
         for image, (map1, map2) in zip((left, right), self.maps):

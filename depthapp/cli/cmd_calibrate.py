@@ -1,0 +1,164 @@
+"""``depthapp calibrate``: stereo calibration from chessboard (or ChArUco) image pairs.
+
+    depthapp calibrate --left 'data/left*.jpg' --right 'data/right*.jpg' --pattern 9x6 \\
+        --square 25 --units mm --out rig.yaml
+
+writes ``rig.yaml`` (OpenCV FileStorage: M1 D1 M2 D2 R T E F R1 R2 P1 P2 Q, image size,
+units) and ``rig.json`` (depthapp JSON, metres) beside it, and prints the per-view and overall
+RMS and epipolar errors.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import sys
+from pathlib import Path
+from typing import Iterator
+
+from ..errors import InputError, OutputExistsError, UsageError
+
+OUTPUT_EXTENSIONS = (".yaml", ".yml", ".xml", ".json")
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "calibrate", help="calibrate a stereo rig from chessboard or ChArUco image pairs",
+        description="Detect the calibration pattern in each left/right pair (paired by file "
+                    "name), calibrate both cameras and their relative pose, drop outlier views, "
+                    "compute the rectification and write it (OpenCV YAML/XML and depthapp JSON).")
+    parser.add_argument("--left", nargs="+", required=True, metavar="GLOB",
+                        help="left images: a quoted glob like 'calib/left*.jpg', or files")
+    parser.add_argument("--right", nargs="+", required=True, metavar="GLOB",
+                        help="right images, paired with the left ones by file name")
+    parser.add_argument("--pattern", metavar="COLSxROWS",
+                        help="chessboard inner corners across x down, e.g. 9x6")
+    parser.add_argument("--square", type=float, metavar="SIZE",
+                        help="chessboard square size in --units (T comes out in these units)")
+    parser.add_argument("--units", choices=("mm", "cm", "m"),
+                        help="unit of --square and of the ChArUco sizes (default mm)")
+    parser.add_argument("--charuco", metavar="DICT:COLSxROWS:SQUARE:MARKER",
+                        help="a ChArUco board instead of a chessboard, e.g. DICT_5X5_100:7x5:40:30 "
+                             "(squares across x down, square and marker size in --units)")
+    parser.add_argument("--out", metavar="FILE", default="calibration.yaml",
+                        help="output file; .yaml/.yml/.xml writes OpenCV FileStorage, .json depthapp "
+                             "JSON; the other format is written beside it (default calibration.yaml)")
+    parser.add_argument("--force", action="store_true", help="overwrite existing output files")
+    parser.add_argument("--model", default="k1k2p", choices=("k1k2p", "k1k2k3p", "rational"),
+                        help="distortion model (default k1k2p: k1 k2 p1 p2)")
+    parser.add_argument("--alpha", type=float, default=0.0,
+                        help="rectification scaling: 0 keeps valid pixels only, 1 keeps all (default 0)")
+    parser.add_argument("--keep-outliers", action="store_true",
+                        help="use every view, even those whose error stands out")
+    parser.set_defaults(handler=handle)
+
+
+def expand(patterns: list[str], side: str) -> list[Path]:
+    """Files matching the globs (expanded here, so quoted globs work on every shell)."""
+    files: list[Path] = []
+    for pattern in patterns:
+        matches = sorted(glob.glob(os.path.expanduser(pattern), recursive=True))
+        if not matches:
+            if Path(pattern).is_file():
+                matches = [pattern]
+            else:
+                raise InputError(f"--{side} {pattern}: no files match")
+        files.extend(Path(m) for m in matches if Path(m).is_file())
+    unique = list(dict.fromkeys(files))
+    if not unique:
+        raise InputError(f"--{side}: no image files found")
+    return unique
+
+
+def _keys(paths: list[Path]) -> list[str]:
+    """What distinguishes each file from the others of its side: the stem without the prefix
+    and suffix they all share (left01.jpg, left02.jpg -> 01, 02)."""
+    stems = [p.stem for p in paths]
+    if len(stems) == 1:
+        return [""]
+    prefix = os.path.commonprefix(stems)
+    suffix = os.path.commonprefix([s[::-1] for s in stems])[::-1]
+    keys = []
+    for stem in stems:
+        end = len(stem) - len(suffix) if len(prefix) + len(suffix) <= len(stem) else len(stem)
+        keys.append(stem[len(prefix):end])
+    if len(set(keys)) != len(keys):
+        return [str(p) for p in paths]
+    return keys
+
+
+def pair_by_name(lefts: list[Path], rights: list[Path]) -> tuple[list[tuple[str, Path, Path]], list[str]]:
+    """``(name, left, right)`` for files whose distinguishing parts match, plus notes on the rest."""
+    left_keys, right_keys = _keys(lefts), _keys(rights)
+    by_key = dict(zip(right_keys, rights))
+    pairs, notes = [], []
+    for key, left in zip(left_keys, lefts):
+        if key in by_key:
+            pairs.append((left.name, left, by_key.pop(key)))
+        else:
+            notes.append(f"{left}: no right image with a matching name")
+    notes.extend(f"{right}: no left image with a matching name" for right in by_key.values())
+    return pairs, notes
+
+
+def _outputs(out: Path) -> tuple[Path, Path]:
+    extension = out.suffix.lower()
+    if extension not in OUTPUT_EXTENSIONS:
+        raise UsageError(f"--out {out}: use .yaml, .yml, .xml (OpenCV) or .json (depthapp)")
+    other = out.with_suffix(".yaml" if extension == ".json" else ".json")
+    return out, other
+
+
+def _pattern(args):
+    from ..calibration.stereo_calibrate import ChessboardPattern, parse_charuco, parse_size
+
+    units = args.units or "mm"
+    if args.charuco:
+        return parse_charuco(args.charuco, units)
+    if not args.pattern or args.square is None:
+        raise UsageError("calibrate: give --pattern COLSxROWS and --square SIZE (or --charuco ...)")
+    if args.units is None and args.square < 1.0:
+        raise UsageError(f"--square {args.square:g} with the default unit mm is implausibly small; "
+                         "pass --units m (or cm) if the size is not in millimetres")
+    columns, rows = parse_size(args.pattern)
+    return ChessboardPattern(columns, rows, args.square, units)
+
+
+def handle(args) -> int:
+    from ..calibration.stereo_calibrate import calibrate_stereo, detect_views
+    from ..calibration.writers import write_calibration
+    from ..io.images import read_image
+    from ..jobs import TerminalProgress
+
+    pattern = _pattern(args)
+    out, other = _outputs(Path(args.out))
+    for path in (out, other):
+        if path.exists() and not args.force:
+            raise OutputExistsError(f"{path}: already exists (pass --force to overwrite)")
+    pairs, notes = pair_by_name(expand(args.left, "left"), expand(args.right, "right"))
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    if not pairs:
+        raise InputError("no left/right images pair up by name (e.g. left01.jpg with right01.jpg)")
+    print(f"{len(pairs)} image pairs, {pattern.describe()}")
+
+    def images() -> Iterator:
+        for name, left, right in pairs:
+            yield name, read_image(left, grey=True), read_image(right, grey=True)
+
+    detections = detect_views(images(), pattern, total=len(pairs),
+                              callback=TerminalProgress("detecting corners"))
+    report = calibrate_stereo(detections, pattern, model=args.model, alpha=args.alpha,
+                              outlier_factor=float("inf") if args.keep_outliers else 2.0)
+    for line in report.summary_lines():
+        print(line)
+    if report.rms > 1.0 or report.epipolar_error > 1.0:
+        print("warning: errors above 1 px: check the pattern size, blurred or partly hidden "
+              "boards, and that left/right images were taken at the same moment", file=sys.stderr)
+    written = []
+    for path in (out, other):
+        written.append(write_calibration(report.calibration, path, overwrite=args.force,
+                                         units=pattern.units))
+    for path in written:
+        print(f"wrote {path}")
+    return 0

@@ -1,0 +1,140 @@
+"""``depthapp calibrate`` and ``depthapp rectify`` end to end on the real opencv-doc pairs."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from depthapp.calibration import read_calibration
+from depthapp.calibration.rectify import measure_rectification_error
+from depthapp.cli import main
+from depthapp.cli.cmd_calibrate import pair_by_name
+from depthapp.io.images import read_rgb
+
+
+def run_cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def rig(chessboard_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("rig")
+    code = main(["calibrate", "--left", str(chessboard_dir / "left[0-9]*.jpg"),
+                 "--right", str(chessboard_dir / "right[0-9]*.jpg"), "--pattern", "9x6",
+                 "--square", "25", "--units", "mm", "--out", str(out / "rig.yaml")])
+    assert code == 0
+    return out
+
+
+def test_calibrate_writes_both_formats_that_read_back(rig):
+    from_yaml = read_calibration(rig / "rig.yaml")  # units recorded in the file: no --calib-units
+    from_json = read_calibration(rig / "rig.json")
+    assert from_yaml.extra["target_units"] == "mm"
+    assert not from_yaml.rectified and not from_json.rectified
+    for name in ("K1", "D1", "K2", "D2", "R", "T", "P1", "P2", "R1", "R2", "Q"):
+        np.testing.assert_allclose(getattr(from_yaml, name), getattr(from_json, name),
+                                   rtol=1e-9, atol=1e-12, err_msg=name)
+    assert from_json.baseline == pytest.approx(0.0832, abs=0.001)
+    storage = cv2.FileStorage(str(rig / "rig.yaml"), cv2.FileStorage_READ)
+    assert np.linalg.norm(storage.getNode("T").mat()) == pytest.approx(83.2, abs=1.0)  # in mm
+    for name in ("M1", "D1", "M2", "D2", "R", "T", "E", "F", "R1", "R2", "P1", "P2", "Q"):
+        assert not storage.getNode(name).empty(), name
+    storage.release()
+
+
+def test_calibrate_output_text(chessboard_dir, tmp_path, capsys):
+    code, out, err = run_cli(capsys, "calibrate", "--left", chessboard_dir / "left*.jpg",
+                             "--right", chessboard_dir / "right*.jpg", "--pattern", "9x6",
+                             "--square", "2.5", "--units", "cm", "--out", tmp_path / "rig.json")
+    assert code == 0, err
+    # left.jpg/right.jpg (a different scene, no 9x6 board) match the globs too and are skipped.
+    assert "skipped left.jpg: no 9x6 chessboard in the left image" in out
+    assert "left01.jpg" in out and "RMS reprojection error" in out and "epipolar error" in out
+    assert "baseline 8.3" in out and " cm" in out
+    assert f"wrote {tmp_path / 'rig.json'}" in out and f"wrote {tmp_path / 'rig.yaml'}" in out
+    assert read_calibration(tmp_path / "rig.yaml").extra["target_units"] == "cm"
+    # Again without --force: refused before any work, files untouched.
+    before = (tmp_path / "rig.json").read_bytes()
+    code, out, err = run_cli(capsys, "calibrate", "--left", chessboard_dir / "left*.jpg",
+                             "--right", chessboard_dir / "right*.jpg", "--pattern", "9x6",
+                             "--square", "25", "--out", tmp_path / "rig.json")
+    assert code == 1 and "already exists (pass --force" in err
+    assert (tmp_path / "rig.json").read_bytes() == before
+
+
+@pytest.mark.parametrize("argv, code, message", [
+    (["--pattern", "9by6", "--square", "25"], 2, "COLSxROWS"),
+    (["--pattern", "9x6", "--square", "0.025"], 2, "pass --units m"),
+    (["--square", "25"], 2, "give --pattern"),
+    (["--pattern", "9x6", "--square", "25", "--out", "rig.txt"], 2, ".yaml, .yml, .xml"),
+    (["--pattern", "9x6", "--square", "25", "--charuco", "DICT_5X5_100:7x5:40"], 2, "DICT:COLSxROWS"),
+])
+def test_calibrate_usage_errors(chessboard_dir, tmp_path, capsys, argv, code, message, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result, out, err = run_cli(capsys, "calibrate", "--left", chessboard_dir / "left0*.jpg",
+                               "--right", chessboard_dir / "right0*.jpg", *argv)
+    assert result == code
+    assert message in err and err.startswith("depthapp: error:") and "Traceback" not in err
+
+
+def test_calibrate_no_matching_files(tmp_path, capsys):
+    code, _, err = run_cli(capsys, "calibrate", "--left", tmp_path / "nothing*.png", "--right",
+                           tmp_path / "none*.png", "--pattern", "9x6", "--square", "25",
+                           "--out", tmp_path / "c.yaml")
+    assert code == 1 and "no files match" in err
+
+
+def test_pair_by_name():
+    lefts = [Path(f"cam/left{n:02d}.jpg") for n in (1, 2, 3)]
+    rights = [Path(f"cam/right{n:02d}.jpg") for n in (1, 3, 4)]
+    pairs, notes = pair_by_name(lefts, rights)
+    assert [(name, r.name) for name, _, r in pairs] == [("left01.jpg", "right01.jpg"), ("left03.jpg", "right03.jpg")]
+    assert notes == ["cam/left02.jpg: no right image with a matching name",
+                     "cam/right04.jpg: no left image with a matching name"]
+    pairs, _ = pair_by_name([Path("a/cam0_0007.png"), Path("a/cam0_0010.png")],
+                            [Path("b/cam1_0010.png"), Path("b/cam1_0007.png")])
+    assert [(l.name, r.name) for _, l, r in pairs] == [("cam0_0007.png", "cam1_0007.png"),
+                                                       ("cam0_0010.png", "cam1_0010.png")]
+
+
+def test_rectify_command(rig, chessboard_dir, tmp_path, capsys):
+    out = tmp_path / "rect"
+    code, stdout, err = run_cli(capsys, "rectify", chessboard_dir / "left03.jpg",
+                                chessboard_dir / "right03.jpg", "--calib", rig / "rig.yaml", "--out", out)
+    assert code == 0, err
+    assert "check: matched features" in stdout
+    left, right = read_rgb(out / "left.png"), read_rgb(out / "right.png")
+    assert left.shape == (480, 640, 3)
+    offset, count = measure_rectification_error(left, right)
+    assert count > 50 and offset < 1.0
+    rectified = read_calibration(out / "calibration.json")
+    assert rectified.rectified
+    assert rectified.baseline == pytest.approx(read_calibration(rig / "rig.json").baseline)
+    # Existing outputs are kept unless --force.
+    code, _, err = run_cli(capsys, "rectify", chessboard_dir / "left03.jpg", chessboard_dir / "right03.jpg",
+                           "--calib", rig / "rig.yaml", "--out", out)
+    assert code == 1 and "pass --force" in err
+    # A calibration of rectified images has nothing to rectify.
+    code, _, err = run_cli(capsys, "rectify", chessboard_dir / "left03.jpg", chessboard_dir / "right03.jpg",
+                           "--calib", out / "calibration.json", "--out", tmp_path / "again")
+    assert code == 1 and "already rectified" in err
+
+
+def test_rectify_folder_of_pairs(rig, chessboard_dir, tmp_path, capsys):
+    source = tmp_path / "raw"
+    for side in ("left", "right"):
+        (source / side).mkdir(parents=True)
+        for n in ("05", "06"):
+            shutil.copy(chessboard_dir / f"{side}{n}.jpg", source / side / f"{n}.jpg")
+    code, _, err = run_cli(capsys, "rectify", source, "--calib", rig / "rig.json",
+                           "--out", tmp_path / "out", "--alpha", "1")
+    assert code == 0, err
+    for side in ("left", "right"):
+        assert sorted(p.name for p in (tmp_path / "out" / side).iterdir()) == ["05.png", "06.png"]
+    assert read_calibration(tmp_path / "out" / "calibration.json").extra["rectify_alpha"] == 1.0
