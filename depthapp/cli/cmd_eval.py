@@ -87,6 +87,37 @@ def _parse_published(items: Optional[list[str]]) -> dict[str, float]:
     return published
 
 
+# registry metric names whose summary key differs after the ``<benchmark>_`` prefix
+_PUBLISHED_ALIASES = {"d1_noc": "d1_all_noc"}
+
+
+def published_from_weights(weights: Optional[str], benchmark: str) -> tuple[dict[str, float], str]:
+    """The numbers the weights record publishes for ``benchmark``, by summary key, and their
+    citations (for report.md). Empty when the weights are a file or unknown to the registry."""
+    from ..evaluation.benchmarks import SUMMARY_KEYS
+
+    if not weights:
+        return {}, ""
+    try:
+        from ..weights.registry import RECORDS
+    except ImportError:
+        return {}, ""
+    record = RECORDS.get(weights)
+    if record is None:
+        return {}, ""
+    published: dict[str, float] = {}
+    notes = []
+    for name, metric in record.metrics.items():
+        if not name.startswith(f"{benchmark}_"):
+            continue
+        key = name[len(benchmark) + 1:]
+        key = _PUBLISHED_ALIASES.get(key, key)
+        if key in SUMMARY_KEYS[benchmark]:
+            published[key] = metric.value
+            notes.append(f"{key} {metric.describe()}")
+    return published, (f"weights record {weights}: " + "; ".join(notes)) if notes else ""
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "eval", help="score a backend or saved predictions on KITTI, Scene Flow, Middlebury or a folder",
@@ -122,8 +153,13 @@ def handle(args, extra) -> int:
         raise UsageError("give --backend NAME (run it) or --predictions DIR (score saved disparities)")
     if args.predictions and extra:
         raise UsageError(f"unrecognised arguments: {' '.join(extra)}")
-    published = _parse_published(args.published)
+    given = _parse_published(args.published)
     dataset = open_dataset_from_args(args)
+    published, published_source = published_from_weights(args.weights, dataset.benchmark)
+    published.update(given)
+    if given:
+        published_source = "; ".join(filter(None, [published_source, "--published " + ", ".join(
+            f"{key}={value:g}" for key, value in given.items())]))
     if args.backend:
         source, origin = backend_spec_from_args(args, extra, dataset)
         label = args.backend
@@ -136,7 +172,7 @@ def handle(args, extra) -> int:
     result = evaluate(dataset, source, args.predictions, out_dir=out, limit=args.limit,
                       workers=args.workers, scheduler=args.scheduler,
                       progress=TerminalProgress(f"eval {dataset.name}"), published=published,
-                      published_source="--published", force=args.force, gt_max_disp=args.gt_max_disp,
+                      published_source=published_source, force=args.force, gt_max_disp=args.gt_max_disp,
                       error_maps=args.error_maps)
     print(f"{result.summary['images']} images ({result.computed} computed, {result.skipped} from an earlier run)")
     width = max(len(key) for key in SUMMARY_KEYS[result.benchmark])

@@ -499,6 +499,11 @@ def evaluate(dataset: StereoDataset, backend: Union[None, str, Backend, BackendS
         An :class:`EvaluationResult`; ``summary`` is also in ``out_dir/summary.json``.
     """
     _check_limit(limit)
+    benchmark = dataset.benchmark
+    unknown = [key for key in (published or {}) if key not in benchmarks.SUMMARY_KEYS[benchmark]]
+    if unknown:
+        raise UsageError(f"published numbers for unknown keys: {', '.join(unknown)} (the {benchmark} "
+                         f"summary has {', '.join(benchmarks.SUMMARY_KEYS[benchmark])})")
     cancel = cancel or CancelToken()
     spec, predictions_dir, method = _method(backend, predictions)
     samples = dataset.samples[:limit] if limit else list(dataset.samples)
@@ -506,7 +511,6 @@ def evaluate(dataset: StereoDataset, backend: Union[None, str, Backend, BackendS
     if missing:
         raise InputError(f"{dataset.describe()}: {len(missing)} of {len(samples)} pairs have no ground "
                          f"truth (first: {missing[0].id}); use `depthapp predict` for unlabelled data")
-    benchmark = dataset.benchmark
     evaluation = {"dataset": dataset.name, "benchmark": benchmark, "options": dataset.options()}
     if benchmark == "sceneflow":
         evaluation["gt_max_disp"] = gt_max_disp
@@ -582,10 +586,6 @@ def _write_outputs(out_dir: Path, dataset: StereoDataset, benchmark: str, method
     files.append(write_bytes_atomic(out_dir / PER_IMAGE_FILE, buffer.getvalue().encode(), overwrite=True))
 
     published = dict(published or {})
-    unknown = [key for key in published if key not in summary]
-    if unknown:
-        raise UsageError(f"published numbers for unknown keys: {', '.join(unknown)} "
-                         f"(summary keys: {', '.join(k for k in summary if k in value_keys)})")
     if method["backend"] == "predictions":
         who = f"saved predictions in `{method['parameters']['predictions']}`"
     else:

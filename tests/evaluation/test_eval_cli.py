@@ -91,6 +91,8 @@ def test_cli_errors_are_one_line_with_the_right_exit_code(tmp_path, rng, capsys)
          2, "does not take --p1"),
         (["eval", "--dataset", "folder", "--root", str(root), "--predictions", str(root), "--published", "x"],
          2, "KEY=NUMBER"),
+        (["eval", "--dataset", "folder", "--root", str(root), "--predictions", str(root), "--published",
+          "d1_fg=3"], 2, "unknown keys: d1_fg"),
         (["predict", "--dataset", "kitti2015", "--root", str(root), "--backend", "opencv-bm", "--out",
           str(tmp_path / "p")], 1, "no training/ folder"),
     ]
@@ -98,3 +100,13 @@ def test_cli_errors_are_one_line_with_the_right_exit_code(tmp_path, rng, capsys)
         assert main(argv) == code, argv
         error = capsys.readouterr().err.strip().splitlines()
         assert len(error) == 1 and error[0].startswith("depthapp: error:") and message in error[0], error
+
+
+def test_published_numbers_come_from_the_weights_record():
+    from depthapp.cli.cmd_eval import published_from_weights
+
+    published, source = published_from_weights("psmnet-kitti2015", "kitti2015")
+    assert published == {"d1_all": 2.32, "d1_all_noc": 2.14}
+    assert "Pyramid Stereo Matching" in source and "test set" in source
+    assert published_from_weights("psmnet-kitti2015", "middlebury") == ({}, "")
+    assert published_from_weights("/some/checkpoint.tar", "kitti2015") == ({}, "")
