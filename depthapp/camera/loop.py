@@ -160,6 +160,7 @@ class CameraLoop:
         self.rectifier = None
         self._fitted: dict[tuple[int, int], StereoCalibration] = {}
         self._pending_backend: Optional[Backend] = None
+        self._pending_recorder: Optional[tuple] = None
         self._lock = threading.Lock()
         self._meter = RateMeter()
         self._compute_times: deque[float] = deque(maxlen=30)
@@ -177,6 +178,14 @@ class CameraLoop:
         """Use ``backend`` from the next pair on (safe from any thread)."""
         with self._lock:
             self._pending_backend = backend
+
+    def set_recorder(self, recorder) -> None:
+        """Record from the next pair on into ``recorder``, or stop recording with None (safe
+        from any thread; the viewer's record button). Call ``recorder.open()`` first so a
+        refused folder is reported in the caller's thread. The loop closes the recorder it
+        replaces; ``recorder.close()`` from the caller also waits for its last pairs."""
+        with self._lock:
+            self._pending_recorder = (recorder,)
 
     def stats(self) -> LoopStats:
         """The current counters (safe from any thread)."""
@@ -229,6 +238,7 @@ class CameraLoop:
                 except Cancelled:
                     self._end_reason = "stopped"
                     break
+                self._switch_recorder()
                 if self.recorder is not None:
                     self.recorder.write(frame)
                 if self.on_frame is not None:
@@ -237,11 +247,23 @@ class CameraLoop:
             self._finish()
         return self.stats()
 
+    def _switch_recorder(self) -> None:
+        with self._lock:
+            pending, self._pending_recorder = self._pending_recorder, None
+        if pending is None:
+            return
+        previous, self.recorder = self.recorder, pending[0]
+        if previous is not None and previous is not self.recorder:
+            previous.close()
+        if self.recorder is not None:
+            self.recorder.open()
+
     def _finish(self) -> None:
+        with self._lock:
+            pending, self._pending_recorder = self._pending_recorder, None
+        recorders = [self.recorder] + ([pending[0]] if pending else [])
         errors = []
-        for close in (self.source.close, self.recorder.close if self.recorder is not None else None):
-            if close is None:
-                continue
+        for close in [self.source.close] + [r.close for r in recorders if r is not None]:
             try:
                 close()
             except BaseException as error:  # close both before reporting either

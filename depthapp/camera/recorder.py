@@ -71,33 +71,39 @@ class Recorder:
         self._error: Optional[BaseException] = None
         self._last_csv = 0.0
         self._open = False
+        self._life = threading.Lock()  # open/close may come from the loop and the GUI thread
 
     # Life cycle --------------------------------------------------------------------------------
     def open(self) -> "Recorder":
-        if self._open:
+        with self._life:
+            if self._open:
+                return self
+            self._prepare_folder()
+            if self.calibration_file is not None:
+                self._copy_calibration()
+            if self.threaded:
+                self._thread = threading.Thread(target=self._writer, name="depthapp-recorder",
+                                                daemon=True)
+                self._thread.start()
+            self._open = True
             return self
-        self._prepare_folder()
-        if self.calibration_file is not None:
-            self._copy_calibration()
-        if self.threaded:
-            self._thread = threading.Thread(target=self._writer, name="depthapp-recorder", daemon=True)
-            self._thread.start()
-        self._open = True
-        return self
 
     def close(self) -> None:
         """Finish writing every queued pair and the final ``timestamps.csv``."""
-        if not self._open:
-            self._raise_pending()
-            return
-        self._open = False
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join()
-            self._thread = None
-        if self._count:
-            self._write_csv()
+        with self._life:
+            if self._open:
+                self._open = False
+                if self._thread is not None:
+                    self._queue.put(None)
+                    self._thread.join()
+                    self._thread = None
+                if self._count:
+                    self._write_csv()
         self._raise_pending()
+
+    @property
+    def is_open(self) -> bool:
+        return self._open
 
     def __enter__(self) -> "Recorder":
         return self.open()
@@ -109,6 +115,8 @@ class Recorder:
     def write(self, frame: FramePair) -> str:
         """Queue one pair; returns its name in the recording (``000042``)."""
         if not self._open:
+            if self._count:
+                raise RuntimeError(f"{self.folder}: the recording was closed")
             self.open()
         self._raise_pending()
         name = FRAME_NAME.format(self._count)

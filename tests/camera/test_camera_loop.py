@@ -246,3 +246,26 @@ def test_recording_reads_back_through_eval_dataset_folder(tmp_path, stereo_video
     metrics = ("epe", "bad_1", "bad_2", "bad_3", "d1_all", "density")
     assert {m: by_backend[m] for m in metrics} == {m: by_loop[m] for m in metrics}
     assert 0 < by_loop["bad_3"] < 50 and by_loop["density"] > 30  # scored against the real GT
+
+
+def test_recording_can_start_and_stop_while_the_loop_runs(tmp_path, stereo_videos):
+    # The viewer's record button: set_recorder from the on_frame callback's thread or any other.
+    folder = tmp_path / "clip"
+    loop = CameraLoop(VideoFilesSource(stereo_videos.left, stereo_videos.right), bm())
+    recorder = Recorder(folder).open()
+
+    def on_frame(live):
+        if live.number == 3:
+            loop.set_recorder(recorder)
+        elif live.number == 8:
+            loop.set_recorder(None)
+
+    loop.on_frame = on_frame
+    loop.run()
+    assert not recorder.is_open and recorder.frames_written == 5
+    pairs = find_pairs(folder)
+    assert len(pairs) == 5
+    for files, k in zip(pairs, range(3, 8)):
+        np.testing.assert_array_equal(read_rgb(files.left), stereo_videos.frames[k][0])
+    with open(folder / "timestamps.csv", newline="") as handle:
+        assert [int(row["index"]) for row in csv.DictReader(handle)] == [3, 4, 5, 6, 7]
