@@ -49,10 +49,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, Union
 
-import numpy as np
 
 from ..backends import Backend, create_backend, get_backend_class
-from ..errors import Cancelled, DepthAppError, InputError, OutputExistsError, UsageError
+from ..errors import Cancelled, InputError, OutputExistsError, UsageError
 from ..io import read_disparity, write_disparity, write_image
 from ..io.atomic import write_bytes_atomic
 from ..jobs import CancelToken, Job, Progress
