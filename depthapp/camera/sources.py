@@ -805,6 +805,8 @@ class LiveSource(FrameSource):
                 and not isinstance(output[1], np.ndarray) else (output, None)
             now = time.monotonic()
             with self._condition:
+                if len(stream.frames) == stream.frames.maxlen and stream.frames[0].seq > stream.last_used:
+                    stream.dropped += 1  # evicted before anyone asked for it
                 stream.seq += 1
                 stream.frames.append(_Captured(stream.seq, image, now if stamp is None else stamp))
                 stream.meter.tick(now)

@@ -96,9 +96,9 @@ def test_realtime_drops_stale_frames_for_a_slow_consumer_and_lossless_does_not(s
     assert indices == sorted(set(indices))
     # Every pair handed out is the newest one: each gap is a run of dropped frames.
     assert [frame_number(f.right, stereo_videos.frames, 1) for f in frames] == indices
-    for side in range(2):
-        assert stats.dropped[side] + stats.delivered <= stats.captured[side]
-        assert stats.dropped[side] >= count - len(frames) - 1
+    for side in range(2):  # every captured frame was either handed out or counted as dropped
+        assert stats.captured[side] == count
+        assert stats.dropped[side] + stats.delivered == count
 
 
 def test_live_pairs_each_frame_with_the_nearest_in_time_and_reports_the_skew(stereo_videos):
@@ -247,3 +247,19 @@ def test_a_file_that_is_not_a_video_is_a_clear_error(tmp_path):
     bad.write_text("not a video")
     with pytest.raises(InputError, match="notes.avi: not a readable video file"):
         VideoFilesSource(bad, bad).open()
+
+
+def test_frames_evicted_from_the_buffer_count_as_dropped(stereo_videos):
+    # A consumer that reads once, long after the whole file was captured into a 3-frame buffer.
+    clock = PacingClock()
+    source = LiveSource([lambda: VideoFileGrabber(stereo_videos.sbs, clock)], buffer=3,
+                        on_close=clock.stop)
+    with source:
+        time.sleep(len(stereo_videos.frames) / stereo_videos.fps + 0.3)
+        frame = source.read()
+        assert source.read() is None
+        stats = source.stats()
+    count = len(stereo_videos.frames)
+    assert frame_number(frame.left, stereo_videos.frames, 0) == count - 1  # the newest
+    assert stats.captured == (count,) and stats.delivered == 1
+    assert stats.dropped == (count - 1,)
