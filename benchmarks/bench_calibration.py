@@ -72,9 +72,10 @@ def main(argv=None) -> int:
     from depthapp.calibration.chessboard_data import (PATTERN_SIZE, SQUARE_MM, chessboard_pairs,
                                                       opencv_doc_chessboards)
     from depthapp.calibration.opencv_reference import sample_views, stereo_calib_fit
-    from depthapp.calibration.stereo_calibrate import (ChessboardPattern, Detections,
+    from depthapp.calibration.stereo_calibrate import (ChessboardPattern,
                                                        _fit, calibrate_stereo, detect_views,
                                                        epipolar_errors, DISTORTION_MODELS)
+    from depthapp.calibration.writers import essential_fundamental
     from depthapp.io.images import read_image
 
     set_threads(args.threads)
@@ -121,8 +122,6 @@ def main(argv=None) -> int:
         seconds, report = timed(ours(drop))
         cal = report.calibration
         used = [v for v in detect_views(pairs, pattern).views if v.name not in report.dropped]
-        from depthapp.calibration.writers import essential_fundamental
-
         _, fundamental = essential_fundamental(cal)
         add(label, report.rms, report.epipolar_error, cal.K1, cal.D1, cal.K2, cal.D2, cal.R, cal.T,
             fundamental, used, seconds, len(used))

@@ -35,7 +35,7 @@ from typing import Iterable, Optional, Sequence, Union
 import cv2
 import numpy as np
 
-from ..errors import CalibrationError, InputError, UsageError
+from ..errors import InputError, UsageError
 from ..jobs import CancelToken, Job, ProgressCallback
 from .model import StereoCalibration
 from .readers import normalise_units, unit_factor
@@ -126,7 +126,7 @@ class CharucoPattern:
         return board
 
     def describe(self) -> str:
-        return (f"ChArUco {self.dictionary[5:]} {self.columns}x{self.rows} squares, "
+        return (f"ChArUco {self.dictionary} {self.columns}x{self.rows} squares, "
                 f"{self.square:g}/{self.marker:g} {self.units} square/marker")
 
 

@@ -138,3 +138,37 @@ def test_rectify_folder_of_pairs(rig, chessboard_dir, tmp_path, capsys):
     for side in ("left", "right"):
         assert sorted(p.name for p in (tmp_path / "out" / side).iterdir()) == ["05.png", "06.png"]
     assert read_calibration(tmp_path / "out" / "calibration.json").extra["rectify_alpha"] == 1.0
+
+
+def test_calibrate_charuco_files(tmp_path, capsys):
+    from charuco_rendering import render_charuco_rig
+
+    from depthapp.io.images import write_image
+
+    _, pairs, truth = render_charuco_rig(count=8)
+    for name, left, right in pairs:
+        write_image(tmp_path / f"{name}_left.png", left)
+        write_image(tmp_path / f"{name}_right.png", right)
+    code, out, err = run_cli(capsys, "calibrate", "--left", tmp_path / "*_left.png",
+                             "--right", tmp_path / "*_right.png", "--charuco", "DICT_5X5_100:7x5:40:30",
+                             "--units", "mm", "--out", tmp_path / "rig.xml")
+    assert code == 0, err
+    assert "ChArUco DICT_5X5_100 7x5 squares" in out
+    calibration = read_calibration(tmp_path / "rig.xml")
+    assert calibration.extra["target_units"] == "mm"
+    assert calibration.baseline == pytest.approx(np.linalg.norm(truth["T"]), rel=0.01)
+
+
+def test_rectify_with_opencv_stereo_calib_files(chessboard_dir, tmp_path, capsys):
+    """calib/opencv_stereo_calib holds what OpenCV's sample writes: no units, no image size."""
+    calib = Path(__file__).resolve().parents[2] / "calib" / "opencv_stereo_calib"
+    args = ["rectify", chessboard_dir / "left07.jpg", chessboard_dir / "right07.jpg", "--calib", calib]
+    code, _, err = run_cli(capsys, *args, "--out", tmp_path / "a")
+    assert code == 1 and "--calib-units" in err
+    code, out, err = run_cli(capsys, *args, "--calib-units", "mm", "--out", tmp_path / "b")
+    assert code == 0, err
+    offset, count = measure_rectification_error(read_rgb(tmp_path / "b" / "left.png"),
+                                                read_rgb(tmp_path / "b" / "right.png"))
+    assert count > 30 and offset < 1.0
+    rectified = read_calibration(tmp_path / "b" / "calibration.json")
+    assert rectified.image_size == (640, 480)  # the estimate replaced by the real size

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 
-import cv2
 import numpy as np
 import pytest
+
+from charuco_rendering import render_charuco_rig
 
 from depthapp.calibration.chessboard_data import PATTERN_SIZE, SQUARE_MM, chessboard_pairs
 from depthapp.calibration.opencv_reference import stereo_calib_reference
 from depthapp.calibration.rectify import Rectifier, measure_rectification_error
-from depthapp.calibration.stereo_calibrate import (ChessboardPattern, CharucoPattern, Detections,
+from depthapp.calibration.stereo_calibrate import (ChessboardPattern, Detections,
                                                    calibrate_stereo, detect_views, parse_charuco,
                                                    parse_size)
 from depthapp.data import StereoPair
@@ -167,53 +168,13 @@ def test_pattern_parsing():
         parse_charuco("DICT_5X5_100:7x5:40")
 
 
-def _render_charuco_rig(pattern: CharucoPattern, poses, k1, k2, rotation, translation, size):
-    """Images of a flat ChArUco board at ``poses`` seen by two pinhole cameras, rendered at
-    4x and averaged down (plain warping of a finer texture aliases the edges)."""
-    board = pattern.board()
-    pixels_per_metre = 4000.0
-    texture = board.generateImage((round(pattern.columns * pattern.square_metres * pixels_per_metre),
-                                   round(pattern.rows * pattern.square_metres * pixels_per_metre)))
-    # Texture pixel centres -> board plane metres (a square edge lies on a pixel boundary).
-    to_plane = np.array([[1 / pixels_per_metre, 0, 0.5 / pixels_per_metre],
-                         [0, 1 / pixels_per_metre, 0.5 / pixels_per_metre], [0, 0, 1]])
-    factor = 4
-    # Output pixel centres -> 4x pixel centres.
-    upscale = np.array([[factor, 0, (factor - 1) / 2], [0, factor, (factor - 1) / 2], [0, 0, 1]])
-    big = (size[0] * factor, size[1] * factor)
-    pairs = []
-    for index, (rvec, tvec) in enumerate(poses):
-        board_rotation, _ = cv2.Rodrigues(np.asarray(rvec, float))
-        views = []
-        for k, extra_r, extra_t in ((k1, np.eye(3), np.zeros(3)), (k2, rotation, translation)):
-            r = extra_r @ board_rotation
-            t = extra_r @ np.asarray(tvec, float) + extra_t
-            homography = upscale @ k @ np.column_stack([r[:, 0], r[:, 1], t]) @ to_plane
-            image = cv2.warpPerspective(texture, homography, big, flags=cv2.INTER_LINEAR,
-                                        borderValue=200)
-            views.append(cv2.resize(image, size, interpolation=cv2.INTER_AREA))
-        pairs.append((f"pose{index}", views[0], views[1]))
-    return pairs
-
-
 def test_charuco_rendered_rig_recovers_the_baseline():
-    pattern = CharucoPattern("DICT_5X5_100", 7, 5, 40.0, 30.0, "mm")
-    k1 = np.array([[700.0, 0, 322.0], [0, 700.0, 238.0], [0, 0, 1]])
-    k2 = np.array([[690.0, 0, 316.0], [0, 690.0, 244.0], [0, 0, 1]])
-    rotation, _ = cv2.Rodrigues(np.array([0.005, -0.03, 0.01]))
-    translation = np.array([-0.09, 0.001, 0.002])
-    rng = np.random.default_rng(3)
-    poses = []
-    for _ in range(10):
-        rvec = rng.uniform(-0.7, 0.7, 3) * np.array([1, 1, 0.3])
-        tvec = np.array([rng.uniform(-0.17, -0.1), rng.uniform(-0.13, -0.07), rng.uniform(0.65, 0.9)])
-        poses.append((rvec, tvec))
-    pairs = _render_charuco_rig(pattern, poses, k1, k2, rotation, translation, (640, 480))
+    pattern, pairs, truth = render_charuco_rig()
     detections = detect_views(pairs, pattern)
     assert len(detections.views) >= 8, detections.rejected
     report = calibrate_stereo(detections, pattern, model="k1k2p")
     assert report.rms < 0.2
-    assert report.baseline == pytest.approx(np.linalg.norm(translation), rel=0.01)
-    assert report.calibration.K1[0, 0] == pytest.approx(700.0, rel=0.01)
-    assert report.calibration.K2[0, 0] == pytest.approx(690.0, rel=0.01)
+    assert report.baseline == pytest.approx(np.linalg.norm(truth["T"]), rel=0.01)
+    assert report.calibration.K1[0, 0] == pytest.approx(truth["K1"][0, 0], rel=0.01)
+    assert report.calibration.K2[0, 0] == pytest.approx(truth["K2"][0, 0], rel=0.01)
     assert report.rectified_row_error < 0.2
