@@ -176,6 +176,11 @@ def take_screenshot(path: str, overwrite: bool = False, size=(1500, 940), timeou
     from PyQt6.QtCore import QSize
 
     window = create_window(remember=False, interactive=False, **options)
+    smallest = window.minimumSizeHint()
+    if size[0] < smallest.width() or size[1] < smallest.height():
+        window.close()
+        raise UsageError(f"--size {size[0]}x{size[1]} is smaller than the window can be "
+                         f"({smallest.width()}x{smallest.height()})")
     window.resize(QSize(*size))
     window.show()
     app.processEvents()

@@ -13,7 +13,7 @@ from typing import Optional
 import numpy as np
 from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QGuiApplication
-from PyQt6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QPushButton, QSpinBox,
+from PyQt6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSpinBox,
                              QStackedWidget, QVBoxLayout, QWidget)
 
 from ..geometry import PointCloud
@@ -103,10 +103,13 @@ class CloudPanel(QWidget):
         self.point_size.setValue(2)
         self.point_size.setSuffix(" px")
         self.point_size.valueChanged.connect(lambda _: self.update_cloud())
-        self.follow = QCheckBox("re-frame on new result")
+        self.follow = QCheckBox("follow")
+        self.follow.setToolTip("re-frame the view on every new result")
         self.reset = QPushButton("Reset view")
+        self.reset.setToolTip("orbit: left drag, pan: middle drag (or Ctrl + left), zoom: wheel")
         self.reset.clicked.connect(self.frame)
         self.info = QLabel()
+        self.info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         controls = QHBoxLayout()
         for text, widget in (("points", self.max_points), ("max depth", self.max_depth),
                              ("size", self.point_size)):
