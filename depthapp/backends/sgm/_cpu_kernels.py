@@ -99,64 +99,63 @@ def sweep_horizontal(cost, p1, p2, use_forward, use_backward, out, work_type, bi
                 prev, cur = cur, prev
 
 
-@njit(cache=True, parallel=True, boundscheck=False)
-def sweep_vertical(cost, p1, p2, downward, use_vertical, use_right, use_left, out, work_type,
-                   big):
-    """The vertical and diagonal paths of one vertical direction, added to ``out``.
+# Lines of the non-horizontal path pairs: pixel (y, x) of line k has x = k + slope * y. The
+# forward path travels down the line (dy = +1, dx = slope), the backward path up it.
+LINE_FAMILIES = {0: (2, 3), 1: (4, 7), -1: (5, 6)}  # slope -> (forward path, backward path)
 
-    ``downward``: paths 2 (top to bottom), 4 (down-right) and 5 (down-left); otherwise
-    3 (bottom to top), 6 (up-right) and 7 (up-left); ``use_*`` enable each of the three.
-    Rows are sequential; the pixels of a row depend only on the previous row, so each row runs
-    in parallel over columns.
+
+@njit(cache=True, parallel=True, boundscheck=False)
+def sweep_lines(cost, p1, p2, slope, path_forward, path_backward, use_forward, use_backward,
+                out, work_type, big, band):
+    """Both paths along the vertical (slope 0) or one diagonal (slope +-1) family of lines,
+    added to ``out``.
+
+    Lines are independent, so bands of ``band`` adjacent lines run in parallel with no
+    synchronisation: every pixel belongs to one line, so no two threads touch the same output.
+    Within a band the lines advance row by row, so each step reads ``band`` neighbouring pixels
+    of one image row (cache friendly), and the backward pass right after the forward pass finds
+    the band still in cache. One parallel region per family instead of one per image row keeps
+    the sweep fast when other processes compete for the cores.
     """
     height, width, n_disp = cost.shape
-    if downward:
-        path_v, path_r, path_l = 2, 4, 5
-        step_y = 1
-        y0 = 0
+    if slope == 0:
+        k_first, k_count = 0, width
+    elif slope == 1:
+        k_first, k_count = -(height - 1), width + height - 1
     else:
-        path_v, path_r, path_l = 3, 6, 7
-        step_y = -1
-        y0 = height - 1
-    # slot 0: vertical, 1: travelling right (previous pixel x-1), 2: travelling left (x+1)
-    prev = np.empty((3, width, n_disp + 2), work_type)
-    cur = np.empty((3, width, n_disp + 2), work_type)
-    prev_min = np.empty((3, width), work_type)
-    cur_min = np.empty((3, width), work_type)
-    prev[:, :, 0] = big
-    prev[:, :, n_disp + 1] = big
-    cur[:, :, 0] = big
-    cur[:, :, n_disp + 1] = big
-    enabled = (use_vertical, use_right, use_left)
-    for x in prange(width):
-        for slot in range(3):
-            if enabled[slot]:
-                prev_min[slot, x] = _path_start(cost[y0, x], prev[slot, x], out[y0, x], n_disp,
-                                                big, False)
-    for row in range(1, height):
-        y = y0 + row * step_y
-        for x in prange(width):
-            cost_px = cost[y, x]
-            out_px = out[y, x]
-            if use_vertical:
-                cur_min[0, x] = _path_step(cost_px, prev[0, x], prev_min[0, x], p1[path_v, y, x],
-                                           p2[path_v, y, x], cur[0, x], out_px, n_disp, big, False)
-            if use_right:
-                if x == 0:
-                    cur_min[1, x] = _path_start(cost_px, cur[1, x], out_px, n_disp, big, False)
-                else:
-                    cur_min[1, x] = _path_step(cost_px, prev[1, x - 1], prev_min[1, x - 1],
-                                               p1[path_r, y, x], p2[path_r, y, x], cur[1, x],
-                                               out_px, n_disp, big, False)
-            if use_left:
-                if x == width - 1:
-                    cur_min[2, x] = _path_start(cost_px, cur[2, x], out_px, n_disp, big, False)
-                else:
-                    cur_min[2, x] = _path_step(cost_px, prev[2, x + 1], prev_min[2, x + 1],
-                                               p1[path_l, y, x], p2[path_l, y, x], cur[2, x],
-                                               out_px, n_disp, big, False)
-        prev, cur = cur, prev
-        prev_min, cur_min = cur_min, prev_min
+        k_first, k_count = 0, width + height - 1
+    n_bands = (k_count + band - 1) // band
+    for band_index in prange(n_bands):
+        k0 = k_first + band_index * band
+        lines = min(band, k_first + k_count - k0)
+        buffers = np.empty((2, band, n_disp + 2), work_type)  # previous/current row
+        minima = np.empty((2, band), work_type)
+        buffers[:, :, 0] = big
+        buffers[:, :, n_disp + 1] = big
+        for direction in range(2):
+            if direction == 0 and not use_forward:
+                continue
+            if direction == 1 and not use_backward:
+                continue
+            path = path_forward if direction == 0 else path_backward
+            step = 1 if direction == 0 else -1
+            for row in range(height):
+                y = row if direction == 0 else height - 1 - row
+                now = row & 1
+                before = 1 - now
+                for b in range(lines):
+                    x = k0 + b + slope * y
+                    if x < 0 or x >= width:
+                        continue
+                    xq = x - slope * step  # previous pixel on the path: (y - step, xq)
+                    if row == 0 or xq < 0 or xq >= width:
+                        minima[now, b] = _path_start(cost[y, x], buffers[now, b], out[y, x],
+                                                     n_disp, big, False)
+                    else:
+                        minima[now, b] = _path_step(cost[y, x], buffers[before, b],
+                                                    minima[before, b], p1[path, y, x],
+                                                    p2[path, y, x], buffers[now, b], out[y, x],
+                                                    n_disp, big, False)
 
 
 @njit(cache=True, parallel=True, boundscheck=False)
@@ -166,24 +165,46 @@ def winner_take_all(aggregated, uniqueness, subpixel, disparity, right_disparity
     ``uniqueness`` (percent, OpenCV's definition): invalid (NaN) when some disparity more than
     one level away costs less than ``best * 100 / (100 - uniqueness)``. ``subpixel``: fit a
     parabola through the minimum and its two neighbours. ``right_disparity`` gets the right
-    view's winner, ``argmin_d S(y, x + d, d)`` (Hirschmueller 2008, sec. 3.4), as an index.
-    ``confidence``: ``1 - best / second best`` (second best more than one level away), in [0, 1].
+    view's winner, ``argmin_d S(y, x + d, d)`` (Hirschmueller 2008, sec. 3.4), as an index,
+    gathered in the same pass as a running minimum per right pixel. ``confidence``:
+    ``1 - best / second best`` (second best more than one level away), in [0, 1].
     """
     height, width, n_disp = aggregated.shape
     keep = (100.0 - uniqueness) / 100.0
     for y in prange(height):
+        right_best = np.empty(width, aggregated.dtype)
+        right_index = np.zeros(width, np.int32)
+        right_best[:] = aggregated[y, :, 0]  # d = 0 candidates: S(y, xr, 0)
         for x in range(width):
             costs = aggregated[y, x]
-            best_index = 0
             best = costs[0]
-            for d in range(1, n_disp):
-                if costs[d] < best:
-                    best = costs[d]
-                    best_index = d
-            second = np.inf
-            for d in range(n_disp):
-                if (d < best_index - 1 or d > best_index + 1) and costs[d] < second:
-                    second = costs[d]
+            for d in range(1, n_disp):  # vectorised reduction
+                best = min(best, costs[d])
+            best_index = 0
+            while costs[best_index] != best:
+                best_index += 1
+            # second best more than one level away: two vectorised reductions
+            second_native = best
+            found = False
+            if best_index >= 2:
+                second_native = costs[0]
+                for d in range(1, best_index - 1):
+                    second_native = min(second_native, costs[d])
+                found = True
+            if best_index + 2 < n_disp:
+                tail = costs[best_index + 2]
+                for d in range(best_index + 3, n_disp):
+                    tail = min(tail, costs[d])
+                second_native = min(second_native, tail) if found else tail
+                found = True
+            second = np.float64(second_native) if found else np.inf
+            # right view: pixel x - d is matched by (x, d); keep the first (smallest d) minimum
+            for d in range(1, min(n_disp, x + 1)):
+                j = x - d
+                value = costs[d]
+                better = value < right_best[j]
+                right_best[j] = value if better else right_best[j]
+                right_index[j] = d if better else right_index[j]
             best_f = np.float64(best)
             if second < np.inf and second > 0:
                 confidence[y, x] = max(0.0, 1.0 - best_f / second)
@@ -201,14 +222,7 @@ def winner_take_all(aggregated, uniqueness, subpixel, disparity, right_disparity
                     value += 0.5 * (left - right) / curvature
             disparity[y, x] = value
         for xr in range(width):
-            best = aggregated[y, xr, 0]
-            best_index = 0
-            for d in range(1, min(n_disp, width - xr)):
-                c = aggregated[y, xr + d, d]
-                if c < best:
-                    best = c
-                    best_index = d
-            right_disparity[y, xr] = best_index
+            right_disparity[y, xr] = right_index[xr]
 
 
 @njit(cache=True, parallel=True, boundscheck=False)
@@ -238,17 +252,6 @@ def left_right_check(disparity, right_disparity, max_diff, offset, out):
                 out[y, x] = np.nan
 
 
-@njit(cache=True, inline="always")
-def _insertion_sort(values, count):
-    for i in range(1, count):
-        v = values[i]
-        j = i - 1
-        while j >= 0 and values[j] > v:
-            values[j + 1] = values[j]
-            j -= 1
-        values[j + 1] = v
-
-
 @njit(cache=True, parallel=True, boundscheck=False)
 def median_filter(disparity, size, out):
     """NaN-aware median over a ``size x size`` window clipped at the image border.
@@ -260,11 +263,38 @@ def median_filter(disparity, size, out):
     radius = size // 2
     for y in prange(height):
         window = np.empty(size * size, np.float32)
+        if size == 3 and 0 < y < height - 1:
+            # Fast path for full 3x3 windows without holes: sort each column triple once,
+            # then median = med(max of lows, med of mids, min of highs) (exact for 3x3).
+            low = np.empty(width, np.float32)
+            mid = np.empty(width, np.float32)
+            high = np.empty(width, np.float32)
+            full = np.empty(width, np.bool_)
+            for x in range(width):
+                a = disparity[y - 1, x]
+                b = disparity[y, x]
+                c = disparity[y + 1, x]
+                full[x] = np.isfinite(a) and np.isfinite(b) and np.isfinite(c)
+                lo_ab = min(a, b)
+                hi_ab = max(a, b)
+                low[x] = min(lo_ab, c)
+                high[x] = max(hi_ab, c)
+                mid[x] = max(lo_ab, min(hi_ab, c))
         for x in range(width):
             centre = disparity[y, x]
             if not np.isfinite(centre):
                 out[y, x] = np.nan
                 continue
+            if size == 3 and 0 < y < height - 1 and 0 < x < width - 1:
+                if full[x - 1] and full[x] and full[x + 1]:
+                    p = max(max(low[x - 1], low[x]), low[x + 1])
+                    r = min(min(high[x - 1], high[x]), high[x + 1])
+                    q1 = mid[x - 1]
+                    q2 = mid[x]
+                    q3 = mid[x + 1]
+                    q = max(min(q1, q2), min(max(q1, q2), q3))
+                    out[y, x] = max(min(p, q), min(max(p, q), r))
+                    continue
             count = 0
             for yy in range(max(0, y - radius), min(height, y + radius + 1)):
                 for xx in range(max(0, x - radius), min(width, x + radius + 1)):
@@ -272,8 +302,35 @@ def median_filter(disparity, size, out):
                     if np.isfinite(v):
                         window[count] = v
                         count += 1
-            _insertion_sort(window, count)
-            out[y, x] = window[(count - 1) // 2]
+            out[y, x] = _lower_median(window, count)
+
+
+@njit(cache=True, inline="always")
+def _lower_median(values, count):
+    """The ``(count - 1) // 2``-th smallest of ``values[:count]`` (quickselect, in place)."""
+    target = (count - 1) // 2
+    lo = 0
+    hi = count - 1
+    while lo < hi:
+        pivot = values[(lo + hi) // 2]
+        i = lo
+        j = hi
+        while i <= j:
+            while values[i] < pivot:
+                i += 1
+            while values[j] > pivot:
+                j -= 1
+            if i <= j:
+                values[i], values[j] = values[j], values[i]
+                i += 1
+                j -= 1
+        if target <= j:
+            hi = j
+        elif target >= i:
+            lo = i
+        else:
+            break
+    return values[target]
 
 
 @njit(cache=True, boundscheck=False)

@@ -46,6 +46,7 @@ Penalty = Union[float, int, np.ndarray]
 
 _INT_BIG = np.int32(1 << 28)
 _FLOAT_BIG = np.float32(1e30)
+_BAND = 8  # adjacent lines one thread advances together (see sweep_lines)
 
 
 def path_indices(paths: Union[int, Sequence[int]]) -> tuple[int, ...]:
@@ -142,11 +143,10 @@ def aggregate_cost(cost: np.ndarray, p1: Penalty, p2: Penalty,
         kernels.sweep_horizontal(cost, p1_maps, p2_maps, use[0], use[1], out, work_type, big)
     else:
         out[...] = 0
-    for downward, vertical, right, left in ((True, use[2], use[4], use[5]),
-                                            (False, use[3], use[6], use[7])):
-        if vertical or right or left:
-            kernels.sweep_vertical(cost, p1_maps, p2_maps, downward, vertical, right, left, out,
-                                   work_type, big)
+    for slope, (forward, backward) in kernels.LINE_FAMILIES.items():
+        if use[forward] or use[backward]:
+            kernels.sweep_lines(cost, p1_maps, p2_maps, slope, forward, backward, use[forward],
+                                use[backward], out, work_type, big, _BAND)
     return out
 
 
