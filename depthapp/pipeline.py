@@ -58,20 +58,25 @@ def prepare_pair(pair: StereoPair) -> tuple[StereoPair, list[str]]:
     calibration = pair.calibration
     if calibration is None:
         return pair, notes
+    size_estimated = bool(calibration.extra.get("image_size_estimated"))
     if not calibration.rectified:
         from .calibration.rectify import Rectifier
 
-        if calibration.image_size != pair.size:
-            raise CalibrationError(
-                f"{calibration.source}: raw calibration is for {calibration.image_size[0]}x"
-                f"{calibration.image_size[1]} images, the pair is {pair.width}x{pair.height}")
-        pair = Rectifier(calibration).rectify_pair(pair)
+        # The Rectifier refuses a real size mismatch; a size the file did not record is the pair's.
+        pair = Rectifier(calibration, image_size=pair.size).rectify_pair(pair)
         notes.append("rectified the pair with the raw calibration "
                      f"({pair.calibration.summary()})")
         return pair, notes
-    fitted, note = fit_calibration(calibration, pair.width, pair.height)
+    if size_estimated:
+        import dataclasses
+
+        extra = {k: v for k, v in calibration.extra.items() if k != "image_size_estimated"}
+        fitted, note = dataclasses.replace(calibration, image_size=pair.size, extra=extra), None
+    else:
+        fitted, note = fit_calibration(calibration, pair.width, pair.height)
     if note:
         notes.append(note)
+    if fitted is not calibration:
         pair = StereoPair(pair.left, pair.right, fitted, pair.name, pair.gt_disparity)
     return pair, notes
 

@@ -73,7 +73,9 @@ def parse_middlebury_calib(text: str, source: str = "<text>",
         raise CalibrationError(f"{source}: baseline must be positive, got {baseline_mm}")
     width = _number(values, "width", source, required=False)
     height = _number(values, "height", source, required=False)
+    size_estimated = False
     if width is None or height is None:
+        size_estimated = image_size is None
         if image_size is None:
             # Middlebury's principal point is near the centre; a size is needed only for
             # rectification and validation, so estimate it rather than refuse the file.
@@ -89,6 +91,8 @@ def parse_middlebury_calib(text: str, source: str = "<text>",
     p2 = np.hstack([cam1, np.array([[-cam1[0, 0] * baseline], [0.0], [0.0]])])
     extra = {k: v for k, v in values.items() if k not in ("cam0", "cam1", "baseline", "doffs",
                                                         "width", "height", "ndisp")}
+    if size_estimated:
+        extra["image_size_estimated"] = True
     return StereoCalibration(image_size=(int(width), int(height)), P1=p1, P2=p2, rectified=True,
                              ndisp=int(ndisp) if ndisp is not None else None, source=source,
                              extra=extra)

@@ -27,6 +27,8 @@ def register(subparsers) -> None:
     parser.add_argument("--calib", metavar="FILE", help="calibration file (format detected by content)")
     parser.add_argument("--calib-units", choices=("mm", "cm", "m"),
                         help="units of T in an OpenCV calibration file")
+    parser.add_argument("--kitti-cameras", default="2,3", metavar="L,R",
+                        help="cameras of a KITTI calib_cam_to_cam.txt (default 2,3; 0,1 for grey)")
     parser.add_argument("--out", metavar="DIR", default="depthapp-out", help="output folder (default depthapp-out)")
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs in DIR")
     parser.add_argument("--gt", metavar="FILE", help="ground-truth disparity (.pfm/.png/.npy) to score against")
@@ -51,7 +53,11 @@ def _load_input(args):
     if args.calib:
         from ..calibration import read_calibration
 
-        pair.calibration = read_calibration(args.calib, units=args.calib_units)
+        try:
+            cameras = tuple(int(c) for c in args.kitti_cameras.split(","))
+        except ValueError:
+            raise UsageError(f"--kitti-cameras: expected two numbers like 2,3, got {args.kitti_cameras!r}") from None
+        pair.calibration = read_calibration(args.calib, units=args.calib_units, kitti_cameras=cameras)
     return pair
 
 

@@ -102,3 +102,29 @@ def test_uncalibrated_pair_gets_disparity_only(tmp_path, motorcycle):
     assert main(["run", str(tmp_path / "a_left.png"), str(tmp_path / "a_right.png"),
                  "--max-disp", "64", "--out", str(out)]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["disparity.pfm", "disparity.png"]
+
+
+def test_calibration_without_image_size_takes_the_pairs_size(tmp_path, motorcycle, capsys):
+    # A Middlebury calib.txt without width/height: the size comes from the images, not a guess.
+    write_image(tmp_path / "l.png", motorcycle.left)
+    write_image(tmp_path / "r.png", motorcycle.right)
+    (tmp_path / "calib.txt").write_text(
+        "cam0=[994.97775 0 311.193; 0 994.97775 254.87675; 0 0 1]\n"
+        "cam1=[994.97775 0 342.27875; 0 994.97775 254.87675; 0 0 1]\n"
+        "doffs=31.08575\nbaseline=193.001\n")
+    assert main(["run", str(tmp_path / "l.png"), str(tmp_path / "r.png"), "--calib",
+                 str(tmp_path / "calib.txt"), "--max-disp", "64", "--out", str(tmp_path / "o")]) == 0
+    assert (tmp_path / "o" / "cloud.ply").exists()
+
+
+def test_full_resolution_calibration_is_scaled_to_quarter_size_images(tmp_path, motorcycle, capsys):
+    write_image(tmp_path / "l.png", motorcycle.left)
+    write_image(tmp_path / "r.png", motorcycle.right)
+    (tmp_path / "calib.txt").write_text(
+        "cam0=[3979.911 0 1244.772; 0 3979.911 1019.507; 0 0 1]\n"
+        "cam1=[3979.911 0 1369.115; 0 3979.911 1019.507; 0 0 1]\n"
+        "doffs=124.343\nbaseline=193.001\nwidth=2964\nheight=2000\nndisp=270\n")
+    assert main(["run", str(tmp_path / "l.png"), str(tmp_path / "r.png"), "--calib",
+                 str(tmp_path / "calib.txt"), "--max-disp", "64", "--out", str(tmp_path / "o")]) == 0
+    out = capsys.readouterr().out
+    assert "scaled by 0.25" in out and "f=994.98px" in out
