@@ -14,7 +14,9 @@ forwards each :class:`LiveFrame` to the GUI thread with a signal::
 ``run()`` owns the session: it opens the source and the recorder, and closes both when it
 returns (end of a file, ``max_frames`` pairs, ``stop()`` or an error, which it re-raises).
 Rectification maps are built once (:class:`depthapp.calibration.rectify.Rectifier`) and reused
-for every frame. ``set_backend()`` swaps the backend between two frames (parameter changes).
+for every frame. While it runs, ``set_backend()``, ``set_calibration()`` and ``set_recorder()``
+(any thread) take effect at the next pair: parameter changes, a new calibration, the record
+button. ``depthapp.camera.viewer`` is the viewer's Live panel built on exactly this API.
 """
 
 from __future__ import annotations
@@ -161,6 +163,7 @@ class CameraLoop:
         self._fitted: dict[tuple[int, int], StereoCalibration] = {}
         self._pending_backend: Optional[Backend] = None
         self._pending_recorder: Optional[tuple] = None
+        self._pending_calibration: Optional[tuple] = None
         self._lock = threading.Lock()
         self._meter = RateMeter()
         self._compute_times: deque[float] = deque(maxlen=30)
@@ -178,6 +181,12 @@ class CameraLoop:
         """Use ``backend`` from the next pair on (safe from any thread)."""
         with self._lock:
             self._pending_backend = backend
+
+    def set_calibration(self, calibration: Optional[StereoCalibration]) -> None:
+        """Use ``calibration`` from the next pair on (safe from any thread); a raw one gets
+        its rectification maps built once, at that pair."""
+        with self._lock:
+            self._pending_calibration = (calibration,)
 
     def set_recorder(self, recorder) -> None:
         """Record from the next pair on into ``recorder``, or stop recording with None (safe
@@ -277,6 +286,10 @@ class CameraLoop:
             if self._pending_backend is not None:
                 self.backend, self._pending_backend = self._pending_backend, None
             backend = self.backend
+            if self._pending_calibration is not None:
+                (self.calibration,), self._pending_calibration = self._pending_calibration, None
+                self.rectifier = None
+                self._fitted.clear()
         pair = self.prepare(frame)
         result = backend.compute(pair, self.cancel)
         depth = cloud = None
