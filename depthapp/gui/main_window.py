@@ -98,6 +98,12 @@ class MainWindow(QMainWindow):
         self.debounce.setSingleShot(True)
         self.debounce.setInterval(DEBOUNCE_MS)
         self.debounce.timeout.connect(self._auto_compute)
+        # Several model events in one event-loop turn (a live frame: new pair, then its result)
+        # render the panes once.
+        self.refresh_timer = QTimer(self)
+        self.refresh_timer.setSingleShot(True)
+        self.refresh_timer.setInterval(0)
+        self.refresh_timer.timeout.connect(lambda: self.grid.refresh())
         self.ticker = QTimer(self)
         self.ticker.setInterval(100)
         self.ticker.timeout.connect(self._tick)
@@ -370,6 +376,8 @@ class MainWindow(QMainWindow):
         self.status_cancel = QPushButton("Cancel")
         self.status_cancel.setVisible(False)
         self.status_cancel.clicked.connect(lambda: self.cancel())
+        # showMessage (from extension panels too) would hide the readout: show it as a note
+        bar.messageChanged.connect(lambda text: (self.notify(text), bar.clearMessage()) if text else None)
         bar.addWidget(self.readout_label, 3)
         bar.addWidget(self.note_label, 2)
         bar.addPermanentWidget(self.stage_label)
@@ -471,13 +479,13 @@ class MainWindow(QMainWindow):
         s.weights_changed.connect(lambda _b, _w: self._sync_weights_widgets())
         s.max_disp_changed.connect(lambda _v: self._schedule_auto())
         s.compare_changed.connect(self._compare_changed)
-        s.display_changed.connect(lambda: (self._sync_display_widgets(), self.grid.refresh()))
+        s.display_changed.connect(lambda: (self._sync_display_widgets(), self.refresh_views()))
         s.sequence_changed.connect(lambda _i, _n: self._sync_input_widgets())
         s.busy_changed.connect(self._busy_changed)
         s.stage.connect(self._stage)
         s.result_changed.connect(self._result_changed)
-        s.results_cleared.connect(lambda: (self.grid.refresh(), self._update_results()))
-        s.metrics_changed.connect(lambda: (self.grid.refresh(), self._update_results()))
+        s.results_cleared.connect(lambda: (self.refresh_views(), self._update_results()))
+        s.metrics_changed.connect(lambda: (self.refresh_views(), self._update_results()))
         s.cancelled.connect(lambda: self.notify("Computation cancelled", 5000))
         s.error.connect(self.report_error)
         s.message.connect(lambda text: self.notify(text, 8000))
@@ -717,11 +725,15 @@ class MainWindow(QMainWindow):
         self.results_label.setText("".join(sections))
 
     # ------------------------------------------------------------------ state events
+    def refresh_views(self) -> None:
+        self.refresh_timer.start()
+
     def _pair_changed(self, _pair) -> None:
+        # No refit: a user zoomed into a region keeps it across a sequence or a live stream
+        # (panes refit by themselves when the image size changes).
         self._sync_input_widgets()
         self._sync_display_widgets()
-        self.grid.refresh()
-        self.grid.fit_all()
+        self.refresh_views()
         self._update_results()
         self._schedule_auto(immediate=True)
 
@@ -765,7 +777,7 @@ class MainWindow(QMainWindow):
 
     def _result_changed(self, slot: str) -> None:
         self._sync_display_widgets()
-        self.grid.refresh()
+        self.refresh_views()
         self._update_results()
         outcome = self.state.outputs.get(slot)
         if outcome is not None:
@@ -1061,7 +1073,8 @@ class MainWindow(QMainWindow):
         """Process events until no computation runs (scripts, screenshots, tests)."""
         deadline = time.monotonic() + timeout
         app = QApplication.instance()
-        while (self.state.busy or self.debounce.isActive()) and time.monotonic() < deadline:
+        while ((self.state.busy or self.debounce.isActive() or self.refresh_timer.isActive())
+               and time.monotonic() < deadline):
             app.processEvents()
             QThread.msleep(10)
         app.processEvents()

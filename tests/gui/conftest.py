@@ -78,6 +78,7 @@ def dialogs(monkeypatch):
 def wait_idle(qtbot):
     """Wait until the window computes nothing and no debounced recompute is pending."""
     def wait(win, timeout=60_000):
-        qtbot.waitUntil(lambda: not win.state.busy and not win.debounce.isActive(), timeout=timeout)
+        qtbot.waitUntil(lambda: not (win.state.busy or win.debounce.isActive()
+                                     or win.refresh_timer.isActive()), timeout=timeout)
 
     return wait
