@@ -104,9 +104,9 @@ class CostWeights:
     """Weights and caps of the combined cost (module docstring)."""
 
     census: float = 1.0
-    intensity: float = 0.0
+    intensity: float = 0.5
     intensity_cap: float = 20.0
-    gradient: float = 0.0
+    gradient: float = 1.0
     gradient_cap: float = 10.0
     border_cost: int = 20
 

@@ -28,10 +28,10 @@ class SGMConfig:
     window: tuple[int, int] = (7, 7)
     weights: CostWeights = field(default_factory=CostWeights)
     paths: int = 8
-    p1: int = 10
-    p2: int = 120
-    p2_gradient: float = 0.0  # |dI| at which P2 halves; 0 keeps P2 constant
-    uniqueness: float = 10.0
+    p1: int = 20
+    p2: int = 200
+    p2_gradient: float = 10.0  # |dI| at which P2 halves; 0 keeps P2 constant
+    uniqueness: float = 0.0
     lr_max_diff: float = 1.0  # < 0 disables the left-right check
     subpixel: bool = True
     median_size: int = 3
