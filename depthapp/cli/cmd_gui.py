@@ -21,6 +21,8 @@ def register(subparsers) -> None:
     parser.add_argument("--sample", action="store_true",
                         help="open the embedded Middlebury Motorcycle pair (calibration + ground truth)")
     parser.add_argument("--calib", metavar="FILE", help="calibration file (format detected by content)")
+    parser.add_argument("--calib-units", choices=("mm", "cm", "m"),
+                        help="units of T in an OpenCV calibration file that does not record them")
     parser.add_argument("--gt", metavar="FILE", help="ground-truth disparity (.pfm/.png/.npy)")
     parser.add_argument("--screenshot", metavar="FILE",
                         help="compute, save a PNG of the window to FILE and exit")
@@ -47,7 +49,8 @@ def handle(args, extra) -> int:
     if extra and not args.backend:
         raise UsageError("backend parameter flags need --backend NAME")
     params = parse_backend_parameters(args.backend, extra, args.preset) if args.backend else {}
-    options = dict(paths=list(args.paths), ground_truth=args.gt, calibration=args.calib, sample=args.sample, backend=args.backend,
+    options = dict(paths=list(args.paths), ground_truth=args.gt, calibration=args.calib,
+                   calibration_units=args.calib_units, sample=args.sample, backend=args.backend,
                    params=params, device=args.device, weights=args.weights, max_disp=args.max_disp)
     from ..gui.app import run_viewer, take_screenshot
 

@@ -78,7 +78,7 @@ def _install_excepthook(window) -> None:
 
 
 def create_window(paths: Sequence[str] = (), calibration: Optional[str] = None,
-                  ground_truth: Optional[str] = None,
+                  ground_truth: Optional[str] = None, calibration_units: Optional[str] = None,
                   sample: bool = False, backend: Optional[str] = None,
                   params: Optional[dict] = None, device: Optional[str] = None,
                   weights: Optional[str] = None, max_disp: Optional[int] = None,
@@ -123,7 +123,7 @@ def create_window(paths: Sequence[str] = (), calibration: Optional[str] = None,
         if plan.calibration is not None and calibration is None:
             calibration = str(plan.calibration)
     if calibration:
-        state.open_calibration(calibration)
+        state.open_calibration(calibration, units=calibration_units)
     if ground_truth:
         state.load_ground_truth(ground_truth)
     state.set_auto_recompute(auto)

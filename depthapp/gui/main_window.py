@@ -16,12 +16,12 @@ from typing import Any, Callable, Optional
 from PyQt6.QtCore import QByteArray, QSettings, QSize, Qt, QThread, QTimer
 from PyQt6.QtGui import QAction, QKeySequence, QStandardItemModel
 from PyQt6.QtWidgets import (QApplication, QCheckBox, QComboBox, QDockWidget, QDoubleSpinBox,
-                             QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
+                             QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QInputDialog, QLabel,
                              QMainWindow, QMessageBox, QProgressBar, QPushButton, QScrollArea,
                              QSizePolicy, QSpinBox, QTabWidget, QVBoxLayout, QWidget)
 
 from ..backends import backend_names, get_backend_class
-from ..errors import DepthAppError, InputError
+from ..errors import CalibrationError, DepthAppError, InputError
 from ..io.images import IMAGE_EXTENSIONS, write_image
 from ..timing import format_timings
 from ..visualize import COLORMAPS
@@ -32,12 +32,13 @@ from .image_view import ViewGrid
 from .live import EXTENSION_TABS, LIVE_TAB, create_extension
 from .param_panel import ParameterPanel
 from .qt_util import guarded, qimage_to_rgb, show_error
-from .sources import CALIBRATION_EXTENSIONS, VIDEO_EXTENSIONS, plan_open
+from .sources import CALIBRATION_EXTENSIONS, VIDEO_EXTENSIONS, needs_units, plan_open
 from .state import COMPARE, PRIMARY, ViewerState, is_fast_backend
 from .worker import ThreadExecutor
 
 ORGANISATION, APPLICATION = "depthapp", "viewer"
 DEFAULT_KINDS = ("left", "disparity", "depth", "error")
+DEFAULT_KINDS_NO_GT = ("left", "disparity", "depth", "right")
 COMPARE_KINDS_GT = ("disparity", "disparity:compare", "error", "error:compare")
 COMPARE_KINDS = ("disparity", "disparity:compare", "depth", "depth:compare")
 DEBOUNCE_MS = 250
@@ -542,7 +543,9 @@ class MainWindow(QMainWindow):
         s.setValue("windowState", self.saveState())
         s.setValue("lastDir", self.last_dir)
         s.setValue("viewerState", json.dumps(self.state.settings_snapshot()))
-        kinds = DEFAULT_KINDS if self.state.compare_backend else self.grid.kinds()
+        kinds = self.grid.kinds()
+        if self.state.compare_backend or tuple(kinds) == DEFAULT_KINDS_NO_GT:
+            kinds = DEFAULT_KINDS
         s.setValue("paneKinds", json.dumps(list(kinds)))
         s.setValue("paneLayout", self.grid.layout_name)
         s.sync()
@@ -733,9 +736,25 @@ class MainWindow(QMainWindow):
         # (panes refit by themselves when the image size changes).
         self._sync_input_widgets()
         self._sync_display_widgets()
+        self._default_panes()
         self.refresh_views()
         self._update_results()
         self._schedule_auto(immediate=True)
+
+    def _has_gt(self) -> bool:
+        return self.state.pair is not None and self.state.pair.gt_disparity is not None
+
+    def _default_panes(self) -> None:
+        """Untouched default panes show the error map with ground truth, else the right view."""
+        kinds = tuple(self.grid.kinds())
+        if kinds in (DEFAULT_KINDS, DEFAULT_KINDS_NO_GT):
+            wanted = DEFAULT_KINDS if self._has_gt() else DEFAULT_KINDS_NO_GT
+            if kinds != wanted:
+                self.grid.set_kinds(wanted)
+        elif kinds in (COMPARE_KINDS, COMPARE_KINDS_GT):
+            wanted = COMPARE_KINDS_GT if self._has_gt() else COMPARE_KINDS
+            if kinds != wanted:
+                self.grid.set_kinds(wanted)
 
     def _parameters_changed(self, backend: str, values: dict) -> None:
         if backend == self.state.backend:
@@ -746,10 +765,9 @@ class MainWindow(QMainWindow):
     def _compare_changed(self, name: Optional[str]) -> None:
         self._sync_backend_widgets()
         if name:
-            has_gt = self.state.pair is not None and self.state.pair.gt_disparity is not None
-            self.grid.set_kinds(COMPARE_KINDS_GT if has_gt else COMPARE_KINDS)
+            self.grid.set_kinds(COMPARE_KINDS_GT if self._has_gt() else COMPARE_KINDS)
         else:
-            self.grid.set_kinds(DEFAULT_KINDS)
+            self.grid.set_kinds(DEFAULT_KINDS if self._has_gt() else DEFAULT_KINDS_NO_GT)
         self._update_results()
         self._schedule_auto()
 
@@ -940,7 +958,7 @@ class MainWindow(QMainWindow):
         elif plan.kind in ("pair", "sbs"):
             self.state.open_files(*plan.images)
         if plan.calibration is not None:
-            self.state.open_calibration(plan.calibration)
+            self.open_calibration(plan.calibration)
         if plan.ground_truth is not None:
             self.state.load_ground_truth(plan.ground_truth)
 
@@ -950,7 +968,22 @@ class MainWindow(QMainWindow):
                                               _CALIB_FILTER)
         if path:
             self._remember_dir(path)
+            self.open_calibration(path)
+
+    def open_calibration(self, path) -> None:
+        """Read a calibration; for an OpenCV file that does not record the unit of T, ask."""
+        try:
             self.state.open_calibration(path)
+        except CalibrationError as error:
+            if not needs_units(error) or not self.interactive:
+                raise
+            units, ok = QInputDialog.getItem(
+                self, "Calibration units",
+                f"{Path(path).name} does not say in which unit its translation T is.\n"
+                "Which unit was the calibration target's square size given in?",
+                ["mm", "cm", "m"], 0, False)
+            if ok:
+                self.state.open_calibration(path, units=units)
 
     @guarded("Calibration")
     def enter_calibration(self) -> None:

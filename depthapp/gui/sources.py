@@ -30,14 +30,16 @@ _MIDDLEBURY_GT_NAMES = ("disp0GT.pfm", "disp0.pfm")
 _MIDDLEBURY_CALIB = "calib.txt"
 
 
-def load_calibration_file(path: str | os.PathLike) -> StereoCalibration:
+def load_calibration_file(path: str | os.PathLike, units: Optional[str] = None,
+                          image_size: Optional[tuple[int, int]] = None) -> StereoCalibration:
     """Read a calibration file in any format the CLI reads (detected by content).
 
-    Falls back to the Middlebury ``calib.txt`` reader where the general readers are not
-    installed in this tree.
+    ``units`` is the length unit of an OpenCV file's ``T`` when the file does not record it;
+    ``image_size`` (the open pair's) serves files that do not record their size. Falls back to
+    the Middlebury ``calib.txt`` reader where the general readers are not installed.
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise CalibrationError(f"{path}: no such calibration file")
     try:
         from ..calibration import readers  # noqa: F401  (the general, content-detecting readers)
@@ -46,14 +48,19 @@ def load_calibration_file(path: str | os.PathLike) -> StereoCalibration:
             raise
         from ..calibration.middlebury import looks_like_middlebury, read_middlebury_calib
 
-        text = path.read_text(errors="replace")
+        text = path.read_text(errors="replace") if path.is_file() else ""
         if looks_like_middlebury(text):
-            return read_middlebury_calib(path)
+            return read_middlebury_calib(path, image_size=image_size)
         raise CalibrationError(f"{path}: not a Middlebury calib.txt, and the readers for other "
                                "calibration formats are not installed") from None
     from ..calibration import read_calibration
 
-    return read_calibration(path)
+    return read_calibration(path, units=units, image_size=image_size)
+
+
+def needs_units(error: Exception) -> bool:
+    """Whether a calibration error only lacks the unit of T (the GUI then asks for it)."""
+    return isinstance(error, CalibrationError) and "calib-units" in str(error)
 
 
 class PairSequence(ABC):

@@ -13,6 +13,7 @@ newer results.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import os
 import time
@@ -311,7 +312,7 @@ class ViewerState:
     def _fitting_calibration(self, calibration: StereoCalibration,
                              pair: StereoPair) -> Optional[StereoCalibration]:
         if not calibration.rectified:
-            if calibration.image_size == pair.size:
+            if calibration.image_size == pair.size or calibration.extra.get("image_size_estimated"):
                 return calibration
         else:
             try:
@@ -390,8 +391,11 @@ class ViewerState:
         self.pair_changed.emit(self.pair)
 
     # ------------------------------------------------------------------ calibration
-    def open_calibration(self, path: str | os.PathLike) -> None:
-        self.set_calibration(load_calibration_file(path))
+    def open_calibration(self, path: str | os.PathLike, units: Optional[str] = None) -> None:
+        """Any calibration file the CLI reads; ``units`` (mm, cm, m) for OpenCV files whose
+        T does not say."""
+        size = self.pair.size if self.pair is not None else None
+        self.set_calibration(load_calibration_file(path, units=units, image_size=size))
 
     def set_manual_calibration(self, focal: float, baseline: float, doffs: float = 0.0,
                                cx: Optional[float] = None, cy: Optional[float] = None) -> None:
@@ -411,7 +415,8 @@ class ViewerState:
         if calibration is not None and self.pair is not None:
             if calibration.rectified:
                 fit_calibration(calibration, self.pair.width, self.pair.height)  # raises if not
-            elif calibration.image_size != self.pair.size:
+            elif (calibration.image_size != self.pair.size
+                  and not calibration.extra.get("image_size_estimated")):
                 raise CalibrationError(
                     f"{calibration.source}: raw calibration is for {calibration.image_size[0]}x"
                     f"{calibration.image_size[1]} images, the pair is {self.pair.width}x{self.pair.height}")
@@ -572,7 +577,8 @@ class ViewerState:
         backend = self.backend if slot == PRIMARY else self.compare_backend
         if backend is None:
             raise InputError("no compare backend is chosen")
-        return ComputeRequest(id=next(self._ids), slot=slot, pair=self.pair, backend=backend,
+        # A shallow snapshot: the GUI thread may swap the calibration or GT while a worker runs.
+        return ComputeRequest(id=next(self._ids), slot=slot, pair=copy.copy(self.pair), backend=backend,
                               params=self.parameters(backend), device=self.device,
                               weights=self.weights(backend), max_disp=self.max_disp)
 
@@ -647,6 +653,7 @@ class ViewerState:
         """Show a result computed elsewhere (the Live camera loop) as if the viewer made it."""
         if self.pair is None or self.pair is not output.pair:
             self.pair = output.pair
+            self.outputs.clear()  # a compare result of the previous frame would mislead
             self.pair_changed.emit(output.pair)
         outcome = ComputeOutcome(output=output, backend=backend,
                                  params=dict(output.result.parameters),

@@ -12,7 +12,7 @@ from PyQt6.QtWidgets import QApplication, QFileDialog
 
 from depthapp.cli import main
 from depthapp.geometry import pixel_to_point
-from depthapp.gui.main_window import COMPARE_KINDS_GT, DEFAULT_KINDS, MainWindow
+from depthapp.gui.main_window import COMPARE_KINDS_GT, DEFAULT_KINDS, DEFAULT_KINDS_NO_GT, MainWindow
 from depthapp.gui.state import COMPARE, PRIMARY
 from depthapp.io import read_disparity, read_image, read_kitti_disparity, read_pfm, read_ply, write_image
 
@@ -189,6 +189,7 @@ def test_folder_dropped_then_arrow_keys(window, wait_idle, qtbot, tmp_path, moto
                       Qt.KeyboardModifier.NoModifier)
     window.dropEvent(drop)
     assert window.state.sequence is not None and window.state.index == 0
+    assert window.grid.kinds() == list(DEFAULT_KINDS_NO_GT)  # no GT: the right view, not an empty error pane
     assert window.next_button.isVisible() and window.sequence_label.text() == "f0 (1/3)"
     window.activateWindow()
     window.grid.setFocus()
@@ -298,6 +299,29 @@ def test_manual_calibration_dialog(window, wait_idle, monkeypatch):
     outcome = window.state.outputs[PRIMARY]
     d = outcome.disparity[260, 420]
     assert outcome.output.depth[260, 420] == pytest.approx(800.0 * 0.12 / d, rel=1e-5)
+
+
+def test_opencv_calibration_asks_for_the_unit_of_t(window, tmp_path, motorcycle, monkeypatch, dialogs):
+    from pathlib import Path
+
+    from PyQt6.QtWidgets import QInputDialog
+
+    import depthapp
+
+    folder = Path(depthapp.__file__).resolve().parent.parent / "calib" / "opencv_stereo_calib"
+    if not (folder / "extrinsics.yml").is_file():
+        pytest.skip(f"{folder} (the calibration examples) is not in this tree")
+    write_image(tmp_path / "a_left.png", motorcycle.left[:480, :640])  # the file's 640x480
+    write_image(tmp_path / "a_right.png", motorcycle.right[:480, :640])
+    window.open_paths([tmp_path / "a_left.png", tmp_path / "a_right.png"])
+    asked = []
+    monkeypatch.setattr(QInputDialog, "getItem",
+                        staticmethod(lambda *args, **kwargs: (asked.append(args[2]) or "mm", True)))
+    window.open_paths([folder / "extrinsics.yml"])
+    assert len(asked) == 1 and "extrinsics.yml" in asked[0] and not dialogs
+    calibration = window.state.pair.calibration
+    assert not calibration.rectified and 0.05 < np.linalg.norm(calibration.T) < 0.2  # mm -> m
+    assert "raw" in window.calibration_label.text()
 
 
 def test_weights_picker_for_learned_backends(window):
