@@ -132,6 +132,10 @@ def _run(args, source, backend, name, preset, why, origin, calibration, recorder
     preset_text = f", preset {preset}" if preset else ""
     print(f"backend: {name}{preset_text} on {backend.device} ({why}), "
           f"max disparity {backend.max_disp} levels ({origin})")
+    changed = {key: value for key, value in backend.params.items()
+               if value != next((p.default for p in backend.parameters if p.name == key), value)}
+    if changed:
+        print("parameters: " + ", ".join(f"{key}={value}" for key, value in changed.items()))
 
     last_print = [time.monotonic()]
 
