@@ -1,0 +1,445 @@
+"""What the trainer needs to know about each learned backend: a small adapter per network.
+
+The trainer never touches a network's internals; an adapter says how to
+
+- build the network (``variants``: named sizes, e.g. GC-Net ``paper`` or ``tiny``),
+- prepare images for it (per-image standardisation, ImageNet normalisation ...),
+- run it in training mode (``train_outputs``: one or several disparity maps with loss weights,
+  e.g. PSMNet's three hourglass outputs 0.5 / 0.7 / 1.0),
+- run it on a whole image (``predict``: padding as its backend pads, cropped back),
+- name its parts (``parts``: ``feature`` -> the feature tower) for ``--freeze``,
+- load initial weights (``--init``: registry id or file) and export what its backend loads.
+
+Images reach adapters as ``(N, 3, H, W)`` float tensors in [0, 1]; disparities leave as
+``(N, H, W)``. Adapters import their backend's model module only when used.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import UsageError, WeightsError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def standardize_batch(images: torch.Tensor) -> torch.Tensor:
+    """Each image's channels to zero mean and unit (unbiased) standard deviation, as the
+    GC-Net/GA-Net backends prepare a pair (:func:`depthapp.backends.gcnet.learned.standardize`):
+    ``(N, 3, H, W)`` -> same shape. The scale of the input does not matter (0..1 or 0..255)."""
+    mean = images.mean(dim=(2, 3), keepdim=True)
+    std = images.std(dim=(2, 3), keepdim=True)
+    return (images - mean) / torch.where(std > 0, std, torch.ones_like(std))
+
+
+def imagenet_normalize(images: torch.Tensor) -> torch.Tensor:
+    """``(N, 3, H, W)`` in [0, 1] -> ImageNet-normalised (PSMNet's preprocessing)."""
+    mean = torch.tensor(IMAGENET_MEAN, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
+    return (images - mean) / std
+
+
+def round_up(value: int, multiple: int) -> int:
+    return int(math.ceil(value / multiple) * multiple)
+
+
+@dataclass
+class TrainOutputs:
+    """Disparities ``(N, H, W)`` of a training forward pass with their loss weights; the last
+    one is the network's final answer (used for the logged EPE)."""
+
+    disparities: list[torch.Tensor]
+    weights: list[float]
+
+    @property
+    def final(self) -> torch.Tensor:
+        return self.disparities[-1]
+
+
+class TrainingAdapter:
+    """Base class; see the module docstring. Subclasses set the class attributes and implement
+    :meth:`build_network`."""
+
+    backend: ClassVar[str] = ""
+    architecture: ClassVar[str] = ""
+    variants: ClassVar[dict[str, dict[str, Any]]] = {}
+    default_variant: ClassVar[str] = ""
+    input_multiple: ClassVar[int] = 1
+    disparity_multiple: ClassVar[int] = 1
+    min_input: ClassVar[int] = 1
+    default_max_disp: ClassVar[int] = 192
+    default_crop: ClassVar[tuple[int, int]] = (256, 512)
+    part_aliases: ClassVar[dict[str, tuple[str, ...]]] = {}
+    # Where padding goes in inference, as the backend does it: "top-left" or "top-right".
+    padding: ClassVar[str] = "top-left"
+    # The training recipe of the paper, reported on the model card.
+    paper_recipe: ClassVar[str] = ""
+
+    def __init__(self, variant: Optional[str] = None, max_disp: Optional[int] = None):
+        variant = variant or self.default_variant
+        if variant not in self.variants:
+            raise UsageError(f"backend {self.backend} has no variant {variant!r} "
+                             f"(variants: {', '.join(self.variants)})")
+        self.variant = variant
+        max_disp = int(max_disp or self.default_max_disp)
+        self.max_disp = round_up(max_disp, self.disparity_multiple)
+
+    # -------------------------------------------------------------------------- building
+
+    def build(self, seed: Optional[int] = None) -> nn.Module:
+        """A freshly initialised network (deterministic for a given ``seed``)."""
+        if seed is not None:
+            torch.manual_seed(seed)
+        model = self.build_network()
+        self.initialize(model)
+        return model
+
+    def build_network(self) -> nn.Module:
+        raise NotImplementedError
+
+    def initialize(self, model: nn.Module) -> None:
+        """Weight initialisation of the paper, when it differs from PyTorch's default."""
+
+    def describe(self) -> str:
+        options = ", ".join(f"{k}={v}" for k, v in self.variants[self.variant].items())
+        return f"{self.architecture} ({self.variant}{': ' + options if options else ''}), max disparity {self.max_disp}"
+
+    def check_crop(self, crop: tuple[int, int]) -> None:
+        height, width = crop
+        problems = []
+        if height % self.input_multiple or width % self.input_multiple:
+            problems.append(f"a multiple of {self.input_multiple}")
+        if min(height, width) < self.min_input:
+            problems.append(f"at least {self.min_input} on each side")
+        if problems:
+            raise UsageError(f"--crop {height}x{width}: {self.architecture} needs a crop "
+                             + " and ".join(problems))
+
+    # -------------------------------------------------------------------------- running
+
+    def prepare(self, images: torch.Tensor) -> torch.Tensor:
+        """Network input from ``(N, 3, H, W)`` images in [0, 1]."""
+        return standardize_batch(images)
+
+    def train_outputs(self, model: nn.Module, left: torch.Tensor, right: torch.Tensor) -> TrainOutputs:
+        """Training forward pass on prepared inputs whose size suits the network."""
+        return TrainOutputs([model(left, right)], [1.0])
+
+    def forward_eval(self, model: nn.Module, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+        """Inference on prepared, padded inputs: ``(N, H, W)`` disparity."""
+        return model(left, right)
+
+    def padded_size(self, height: int, width: int) -> tuple[int, int]:
+        return (max(self.min_input, round_up(height, self.input_multiple)),
+                max(self.min_input, round_up(width, self.input_multiple)))
+
+    def predict(self, model: nn.Module, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+        """Disparity ``(N, H, W)`` of whole images ``(N, 3, H, W)`` in [0, 1], padded and cropped
+        back as the backend does (the model's train/eval mode is left as the caller set it)."""
+        height, width = left.shape[-2:]
+        target_h, target_w = self.padded_size(height, width)
+        top, extra_w = target_h - height, target_w - width
+        left_pad, right_pad = (extra_w, 0) if self.padding == "top-left" else (0, extra_w)
+        prepared = [F.pad(self.prepare(image), (left_pad, right_pad, top, 0)) for image in (left, right)]
+        disparity = self.forward_eval(model, *prepared)
+        return disparity[:, top:, left_pad:left_pad + width]
+
+    # -------------------------------------------------------------------------- parts and weights
+
+    def parts(self, model: nn.Module, names: Sequence[str]) -> dict[str, nn.Module]:
+        """Submodules for ``--freeze``: an alias (``feature``) or any dotted module name."""
+        found: dict[str, nn.Module] = {}
+        known = dict(model.named_modules())
+        for name in names:
+            targets = self.part_aliases.get(name, (name,))
+            for target in targets:
+                if target not in known or target == "":
+                    aliases = ", ".join(self.part_aliases) or "none"
+                    top = ", ".join(n for n, _ in model.named_children())
+                    raise UsageError(f"--freeze {name}: {self.architecture} has no part {target!r} "
+                                     f"(aliases: {aliases}; top-level modules: {top})")
+                found[target] = known[target]
+        return found
+
+    def load_state(self, model: nn.Module, state: dict, source: str) -> None:
+        """Load a state dict strictly (``num_batches_tracked`` may be missing), WeightsError
+        naming ``source`` otherwise."""
+        from ..backends.gcnet.learned import load_state_dict_checked, strip_checkpoint
+
+        load_state_dict_checked(model, strip_checkpoint(state), source)
+
+    def load_init(self, model: nn.Module, spec: str) -> str:
+        """Load ``--init`` (registry id or checkpoint file, also a training run's folder or its
+        ``checkpoint.pt``); returns a label for the model card."""
+        from pathlib import Path
+
+        from ..weights import ResolvedWeights, load_checkpoint, resolve_weights
+
+        path = Path(spec).expanduser()
+        if path.is_dir():
+            for name in ("weights.pt", "checkpoint.pt"):
+                if (path / name).is_file():
+                    path = path / name
+                    break
+            else:
+                raise WeightsError(f"{path}: no weights.pt or checkpoint.pt in this folder")
+            resolved = ResolvedWeights(path, None)
+        else:
+            resolved = resolve_weights(spec, self.backend, default_id=None, fetch_missing=True)
+        state = load_checkpoint(resolved)
+        if "trainer" in state and "model" in state:  # our own resumable checkpoint
+            state = state["model"]
+        self.load_state(model, state, resolved.label)
+        return resolved.label
+
+    def export_state(self, model: nn.Module, half: bool = True) -> dict[str, torch.Tensor]:
+        """The state dict the backend loads with ``--weights FILE`` (floating tensors in fp16
+        when ``half``: half the size, and what the card's accuracy is measured with)."""
+        state = {}
+        for key, value in model.state_dict().items():
+            value = value.detach().cpu().clone()
+            if half and value.is_floating_point():
+                value = value.half()
+            state[key] = value
+        return state
+
+    def backend_options(self) -> dict[str, Any]:
+        """Keyword arguments of ``create_backend`` that select this variant (besides weights)."""
+        return {}
+
+
+# ----------------------------------------------------------------------------- test network
+
+def concatenation_volume(left_features: torch.Tensor, right_features: torch.Tensor,
+                         levels: int) -> torch.Tensor:
+    """``(N, C, H, W)`` x2 -> ``(N, 2C, levels, H, W)``: left features beside the right features
+    shifted by each disparity, zero where ``x - d < 0``. Built by padding and stacking, whose
+    backward pass is one gather (slice assignment would copy the whole volume's gradient once
+    per level)."""
+    width = left_features.shape[-1]
+    lefts, rights = [], []
+    for d in range(levels):
+        if d == 0:
+            lefts.append(left_features)
+            rights.append(right_features)
+        elif d < width:
+            lefts.append(F.pad(left_features[..., d:], (d, 0)))
+            rights.append(F.pad(right_features[..., :width - d], (d, 0)))
+        else:
+            lefts.append(torch.zeros_like(left_features))
+            rights.append(torch.zeros_like(right_features))
+    return torch.cat([torch.stack(lefts, 2), torch.stack(rights, 2)], 1)
+
+
+class Conv2Plus1d(nn.Module):
+    """A factorised 3x3x3 convolution of ``(N, C, D, H, W)`` volumes: 3x3 over (H, W), then 3
+    over D, both as 2-D convolutions (PyTorch's CPU conv3d is an order of magnitude slower than
+    its conv2d, and the test network must train in seconds)."""
+
+    def __init__(self, in_channels: int, out_channels: int, relu: bool = True,
+                 middle_channels: Optional[int] = None):
+        super().__init__()
+        middle = middle_channels or out_channels
+        self.spatial = nn.Conv2d(in_channels, middle, 3, padding=1)
+        self.depth = nn.Conv2d(middle, out_channels, (3, 1), padding=(1, 0))
+        self.relu = relu
+
+    def forward(self, volume: torch.Tensor) -> torch.Tensor:
+        n, channels, levels, height, width = volume.shape
+        x = volume.transpose(1, 2).reshape(n * levels, channels, height, width)
+        x = torch.relu(self.spatial(x))
+        middle = x.shape[1]
+        x = x.reshape(n, levels, middle, height * width).transpose(1, 2)  # (N, C', D, H*W)
+        x = self.depth(x)
+        if self.relu:
+            x = torch.relu(x)
+        return x.reshape(n, x.shape[1], levels, height, width)
+
+
+class TinyStereoNet(nn.Module):
+    """A minimal 3-D cost-volume network for tests and as a template.
+
+    ``(N, 3, H, W)`` x2 (H, W even) -> features ``(N, F, H/2, W/2)`` -> concatenation volume
+    over ``max_disp / 2`` levels -> three factorised 3-D convolutions -> cost
+    ``(N, 1, D/2, H/2, W/2)`` -> trilinear upsampling to ``(N, D, H, W)`` -> soft argmin
+    ``(N, H, W)``.
+    """
+
+    def __init__(self, max_disp: int = 32, features: int = 8):
+        super().__init__()
+        self.max_disp = max_disp
+        f = features
+        self.feature = nn.Sequential(
+            nn.Conv2d(3, f, 5, stride=2, padding=2, bias=False), nn.BatchNorm2d(f), nn.ReLU(inplace=True),
+            nn.Conv2d(f, f, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(f, f, 3, padding=1))
+        self.aggregation = nn.Sequential(Conv2Plus1d(2 * f, f), Conv2Plus1d(f, f),
+                                         Conv2Plus1d(f, 1, relu=False, middle_channels=f))
+
+    def forward(self, left, right):
+        features = self.feature(torch.cat([left, right], dim=0))
+        left_features, right_features = features.chunk(2, dim=0)
+        height, width = left_features.shape[-2:]
+        cost = self.aggregation(concatenation_volume(left_features, right_features, self.max_disp // 2))
+        cost = F.interpolate(cost, size=(self.max_disp, 2 * height, 2 * width), mode="trilinear",
+                             align_corners=False).squeeze(1)
+        probability = torch.softmax(-cost.float(), dim=1)
+        levels = torch.arange(self.max_disp, device=cost.device, dtype=probability.dtype)
+        return (probability * levels.view(1, -1, 1, 1)).sum(dim=1)
+
+
+class TinyAdapter(TrainingAdapter):
+    """The test network (not a backend): trains in seconds on the CPU."""
+
+    backend = "tiny"
+    architecture = "tiny test network"
+    variants = {"tiny": {"features": 8}, "micro": {"features": 4}}
+    default_variant = "tiny"
+    input_multiple = 2
+    disparity_multiple = 2
+    default_max_disp = 32
+    default_crop = (64, 128)
+    part_aliases = {"feature": ("feature",), "aggregation": ("aggregation",)}
+
+    def build_network(self) -> nn.Module:
+        return TinyStereoNet(self.max_disp, **self.variants[self.variant])
+
+
+# ----------------------------------------------------------------------------- GC-Net
+
+class GCNetAdapter(TrainingAdapter):
+    """GC-Net (Kendall et al. 2017), :mod:`depthapp.backends.gcnet.model`."""
+
+    backend = "gcnet"
+    architecture = "GC-Net"
+    variants = {
+        "paper": {"features": 32, "residual_blocks": 8},
+        "small": {"features": 16, "residual_blocks": 4},
+        "tiny": {"features": 8, "residual_blocks": 1},
+    }
+    default_variant = "paper"
+    input_multiple = 32
+    disparity_multiple = 32
+    min_input = 32
+    default_max_disp = 192
+    default_crop = (256, 512)
+    part_aliases = {"feature": ("unary",), "unary": ("unary",), "aggregation": ("regularization",)}
+    padding = "top-left"
+    paper_recipe = ("RMSProp, lr 1e-3, batch 1, 256x512 crops, Scene Flow, ~150k iterations; "
+                    "L1 loss on ground truth")
+
+    def build_network(self) -> nn.Module:
+        from ..backends.gcnet.model import GCNet
+
+        return GCNet(self.max_disp, **self.variants[self.variant])
+
+    def backend_options(self) -> dict[str, Any]:
+        return dict(self.variants[self.variant])
+
+
+# ----------------------------------------------------------------------------- PSMNet
+
+class PSMNetAdapter(TrainingAdapter):
+    """PSMNet stacked hourglass (Chang & Chen 2018), :mod:`depthapp.backends.psmnet.model`.
+
+    Training uses the three hourglass outputs with the paper's weights 0.5 / 0.7 / 1.0."""
+
+    backend = "psmnet"
+    architecture = "PSMNet"
+    variants = {"stackhourglass": {}}
+    default_variant = "stackhourglass"
+    input_multiple = 16
+    disparity_multiple = 16
+    min_input = 256  # the widest SPP pooling is 64x64 at quarter resolution
+    default_max_disp = 192
+    default_crop = (256, 512)
+    part_aliases = {"feature": ("feature_extraction",),
+                    "aggregation": ("dres0", "dres1", "dres2", "dres3", "dres4",
+                                    "classif1", "classif2", "classif3")}
+    padding = "top-right"
+    paper_recipe = ("Adam (0.9, 0.999), lr 1e-3, batch 12, 256x512 crops, Scene Flow 10 epochs; "
+                    "smooth-L1 on the three outputs weighted 0.5/0.7/1.0")
+
+    def build_network(self) -> nn.Module:
+        from ..backends.psmnet.model import PSMNet
+
+        return PSMNet(self.max_disp)
+
+    def initialize(self, model: nn.Module) -> None:
+        # The official initialisation (models/stackhourglass.py).
+        for module in model.modules():
+            if isinstance(module, nn.Conv2d):
+                n = module.kernel_size[0] * module.kernel_size[1] * module.out_channels
+                module.weight.data.normal_(0, math.sqrt(2.0 / n))
+            elif isinstance(module, nn.Conv3d):
+                n = module.kernel_size[0] * module.kernel_size[1] * module.kernel_size[2] * module.out_channels
+                module.weight.data.normal_(0, math.sqrt(2.0 / n))
+            elif isinstance(module, (nn.BatchNorm2d, nn.BatchNorm3d)):
+                module.weight.data.fill_(1)
+                module.bias.data.zero_()
+            elif isinstance(module, nn.Linear):
+                module.bias.data.zero_()
+
+    def prepare(self, images: torch.Tensor) -> torch.Tensor:
+        return imagenet_normalize(images)
+
+    def train_outputs(self, model, left, right) -> TrainOutputs:
+        from ..backends.psmnet.model import concat_cost_volume, disparity_regression
+
+        left_features, right_features = model.features(left, right)
+        volume = concat_cost_volume(left_features, right_features, model.max_disp // 4)
+        cost0 = model.dres0(volume)
+        cost0 = model.dres1(cost0) + cost0
+        out1, pre1, post1 = model.dres2(cost0, None, None)
+        out1 = out1 + cost0
+        out2, _, post2 = model.dres3(out1, pre1, post1)
+        out2 = out2 + cost0
+        out3, _, _ = model.dres4(out2, pre1, post2)
+        out3 = out3 + cost0
+        cost1 = model.classif1(out1)
+        cost2 = model.classif2(out2) + cost1
+        cost3 = model.classif3(out3) + cost2
+        disparities = [disparity_regression(cost, model.max_disp) for cost in (cost1, cost2, cost3)]
+        return TrainOutputs(disparities, [0.5, 0.7, 1.0])
+
+    def load_state(self, model, state, source) -> None:
+        from ..backends.psmnet.model import load_official_state_dict
+
+        try:
+            load_official_state_dict(model, state, source)
+        except ValueError as error:
+            raise WeightsError(str(error)) from None
+
+
+# ----------------------------------------------------------------------------- registry
+
+ADAPTERS: dict[str, type[TrainingAdapter]] = {
+    "gcnet": GCNetAdapter,
+    "psmnet": PSMNetAdapter,
+    "tiny": TinyAdapter,
+}
+# Names offered by ``depthapp train --backend``; "tiny" is the test network.
+TRAINABLE_BACKENDS = ("gcnet", "ganet", "psmnet", "mccnn")
+
+
+def get_adapter(backend: str, variant: Optional[str] = None,
+                max_disp: Optional[int] = None) -> TrainingAdapter:
+    """The training adapter of ``backend`` (UsageError if it cannot be trained here)."""
+    if backend not in ADAPTERS:
+        if backend in TRAINABLE_BACKENDS:
+            raise UsageError(f"backend {backend} cannot be trained yet: its network is not in this "
+                             f"version (trainable now: {', '.join(sorted(set(ADAPTERS) - {'tiny'}))})")
+        raise UsageError(f"backend {backend} is not trainable (trainable: "
+                         f"{', '.join(sorted(set(ADAPTERS) - {'tiny'}))})")
+    return ADAPTERS[backend](variant=variant, max_disp=max_disp)
+
+
+__all__ = ["ADAPTERS", "GCNetAdapter", "PSMNetAdapter", "TRAINABLE_BACKENDS", "TinyAdapter",
+           "TinyStereoNet", "TrainOutputs", "TrainingAdapter", "get_adapter", "imagenet_normalize",
+           "standardize_batch"]
