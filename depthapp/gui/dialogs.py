@@ -85,10 +85,14 @@ def weights_module():
 
 def default_weights_id(backend_cls) -> Optional[str]:
     """The registry id a learned backend loads when no weights are chosen, if it says."""
-    for attribute in ("default_weights", "default_weights_id", "DEFAULT_WEIGHTS"):
-        value = getattr(backend_cls, attribute, None)
-        if isinstance(value, str) and value:
-            return value
+    import sys
+
+    module_of_backend = sys.modules.get(backend_cls.__module__)
+    for owner in (backend_cls, module_of_backend):
+        for attribute in ("default_weights", "DEFAULT_WEIGHTS"):
+            value = getattr(owner, attribute, None)
+            if isinstance(value, str) and value:
+                return value
     module = weights_module()
     if module is not None:
         records = module.records_for(backend_cls.name)
