@@ -24,6 +24,8 @@ def register(subparsers) -> None:
     parser.add_argument("--calib-units", choices=("mm", "cm", "m"),
                         help="units of T in an OpenCV calibration file that does not record them")
     parser.add_argument("--gt", metavar="FILE", help="ground-truth disparity (.pfm/.png/.npy)")
+    parser.add_argument("--compare", metavar="NAME",
+                        help="compare mode: run this second backend (default parameters) beside --backend")
     parser.add_argument("--screenshot", metavar="FILE",
                         help="compute, save a PNG of the window to FILE and exit")
     parser.add_argument("--size", default="1500x940", metavar="WxH",
@@ -51,7 +53,7 @@ def handle(args, extra) -> int:
     params = parse_backend_parameters(args.backend, extra, args.preset) if args.backend else {}
     options = dict(paths=list(args.paths), ground_truth=args.gt, calibration=args.calib,
                    calibration_units=args.calib_units, sample=args.sample, backend=args.backend,
-                   params=params, device=args.device, weights=args.weights, max_disp=args.max_disp)
+                   params=params, compare=args.compare, device=args.device, weights=args.weights, max_disp=args.max_disp)
     from ..gui.app import run_viewer, take_screenshot
 
     if args.screenshot:

@@ -80,7 +80,8 @@ def _install_excepthook(window) -> None:
 def create_window(paths: Sequence[str] = (), calibration: Optional[str] = None,
                   ground_truth: Optional[str] = None, calibration_units: Optional[str] = None,
                   sample: bool = False, backend: Optional[str] = None,
-                  params: Optional[dict] = None, device: Optional[str] = None,
+                  params: Optional[dict] = None, compare: Optional[str] = None,
+                  device: Optional[str] = None,
                   weights: Optional[str] = None, max_disp: Optional[int] = None,
                   remember: bool = True, interactive: bool = True):
     """Build the window and load what the command line asked for (errors raise)."""
@@ -100,6 +101,8 @@ def create_window(paths: Sequence[str] = (), calibration: Optional[str] = None,
         state.set_backend(backend)
     for name, value in (params or {}).items():
         state.set_parameter(name, value)
+    if compare:
+        state.set_compare_backend(compare)
     if device:
         state.set_device(device)
     if weights:

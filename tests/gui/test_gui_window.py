@@ -408,4 +408,5 @@ def test_cli_screenshot(tmp_path, qapp):
     assert main(["gui", "--sample", "--screenshot", str(tmp_path / "y.png"), "--size", "400x300"]) == 2
     assert main(["gui", "--sample", "--block-size", "7", "--screenshot", str(out)]) == 2  # no --backend
     assert main(["gui", "--sample", "--backend", "opencv-bm", "--block-size", "21",
-                 "--screenshot", str(out), "--force"]) == 0
+                 "--compare", "opencv-sgbm", "--screenshot", str(out), "--force"]) == 0
+    assert read_image(out).shape == (940, 1500, 3)
