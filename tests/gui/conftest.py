@@ -18,7 +18,6 @@ SLOW_STEP_SECONDS = 0.02
 SLOW_STEPS = 1500  # 30 s if never cancelled: a test that waits for it fails visibly
 
 
-@register_backend
 class SlowTestBackend(Backend):
     """Test-only: sleeps in small steps, polling its CancelToken like a real long backend."""
 
@@ -39,6 +38,18 @@ class SlowTestBackend(Backend):
                 time.sleep(SLOW_STEP_SECONDS)
         type(self).finished_steps.append(done + 1)
         return np.zeros((pair.height, pair.width), np.float32)
+
+
+@pytest.fixture
+def slow_backend(monkeypatch):
+    """``test-slow`` in the registry for one test only (other tests never see it). Request it
+    before ``window`` so the window lists it."""
+    from depthapp import backends
+
+    monkeypatch.setattr(backends, "_REGISTERED", dict(backends._REGISTERED))
+    register_backend(SlowTestBackend)
+    SlowTestBackend.started, SlowTestBackend.finished_steps = 0, []
+    return SlowTestBackend
 
 
 @pytest.fixture

@@ -16,9 +16,6 @@ from depthapp.gui.main_window import COMPARE_KINDS_GT, DEFAULT_KINDS, DEFAULT_KI
 from depthapp.gui.state import COMPARE, PRIMARY
 from depthapp.io import read_disparity, read_image, read_kitti_disparity, read_pfm, read_ply, write_image
 
-from depthapp.backends import get_backend_class
-
-SlowTestBackend = get_backend_class("test-slow")  # registered by this folder's conftest
 
 
 def hover(view, x: int, y: int) -> None:
@@ -98,10 +95,9 @@ def test_parameter_edit_recomputes_after_a_debounce(window, wait_idle, qtbot):
     assert window.state.outputs[PRIMARY].params["mode"] == "hh4"
 
 
-def test_cancel_a_long_run(window, wait_idle, qtbot):
+def test_cancel_a_long_run(slow_backend, window, wait_idle, qtbot):
     window.open_sample()
     wait_idle(window)
-    SlowTestBackend.finished_steps.clear()
     window.state.set_backend("test-slow")
     assert window.backend_combo.currentData() == "test-slow"
     qtbot.mouseClick(window.compute_button, Qt.MouseButton.LeftButton)
@@ -113,7 +109,7 @@ def test_cancel_a_long_run(window, wait_idle, qtbot):
     qtbot.mouseClick(window.cancel_button, Qt.MouseButton.LeftButton)
     assert not window.state.busy and not window.progress.isVisible()
     qtbot.waitUntil(lambda: window.executor.active == 0, timeout=3_000)  # it polled its token
-    assert SlowTestBackend.finished_steps == []
+    assert slow_backend.started == 1 and slow_backend.finished_steps == []
     # nothing of the cancelled run is shown; the last finished result stays
     assert window.state.outputs[PRIMARY].backend == "opencv-sgbm"
     assert "Cancelled" in window.note_label.text()
