@@ -406,3 +406,37 @@ def test_cli_screenshot(tmp_path, qapp):
     assert main(["gui", "--sample", "--backend", "opencv-bm", "--block-size", "21",
                  "--compare", "opencv-sgbm", "--screenshot", str(out), "--force"]) == 0
     assert read_image(out).shape == (940, 1500, 3)
+
+
+def test_parameter_panel_is_generated_for_every_backend(qtbot):
+    """Each backend's declared parameters become controls that show their defaults exactly
+    (no rounding by a spin box's decimals, odd values kept odd) and carry their help."""
+    from PyQt6.QtWidgets import QCheckBox, QComboBox
+
+    from depthapp.backends import list_backends
+    from depthapp.gui.param_panel import ParameterPanel
+
+    panel = ParameterPanel()
+    qtbot.addWidget(panel)
+    checked = 0
+    for info in list_backends():
+        if info.cls is None or not info.cls.parameters:
+            continue
+        parameters = info.cls.parameters
+        defaults = {p.name: p.default for p in parameters}
+        panel.build(parameters, defaults)
+        assert panel.values() == defaults, info.name
+        for parameter in parameters:
+            control = panel.controls[parameter.name]
+            assert parameter.help in control.toolTip()
+            expected = {"bool": QCheckBox, "choice": QComboBox}.get(parameter.kind)
+            if expected is not None:
+                assert isinstance(control, expected), (info.name, parameter.name)
+            else:
+                low = control.spin.minimum()
+                assert parameter.minimum is None or low == pytest.approx(parameter.minimum)
+                assert parameter.maximum is None or control.spin.maximum() == pytest.approx(parameter.maximum)
+                assert (control.slider is not None) == (parameter.minimum is not None
+                                                        and parameter.maximum is not None)
+        checked += 1
+    assert checked >= 2  # at least the two OpenCV backends
