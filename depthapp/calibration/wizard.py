@@ -737,10 +737,15 @@ class CalibrationWizardModel:
             return hints
         hints.extend(POSE_HINTS[name][0].upper() + POSE_HINTS[name][1:]
                      for name in self.missing_poses())
+        # One hint per image (or both), naming every third of it still without corners.
+        by_where: dict[str, list[str]] = {}
         for region, cameras in self.coverage().missing_regions():
             where = "both images" if len(cameras) == 2 else f"the {cameras[0]} image"
-            hints.append(f"No corners yet near the {region} of {where}: hold the board there "
-                         "(seen by both cameras)")
+            by_where.setdefault(where, []).append(region)
+        for where, regions in by_where.items():
+            listed = regions[0] if len(regions) == 1 else ", ".join(regions[:-1]) + " and " + regions[-1]
+            hints.append(f"No corners yet near the {listed} of {where}: hold the board there, "
+                         "seen by both cameras")
         return hints
 
     # -------------------------------------------------------------- calibration
