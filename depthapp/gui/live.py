@@ -20,35 +20,44 @@ The hook contract, for ``depthapp.camera`` to implement:
 * If the panel has a ``shutdown()`` method the window calls it before closing.
 
 Until that module exists the tab shows a placeholder saying so. The calibration wizard
-(issue 11) can plug in the same way through ``depthapp.calibration.wizard``.
+(issue 11) plugs in the same way: ``create_wizard_panel(window, state)`` in
+``depthapp.gui.calibration_wizard`` (or ``depthapp.calibration.wizard``).
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
+import traceback
 from dataclasses import dataclass
 from typing import Optional
 
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+log = logging.getLogger("depthapp.gui")
+
 
 @dataclass(frozen=True)
 class ExtensionTab:
+    """A tab whose panel comes from ``factory(window, state)`` in the first of ``modules``
+    that defines it."""
+
     title: str
-    module: str
+    modules: tuple[str, ...]
     factory: str
     missing_text: str
 
 
 LIVE_TAB = ExtensionTab(
-    "Live", "depthapp.camera.viewer", "create_live_panel",
+    "Live", ("depthapp.camera.viewer",), "create_live_panel",
     "Live camera mode is not installed in this build.\n\n"
     "It comes with depthapp.camera (a FrameSource + CameraLoop API): live devices, side-by-side "
     "cameras, video files and folders, with FPS, skew and recording. Meanwhile the command "
     "line's `depthapp camera` (when present) and File > Open video cover recorded streams.")
 CALIBRATION_TAB = ExtensionTab(
-    "Calibration", "depthapp.calibration.wizard", "create_wizard_panel",
+    "Calibration", ("depthapp.gui.calibration_wizard", "depthapp.calibration.wizard"),
+    "create_wizard_panel",
     "The calibration wizard is not installed in this build.\n\n"
     "Use `depthapp calibrate` on the command line, then Calibration > Open.")
 EXTENSION_TABS = (LIVE_TAB, CALIBRATION_TAB)
@@ -67,17 +76,32 @@ class Placeholder(QWidget):
         layout.addWidget(self.label)
 
 
+def _missing(error: ModuleNotFoundError, module: str) -> bool:
+    """Whether ``module`` itself (or a parent package) is absent, as opposed to something it
+    imports."""
+    return bool(error.name) and (module == error.name or module.startswith(error.name + "."))
+
+
 def create_extension(tab: ExtensionTab, window, state) -> tuple[QWidget, bool]:
-    """The extension's panel (True) or a placeholder explaining its absence (False)."""
-    try:
-        module = importlib.import_module(tab.module)
-    except ModuleNotFoundError as error:
-        if error.name and (tab.module == error.name or tab.module.startswith(error.name + ".")):
-            return Placeholder(tab.missing_text), False
-        return Placeholder(f"{tab.title} could not start: module {error.name} is missing."), False
-    except ImportError as error:
-        return Placeholder(f"{tab.title} could not start: {error}"), False
-    factory = getattr(module, tab.factory, None)
-    if factory is None:
-        return Placeholder(f"{tab.title}: {tab.module} has no {tab.factory}()."), False
-    return factory(window, state), True
+    """The extension's panel (True) or a placeholder explaining its absence (False). An
+    extension that fails in any way costs its own tab, never the viewer."""
+    for module_name in tab.modules:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if _missing(error, module_name):
+                continue
+            return Placeholder(f"{tab.title} could not start: module {error.name} is missing."), False
+        except Exception as error:  # a broken extension module
+            log.error("%s: importing %s failed\n%s", tab.title, module_name, traceback.format_exc())
+            return Placeholder(f"{tab.title} could not start: {type(error).__name__}: {error}"), False
+        factory = getattr(module, tab.factory, None)
+        if factory is None:
+            continue
+        try:
+            return factory(window, state), True
+        except Exception as error:
+            log.error("%s: %s.%s failed\n%s", tab.title, module_name, tab.factory,
+                      traceback.format_exc())
+            return Placeholder(f"{tab.title} could not start: {type(error).__name__}: {error}"), False
+    return Placeholder(tab.missing_text), False

@@ -440,3 +440,31 @@ def test_parameter_panel_is_generated_for_every_backend(qtbot):
                                                         and parameter.maximum is not None)
         checked += 1
     assert checked >= 2  # at least the two OpenCV backends
+
+
+def test_extension_tabs_fail_alone(window, tmp_path, monkeypatch):
+    """A missing, broken or failing extension module costs its tab a placeholder, never the viewer."""
+    from PyQt6.QtWidgets import QLabel
+
+    from depthapp.gui.live import ExtensionTab, Placeholder, create_extension
+
+    (tmp_path / "ext_broken.py").write_text("raise RuntimeError('half-written module')\n")
+    (tmp_path / "ext_failing.py").write_text(
+        "def make(window, state):\n    raise ValueError('no camera')\n")
+    (tmp_path / "ext_working.py").write_text(
+        "from PyQt6.QtWidgets import QLabel\n"
+        "def make(window, state):\n    return QLabel(f'panel for {state.backend}')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def tab(*modules):
+        return ExtensionTab("Test", modules, "make", "not installed here")
+
+    panel, ok = create_extension(tab("ext_absent_module"), window, window.state)
+    assert not ok and isinstance(panel, Placeholder) and panel.label.text() == "not installed here"
+    panel, ok = create_extension(tab("ext_broken"), window, window.state)
+    assert not ok and "half-written module" in panel.label.text()
+    panel, ok = create_extension(tab("ext_failing"), window, window.state)
+    assert not ok and "no camera" in panel.label.text()
+    panel, ok = create_extension(tab("ext_absent_module", "ext_working"), window, window.state)
+    assert ok and isinstance(panel, QLabel) and panel.text() == "panel for opencv-sgbm"
+    assert window.isVisible()
