@@ -68,7 +68,7 @@ def path_penalty_p2(grey_left: np.ndarray, config: SGMConfig) -> np.ndarray | in
         previous = padded[1 - dy:1 - dy + height, 1 - dx:1 - dx + width]
         change = np.abs(grey - previous)
         p2 = np.float32(config.p2) * scale / (scale + change)
-        maps[i] = np.maximum(np.rint(p2), config.p1)
+        maps[i] = np.maximum(np.floor(p2 + np.float32(0.5)), config.p1)
     return maps
 
 

@@ -1,0 +1,524 @@
+"""The census + SGM pipeline as CUDA kernels (numba-cuda), and CUDA SGM aggregation for any
+cost volume.
+
+    compute_sgm_cuda(grey_left, grey_right, config, device="cuda")  -> SGMOutput (numpy)
+    aggregate_cost_cuda(cost, p1, p2, paths=8)                      -> numpy (H, W, D)
+
+Same definitions, layouts and results as the CPU kernels (:mod:`.cost`, :mod:`.aggregation`);
+tests compare both with :mod:`.reference`. The kernels use only shared memory and
+``syncthreads`` (no warp shuffles), so numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1`` set
+before numba is imported) runs them on a machine without a GPU.
+
+Kernels: census (a thread per pixel), cost (a thread per volume entry, coalesced writes),
+aggregation (a block per path line, a thread per disparity, forward then backward along the
+line so the two paths of a line never race on the output; one launch per line family),
+winner-take-all and right-view winners (a thread per pixel), left-right check and median
+(a thread per pixel). Speckle removal (a flood fill) runs on the CPU after the download.
+Aggregation runs in float32, which is exact for the integer costs used here (sums < 2**24).
+
+Importing this module never fails on a machine without CUDA; :func:`cuda_kernels_available`
+says whether the kernels can run.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import nullcontext
+from typing import Callable, Optional
+
+import numpy as np
+
+from . import aggregation
+from .aggregation import PATH_DIRECTIONS, path_indices
+from .cost import check_window
+from .pipeline import SGMConfig, SGMOutput
+
+try:
+    from numba import cuda
+    from numba import float32 as _f32
+    _IMPORT_ERROR: Optional[str] = None
+except Exception as error:  # numba without a CUDA target
+    cuda = None
+    _IMPORT_ERROR = f"{type(error).__name__}: {error}"
+
+MAX_DISPARITIES = 1024  # one thread per disparity in a block
+_BIG = 1e30
+
+
+def simulator_enabled() -> bool:
+    from numba import config
+
+    return bool(config.ENABLE_CUDASIM)
+
+
+def unavailable_reason() -> Optional[str]:
+    """Why the kernels cannot run here, or None."""
+    if cuda is None:
+        return f"numba has no CUDA target ({_IMPORT_ERROR})"
+    try:
+        if not cuda.is_available():
+            return "no CUDA device or driver found by numba"
+    except Exception as error:  # driver errors surface here
+        return f"CUDA driver error: {error}"
+    return None
+
+
+def cuda_kernels_available() -> bool:
+    return unavailable_reason() is None
+
+
+if cuda is not None:
+
+    @cuda.jit(cache=True)
+    def _census_kernel(image, window_height, window_width, out):
+        x, y = cuda.grid(2)
+        height, width = image.shape
+        if y >= height or x >= width:
+            return
+        ry = window_height // 2
+        rx = window_width // 2
+        centre = image[y, x]
+        bits = np.uint64(0)
+        bit = np.uint64(0)
+        for dy in range(-ry, ry + 1):
+            yy = min(max(y + dy, 0), height - 1)
+            for dx in range(-rx, rx + 1):
+                if dy == 0 and dx == 0:
+                    continue
+                xx = min(max(x + dx, 0), width - 1)
+                if image[yy, xx] < centre:
+                    bits |= np.uint64(1) << bit
+                bit += np.uint64(1)
+        out[y, x] = bits
+
+    @cuda.jit(cache=True)
+    def _gradient_kernel(image, out):
+        x, y = cuda.grid(2)
+        height, width = image.shape
+        if y >= height or x >= width:
+            return
+        out[y, x] = (image[y, min(x + 1, width - 1)] - image[y, max(x - 1, 0)]) * _f32(0.5)
+
+    @cuda.jit(cache=True)
+    def _cost_kernel(census_left, census_right, grey_left, grey_right, grad_left, grad_right,
+                     min_disp, census_weight, intensity_weight, intensity_cap, gradient_weight,
+                     gradient_cap, border_cost, out):
+        index = cuda.grid(1)
+        height, width, n_disp = out.shape
+        if index >= height * width * n_disp:
+            return
+        k = index % n_disp
+        x = (index // n_disp) % width
+        y = index // (n_disp * width)
+        xr = x - min_disp - k
+        if xr < 0 or xr >= width:
+            out[y, x, k] = border_cost
+            return
+        value = (census_weight * _f32(cuda.popc(census_left[y, x] ^ census_right[y, xr]))
+                 + intensity_weight * min(abs(grey_left[y, x] - grey_right[y, xr]), intensity_cap)
+                 + gradient_weight * min(abs(grad_left[y, x] - grad_right[y, xr]), gradient_cap))
+        out[y, x, k] = np.uint8(min(value + _f32(0.5), _f32(255.0)))
+
+    @cuda.jit(cache=True)
+    def _p2_kernel(grey, p1, p2, p2_gradient, out):
+        """``out[path, y, x]``: P2 lowered across the intensity step into (y, x) along path."""
+        x, y = cuda.grid(2)
+        height, width = grey.shape
+        if y >= height or x >= width:
+            return
+        for path in range(8):
+            if path == 0:
+                dy, dx = 0, 1
+            elif path == 1:
+                dy, dx = 0, -1
+            elif path == 2:
+                dy, dx = 1, 0
+            elif path == 3:
+                dy, dx = -1, 0
+            elif path == 4:
+                dy, dx = 1, 1
+            elif path == 5:
+                dy, dx = 1, -1
+            elif path == 6:
+                dy, dx = -1, 1
+            else:
+                dy, dx = -1, -1
+            qy = min(max(y - dy, 0), height - 1)
+            qx = min(max(x - dx, 0), width - 1)
+            if p2_gradient > 0:
+                change = abs(grey[y, x] - grey[qy, qx])
+                value = p2 * p2_gradient / (p2_gradient + change)
+                out[path, y, x] = max(math.floor(value + _f32(0.5)), p1)
+            else:
+                out[path, y, x] = p2
+
+    @cuda.jit(device=True, inline=True)
+    def _line_pixel(family, line, step, height, width):
+        """(y, x) of step ``step`` (forward order) on line ``line`` of a family, and length."""
+        if family == 0:  # rows, travelling right
+            return line, step, width
+        if family == 1:  # columns, travelling down
+            return step, line, height
+        if family == 2:  # x - y = k, travelling down-right
+            k = line - (height - 1)
+            y0 = max(0, -k)
+            x0 = y0 + k
+            return y0 + step, x0 + step, min(height - y0, width - x0)
+        k = line  # x + y = k, travelling down-left
+        y0 = max(0, k - (width - 1))
+        x0 = k - y0
+        return y0 + step, x0 - step, min(height - y0, x0 + 1)
+
+    @cuda.jit(cache=True)
+    def _aggregate_kernel(cost, p1, p2, family, path_forward, path_backward, use_forward,
+                          use_backward, write, out):
+        """One block per line of ``family``; thread ``t`` owns disparity ``t``."""
+        height, width, n_disp = cost.shape
+        line = cuda.blockIdx.x
+        t = cuda.threadIdx.x
+        threads = cuda.blockDim.x
+        previous = cuda.shared.array(MAX_DISPARITIES + 2, _f32)
+        minimum = cuda.shared.array(MAX_DISPARITIES, _f32)
+        if t == 0:
+            previous[0] = _BIG
+            previous[n_disp + 1] = _BIG
+        cuda.syncthreads()
+        _, _, length = _line_pixel(family, line, 0, height, width)
+        first = True
+        for direction in range(2):
+            if (direction == 0 and not use_forward) or (direction == 1 and not use_backward):
+                continue
+            path = path_forward if direction == 0 else path_backward
+            overwrite = write and first
+            first = False
+            for i in range(length):
+                step = i if direction == 0 else length - 1 - i
+                y, x, _ = _line_pixel(family, line, step, height, width)
+                value = _f32(0.0)
+                if t < n_disp:
+                    value = _f32(cost[y, x, t])
+                    if i > 0:
+                        pen1 = p1[path, y, x]
+                        best = minimum[0]
+                        candidate = previous[t + 1]
+                        candidate = min(candidate, previous[t] + pen1)
+                        candidate = min(candidate, previous[t + 2] + pen1)
+                        candidate = min(candidate, best + p2[path, y, x])
+                        value = value + candidate - best
+                cuda.syncthreads()  # everyone has read previous/minimum
+                if t < n_disp:
+                    previous[t + 1] = value
+                    minimum[t] = value
+                    if overwrite:
+                        out[y, x, t] = value
+                    else:
+                        out[y, x, t] = _f32(out[y, x, t]) + value
+                else:
+                    minimum[t] = _BIG
+                cuda.syncthreads()
+                half = threads // 2
+                while half > 0:
+                    if t < half:
+                        minimum[t] = min(minimum[t], minimum[t + half])
+                    cuda.syncthreads()
+                    half //= 2
+
+    @cuda.jit(cache=True)
+    def _wta_kernel(aggregated, uniqueness, subpixel, min_disp, disparity, confidence):
+        x, y = cuda.grid(2)
+        height, width, n_disp = aggregated.shape
+        if y >= height or x >= width:
+            return
+        best = _f32(aggregated[y, x, 0])
+        best_index = 0
+        for d in range(1, n_disp):
+            value = _f32(aggregated[y, x, d])
+            if value < best:
+                best = value
+                best_index = d
+        second = _f32(_BIG)
+        found = False
+        for d in range(n_disp):
+            if d < best_index - 1 or d > best_index + 1:
+                value = _f32(aggregated[y, x, d])
+                if value < second:
+                    second = value
+                found = True
+        if found and second > 0:
+            confidence[y, x] = max(_f32(0.0), _f32(1.0) - best / second)
+        else:
+            confidence[y, x] = _f32(0.0) if found else _f32(1.0)
+        keep = (_f32(100.0) - uniqueness) / _f32(100.0)
+        if uniqueness > 0 and found and second * keep < best:
+            disparity[y, x] = math.nan
+            return
+        value = _f32(best_index)
+        if subpixel and 0 < best_index < n_disp - 1:
+            left = _f32(aggregated[y, x, best_index - 1])
+            right = _f32(aggregated[y, x, best_index + 1])
+            curvature = left + right - _f32(2.0) * best
+            if curvature > 0:
+                value += _f32(0.5) * (left - right) / curvature
+        disparity[y, x] = value + min_disp
+
+    @cuda.jit(cache=True)
+    def _right_kernel(aggregated, min_disp, right):
+        xr, y = cuda.grid(2)
+        height, width, n_disp = aggregated.shape
+        if y >= height or xr >= width:
+            return
+        best = _f32(aggregated[y, xr, 0])
+        best_index = 0
+        for d in range(1, min(n_disp, width - xr)):
+            value = _f32(aggregated[y, xr + d, d])
+            if value < best:
+                best = value
+                best_index = d
+        right[y, xr] = best_index + min_disp
+
+    @cuda.jit(cache=True)
+    def _lr_kernel(disparity, right, max_diff, out):
+        x, y = cuda.grid(2)
+        height, width = disparity.shape
+        if y >= height or x >= width:
+            return
+        d = disparity[y, x]
+        if not math.isfinite(d):
+            out[y, x] = math.nan
+            return
+        xr = int(math.floor(x - d + 0.5))
+        if xr < 0 or xr >= width:
+            out[y, x] = d
+            return
+        if abs(right[y, xr] - d) <= max_diff:
+            out[y, x] = d
+        else:
+            out[y, x] = math.nan
+
+    @cuda.jit(cache=True)
+    def _median_kernel(disparity, size, out):
+        x, y = cuda.grid(2)
+        height, width = disparity.shape
+        if y >= height or x >= width:
+            return
+        if not math.isfinite(disparity[y, x]):
+            out[y, x] = math.nan
+            return
+        window = cuda.local.array(81, _f32)
+        radius = size // 2
+        count = 0
+        for yy in range(max(0, y - radius), min(height, y + radius + 1)):
+            for xx in range(max(0, x - radius), min(width, x + radius + 1)):
+                value = disparity[yy, xx]
+                if math.isfinite(value):
+                    j = count
+                    while j > 0 and window[j - 1] > value:  # insertion sort
+                        window[j] = window[j - 1]
+                        j -= 1
+                    window[j] = value
+                    count += 1
+        out[y, x] = window[(count - 1) // 2]
+
+
+_FAMILY_PATHS = ((0, 0, 1), (1, 2, 3), (2, 4, 7), (3, 5, 6))  # family, forward, backward
+
+
+def _grid2(height: int, width: int):
+    """Launch shape for a thread per pixel, x fastest (coalesced rows). The simulator runs each
+    thread as a Python thread, so it gets small blocks."""
+    block = (4, 4) if simulator_enabled() else (32, 8)
+    return (math.ceil(width / block[0]), math.ceil(height / block[1])), block
+
+
+def _grid1(count: int):
+    block = 16 if simulator_enabled() else 256
+    return math.ceil(count / block), block
+
+
+def _threads_for(n_disp: int) -> int:
+    if n_disp > MAX_DISPARITIES:
+        raise ValueError(f"the CUDA kernels handle at most {MAX_DISPARITIES} disparities, "
+                         f"got {n_disp}")
+    return 1 << max(0, math.ceil(math.log2(n_disp)))
+
+
+def _line_count(family: int, height: int, width: int) -> int:
+    return (height, width, height + width - 1, height + width - 1)[family]
+
+
+def _aggregate_device(cost, p1_maps, p2_maps, indices, out) -> None:
+    """Launch the line-family kernels on device arrays; the first launched family writes."""
+    height, width, n_disp = cost.shape
+    threads = _threads_for(n_disp)
+    use = [i in indices for i in range(8)]
+    write = True
+    for family, forward, backward in _FAMILY_PATHS:
+        if not (use[forward] or use[backward]):
+            continue
+        lines = _line_count(family, height, width)
+        _aggregate_kernel[lines, threads](cost, p1_maps, p2_maps, family, forward, backward,
+                                          use[forward], use[backward], write, out)
+        write = False
+    if write:  # no path at all cannot happen (path_indices refuses), kept for clarity
+        raise ValueError("no aggregation path selected")
+
+
+def _device_context(device: str):
+    if cuda is None or simulator_enabled():
+        return nullcontext()
+    index = int(device.split(":", 1)[1]) if ":" in device else 0
+    return cuda.gpus[index]
+
+
+def _check_available() -> None:
+    reason = unavailable_reason()
+    if reason:
+        from ...errors import BackendUnavailableError
+
+        raise BackendUnavailableError(f"sgm CUDA kernels cannot run: {reason}")
+
+
+def aggregate_cost_cuda(cost: np.ndarray, p1, p2, paths=8, device: str = "cuda") -> np.ndarray:
+    """:func:`depthapp.backends.sgm.aggregation.aggregate_cost` on the GPU (numpy in and out,
+    or a device array from numba/torch as ``cost``). Same dtypes and penalty shapes."""
+    _check_available()
+    host_cost = cost if isinstance(cost, np.ndarray) else None
+    shape = cost.shape
+    if len(shape) != 3:
+        raise ValueError(f"cost must be (H, W, D), got shape {shape}")
+    height, width, n_disp = shape
+    indices = path_indices(paths)
+    p1_maps = np.ascontiguousarray(aggregation._penalty_maps(p1, "p1", indices, height, width,
+                                                             np.float32))
+    p2_maps = np.ascontiguousarray(aggregation._penalty_maps(p2, "p2", indices, height, width,
+                                                             np.float32))
+    if host_cost is not None:
+        max_cost = float(host_cost.max())
+        dtype = aggregation.accumulator_dtype(host_cost.dtype, len(indices), max_cost,
+                                              float(p2_maps.max()))
+    else:
+        dtype = aggregation.accumulator_dtype(np.dtype(str(cost.dtype)), len(indices),
+                                              np.iinfo(np.uint16).max, float(p2_maps.max()))
+    with _device_context(device):
+        d_cost = cuda.to_device(np.ascontiguousarray(host_cost)) if host_cost is not None else cost
+        d_out = cuda.device_array(shape, dtype)
+        _aggregate_device(d_cost, cuda.to_device(p1_maps), cuda.to_device(p2_maps), indices,
+                          d_out)
+        return d_out.copy_to_host()
+
+
+class _Workspace:
+    """Device buffers for one frame size, reused across frames (no allocation per frame)."""
+
+    def __init__(self, height: int, width: int, n_disp: int, accumulator):
+        self.key = (height, width, n_disp, np.dtype(accumulator).str)
+        shape2 = (height, width)
+        self.grey = [cuda.device_array(shape2, np.float32) for _ in range(2)]
+        self.grad = [cuda.device_array(shape2, np.float32) for _ in range(2)]
+        self.census = [cuda.device_array(shape2, np.uint64) for _ in range(2)]
+        self.cost = cuda.device_array((height, width, n_disp), np.uint8)
+        self.aggregated = cuda.device_array((height, width, n_disp), accumulator)
+        self.p1 = cuda.device_array((8, height, width), np.float32)
+        self.p2 = cuda.device_array((8, height, width), np.float32)
+        self.disparity = cuda.device_array(shape2, np.float32)
+        self.right = cuda.device_array(shape2, np.float32)
+        self.checked = cuda.device_array(shape2, np.float32)
+        self.filtered = cuda.device_array(shape2, np.float32)
+        self.confidence = cuda.device_array(shape2, np.float32)
+
+
+_WORKSPACES: dict = {}
+
+
+def _workspace(device: str, height: int, width: int, n_disp: int, accumulator) -> _Workspace:
+    key = (device, height, width, n_disp, np.dtype(accumulator).str)
+    if key not in _WORKSPACES:
+        _WORKSPACES.clear()  # one frame size at a time: a new size frees the old buffers
+        _WORKSPACES[key] = _Workspace(height, width, n_disp, accumulator)
+    return _WORKSPACES[key]
+
+
+def compute_sgm_cuda(grey_left: np.ndarray, grey_right: np.ndarray, config: SGMConfig,
+                     device: str = "cuda", timer: Optional[Callable] = None,
+                     check_cancel: Optional[Callable[[], None]] = None) -> SGMOutput:
+    """:func:`depthapp.backends.sgm.pipeline.compute_sgm` on the GPU; same inputs and output."""
+    _check_available()
+    config.validate()
+    timer = timer or (lambda stage: nullcontext())
+    check_cancel = check_cancel or (lambda: None)
+    grey_left = np.ascontiguousarray(grey_left, dtype=np.float32)
+    grey_right = np.ascontiguousarray(grey_right, dtype=np.float32)
+    height, width = grey_left.shape
+    n_disp = config.n_disp
+    window_height, window_width = check_window(config.window)
+    indices = path_indices(config.paths)
+    accumulator = aggregation.accumulator_dtype(np.uint8, len(indices), 255, config.p2)
+    weights = config.weights
+    grid, block = _grid2(height, width)
+    with _device_context(device):
+        work = _workspace(device, height, width, n_disp, accumulator)
+        with timer("upload"):
+            work.grey[0].copy_to_device(grey_left)
+            work.grey[1].copy_to_device(grey_right)
+        with timer("cost"):
+            for side in range(2):
+                _census_kernel[grid, block](work.grey[side], window_height, window_width,
+                                            work.census[side])
+                _gradient_kernel[grid, block](work.grey[side], work.grad[side])
+            _cost_kernel[_grid1(height * width * n_disp)](
+                work.census[0], work.census[1], work.grey[0], work.grey[1], work.grad[0],
+                work.grad[1], int(config.min_disp), np.float32(weights.census),
+                np.float32(weights.intensity), np.float32(weights.intensity_cap),
+                np.float32(weights.gradient), np.float32(weights.gradient_cap),
+                np.uint8(min(255, max(0, weights.border_cost))), work.cost)
+            _p2_kernel[grid, block](work.grey[0], np.float32(config.p1), np.float32(config.p2),
+                                    np.float32(config.p2_gradient), work.p2)
+            _fill_kernel[_grid1(8 * height * width)](
+                work.p1.reshape(8 * height * width), np.float32(config.p1))
+        check_cancel()
+        with timer("aggregation"):
+            _aggregate_device(work.cost, work.p1, work.p2, indices, work.aggregated)
+        check_cancel()
+        with timer("winner-take-all"):
+            _wta_kernel[grid, block](work.aggregated, np.float32(config.uniqueness),
+                                     bool(config.subpixel), np.float32(config.min_disp),
+                                     work.disparity, work.confidence)
+            _right_kernel[grid, block](work.aggregated, np.float32(config.min_disp),
+                                       work.right)
+        with timer("post-processing"):
+            current = work.disparity
+            if config.lr_max_diff >= 0:
+                _lr_kernel[grid, block](current, work.right, np.float32(config.lr_max_diff),
+                                        work.checked)
+                current = work.checked
+            if config.median_size > 1:
+                _median_kernel[grid, block](current, int(config.median_size), work.filtered)
+                current = work.filtered
+            disparity = current.copy_to_host()
+            confidence = work.confidence.copy_to_host()
+            disparity = aggregation.remove_speckles(disparity, config.speckle_size,
+                                                    config.speckle_range)
+    return SGMOutput(disparity, confidence)
+
+
+if cuda is not None:
+
+    @cuda.jit(cache=True)
+    def _fill_kernel(array, value):
+        i = cuda.grid(1)
+        if i < array.size:
+            array[i] = value
+
+
+def device_memory_bytes(height: int, width: int, config: SGMConfig) -> int:
+    """Device bytes :func:`compute_sgm_cuda` keeps for one frame size."""
+    n_paths = len(path_indices(config.paths))
+    accumulator = aggregation.accumulator_dtype(np.uint8, n_paths, 255, config.p2)
+    pixels = height * width
+    volume = pixels * config.n_disp * (1 + accumulator.itemsize)
+    return int(volume + pixels * (2 * 4 * 2 + 2 * 8 + 2 * 8 * 4 + 5 * 4))
+
+
+__all__ = ["MAX_DISPARITIES", "aggregate_cost_cuda", "compute_sgm_cuda",
+           "cuda_kernels_available", "device_memory_bytes", "simulator_enabled",
+           "unavailable_reason", "PATH_DIRECTIONS"]
