@@ -84,8 +84,13 @@ def _backend_check(trainer: "Trainer", weights_path: Path, samples) -> str:
     from .evaluate import predict_numpy
     from .synthetic import to_uint8
 
-    if trainer.adapter.backend not in backend_names():
+    adapter = trainer.adapter
+    if adapter.backend not in backend_names():
         return "not applicable (no backend of this name)"
+    if adapter.variant not in adapter.backend_variants:
+        return (f"not run: the {adapter.backend} backend builds only "
+                f"{', '.join(adapter.backend_variants) or 'other'} networks; these {adapter.variant} "
+                f"weights load through depthapp.training")
     if not samples:
         return "not run (no held-out pairs)"
     first = samples[0]

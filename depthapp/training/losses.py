@@ -100,6 +100,12 @@ def ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return numerator / denominator
 
 
+def erode(mask: torch.Tensor) -> torch.Tensor:
+    """``(N, H, W)`` bool mask shrunk by one pixel (3x3): pixels whose SSIM window reaches a
+    left-out pixel (e.g. a source outside the right image, clamped to its border) go too."""
+    return -F.max_pool2d(-mask.float().unsqueeze(1), 3, stride=1, padding=1).squeeze(1) > 0.5
+
+
 def photometric_error(target: torch.Tensor, reconstruction: torch.Tensor,
                       alpha: float = 0.85) -> torch.Tensor:
     """``alpha (1 - SSIM) / 2 + (1 - alpha) |x - y|``, averaged over channels: ``(N, H, W)``."""
@@ -122,22 +128,28 @@ def edge_aware_smoothness(disparity: torch.Tensor, image: torch.Tensor) -> torch
 # ----------------------------------------------------------------------------- occlusion
 
 def visibility_mask(disparity: torch.Tensor, tolerance: float = 0.5) -> torch.Tensor:
-    """``(N, H, W)`` bool: left pixels whose match ``x - d`` is not hidden in the right view by a
-    nearer left pixel, judged from the left disparity alone.
+    """``(N, H, W)`` bool: left pixels whose match ``x - d`` is not hidden in the right view by
+    a nearer surface, judged from the left disparity alone (a z-buffer of the right view).
 
-    Left pixel ``x`` lands on ``x - d(x)``; a pixel ``x' > x`` that lands at or left of it
-    (``x' - d(x') <= x - d(x)``) is nearer and covers it. So ``x`` is visible iff
-    ``min_{x' > x} (x' - d(x')) > x - d(x) - tolerance``: a reversed running minimum.
+    Every left pixel is splatted onto the two right pixels around ``x - d`` keeping the largest
+    disparity (the nearest surface); pixel ``x`` is visible when neither right pixel its
+    bilinear sample reads holds a disparity larger than ``d(x) + tolerance``. Occluders that
+    the left view does not show (beyond its right edge) cannot be seen this way.
     """
     _check_disparity(disparity)
-    width = disparity.shape[-1]
-    xs = torch.arange(width, device=disparity.device, dtype=disparity.dtype)
-    target = (xs - disparity).detach()
-    flipped = torch.flip(target, dims=[-1])
-    running_min = torch.flip(torch.cummin(flipped, dim=-1).values, dims=[-1])
-    # running_min[x] = min over x' >= x; shift by one to get x' > x.
-    after = torch.cat([running_min[..., 1:], torch.full_like(running_min[..., :1], float("inf"))], dim=-1)
-    return after > target - tolerance
+    n, height, width = disparity.shape
+    d = disparity.detach().float()
+    xs = torch.arange(width, device=d.device, dtype=d.dtype)
+    target = xs - d
+    inside = (target >= 0) & (target <= width - 1)
+    low = torch.floor(target).clamp(0, width - 1).long()
+    high = (low + 1).clamp(max=width - 1)
+    values = torch.where(inside, d, torch.full_like(d, float("-inf")))
+    nearest = torch.full_like(d, float("-inf"))
+    nearest.scatter_reduce_(2, low, values, reduce="amax")
+    nearest.scatter_reduce_(2, high, values, reduce="amax")
+    seen = torch.maximum(nearest.gather(2, low), nearest.gather(2, high))
+    return d >= seen - tolerance
 
 
 def left_right_consistency_mask(left_disparity: torch.Tensor, right_disparity: torch.Tensor,
@@ -166,12 +178,16 @@ def photometric_loss(left: torch.Tensor, right: torch.Tensor, disparity: torch.T
       image explains it better than the unwarped one, so pixels that no disparity explains
       (occlusions, specularities, textureless areas) stop pulling;
     - ``none``: only pixels whose match leaves the image are left out.
+
+    Pixels whose match leaves the right image are always left out, with a one-pixel margin
+    (their SSIM window would compare against the image border).
     """
     if occlusion not in OCCLUSION_MODES:
         raise ValueError(f"occlusion must be one of {', '.join(OCCLUSION_MODES)}, got {occlusion!r}")
     _check_disparity(disparity)
     left, right, disparity = left.float(), right.float(), disparity.float()
     warped, mask = warp_right_to_left(right, disparity)
+    mask = erode(mask)
     error = photometric_error(left, warped, alpha)
     if occlusion == "geometric":
         mask = mask & visibility_mask(disparity)
@@ -197,12 +213,12 @@ def mean_photometric_error(left: torch.Tensor, right: torch.Tensor, disparity: t
     with torch.no_grad():
         disparity = torch.nan_to_num(disparity.float(), nan=0.0)
         warped, mask = warp_right_to_left(right.float(), disparity)
-        mask &= visibility_mask(disparity)
+        mask = erode(mask) & visibility_mask(disparity)
         error = photometric_error(left.float(), warped)
         return float((error * mask).sum() / mask.sum().clamp(min=1))
 
 
-__all__ = ["OCCLUSION_MODES", "distillation_loss", "edge_aware_smoothness", "end_point_error",
+__all__ = ["OCCLUSION_MODES", "distillation_loss", "edge_aware_smoothness", "end_point_error", "erode",
            "left_right_consistency_mask", "mean_photometric_error", "photometric_error",
            "photometric_loss", "ssim", "supervised_loss", "valid_disparity_mask",
            "visibility_mask", "warp_right_to_left"]

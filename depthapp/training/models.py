@@ -81,6 +81,8 @@ class TrainingAdapter:
     padding: ClassVar[str] = "top-left"
     # The training recipe of the paper, reported on the model card.
     paper_recipe: ClassVar[str] = ""
+    # Variants the backend of the same name can build (and so load weights of).
+    backend_variants: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, variant: Optional[str] = None, max_disp: Optional[int] = None):
         variant = variant or self.default_variant
@@ -121,6 +123,9 @@ class TrainingAdapter:
         if problems:
             raise UsageError(f"--crop {height}x{width}: {self.architecture} needs a crop "
                              + " and ".join(problems))
+
+    def check_batch(self, crop: tuple[int, int], batch: int) -> None:
+        """UsageError for a crop/batch combination the network cannot train on."""
 
     # -------------------------------------------------------------------------- running
 
@@ -324,6 +329,7 @@ class GCNetAdapter(TrainingAdapter):
         "tiny": {"features": 8, "residual_blocks": 1},
     }
     default_variant = "paper"
+    backend_variants = ("paper",)
     input_multiple = 32
     disparity_multiple = 32
     min_input = 32
@@ -339,8 +345,59 @@ class GCNetAdapter(TrainingAdapter):
 
         return GCNet(self.max_disp, **self.variants[self.variant])
 
+
+# ----------------------------------------------------------------------------- GA-Net
+
+class GANetAdapter(TrainingAdapter):
+    """GA-Net (Zhang et al. 2019), :mod:`depthapp.backends.ganet.model`: GA-Net-11 and
+    GA-Net-deep, plus narrow ``tiny11`` / ``tinydeep`` models of the same structure for the CPU.
+
+    Training mode returns the intermediate disparities first; the losses weigh them as the
+    authors' ``train.py`` does: GA-Net-11 0.4 / 1.2, GA-Net-deep 0.2 / 0.6 / 1.0."""
+
+    backend = "ganet"
+    architecture = "GA-Net"
+    variants = {"11": {}, "deep": {}, "tiny11": {}, "tinydeep": {}}
+    default_variant = "11"
+    backend_variants = ("11", "deep")
+    input_multiple = 48
+    disparity_multiple = 12
+    min_input = 48
+    default_max_disp = 192
+    default_crop = (240, 576)
+    part_aliases = {"feature": ("feature", "conv_x", "conv_y"),
+                    "guidance": ("conv_start", "conv_refine", "bn_relu", "guidance"),
+                    "aggregation": ("cost_agg",)}
+    padding = "top-left"
+    paper_recipe = ("Adam (0.9, 0.999), lr 1e-3, batch 16, 240x576 crops, Scene Flow 10 epochs (then "
+                    "KITTI fine-tuning); smooth-L1, GA-Net-11 outputs weighted 0.4/1.2, deep 0.2/0.6/1.0")
+
+    def _config(self):
+        from ..backends.ganet.model import VARIANTS, tiny_config
+
+        if self.variant.startswith("tiny"):
+            return tiny_config(deep=self.variant == "tinydeep")
+        return VARIANTS[self.variant]
+
+    def build_network(self) -> nn.Module:
+        from ..backends.ganet.model import GANet
+
+        model = GANet(self.max_disp, config=self._config())
+        model.set_implementation("torch")  # autograd needs the torch SGA/LGA
+        return model
+
+    def train_outputs(self, model, left, right) -> TrainOutputs:
+        outputs = model(left, right)
+        if not isinstance(outputs, tuple):
+            outputs = (outputs,)
+        weights = [0.2, 0.6, 1.0] if len(outputs) == 3 else [0.4, 1.2] if len(outputs) == 2 else [1.0]
+        return TrainOutputs(list(outputs), weights)
+
+    def forward_eval(self, model, left, right) -> torch.Tensor:
+        return model.infer(left, right)[0]
+
     def backend_options(self) -> dict[str, Any]:
-        return dict(self.variants[self.variant])
+        return {} if self.variant.startswith("tiny") else {"variant": self.variant}
 
 
 # ----------------------------------------------------------------------------- PSMNet
@@ -354,6 +411,7 @@ class PSMNetAdapter(TrainingAdapter):
     architecture = "PSMNet"
     variants = {"stackhourglass": {}}
     default_variant = "stackhourglass"
+    backend_variants = ("stackhourglass",)
     input_multiple = 16
     disparity_multiple = 16
     min_input = 256  # the widest SPP pooling is 64x64 at quarter resolution
@@ -389,6 +447,15 @@ class PSMNetAdapter(TrainingAdapter):
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
         return imagenet_normalize(images)
 
+    def check_batch(self, crop: tuple[int, int], batch: int) -> None:
+        # The 64x64 SPP pooling of the quarter-resolution features must leave BatchNorm more
+        # than one value per channel in training.
+        pooled = batch * (crop[0] // 256) * (crop[1] // 256)
+        if pooled < 2:
+            raise UsageError(f"--crop {crop[0]}x{crop[1]} with --batch {batch}: PSMNet's pyramid pooling "
+                             f"leaves one value per channel for BatchNorm; use a crop of at least "
+                             f"256x512 (the paper's) or --batch 2")
+
     def train_outputs(self, model, left, right) -> TrainOutputs:
         from ..backends.psmnet.model import concat_cost_volume, disparity_regression
 
@@ -421,6 +488,7 @@ class PSMNetAdapter(TrainingAdapter):
 
 ADAPTERS: dict[str, type[TrainingAdapter]] = {
     "gcnet": GCNetAdapter,
+    "ganet": GANetAdapter,
     "psmnet": PSMNetAdapter,
     "tiny": TinyAdapter,
 }

@@ -329,6 +329,7 @@ class Trainer:
         self.adapter: TrainingAdapter = get_adapter(config.backend, config.variant, config.max_disp)
         self.crop = tuple(config.crop) if config.crop else self.adapter.default_crop
         self.adapter.check_crop(self.crop)
+        self.adapter.check_batch(self.crop, config.batch)
         self.amp = bool(config.amp) and self.device.startswith("cuda")
         if config.amp and not self.amp:
             self.note("--amp has no effect on the CPU (mixed precision is a CUDA feature); training in float32")
