@@ -73,14 +73,14 @@ def accumulator_dtype(cost_dtype, n_paths: int, max_cost: float, max_p2: float) 
 
 def aggregation_bytes(height: int, width: int, n_disp: int, cost_dtype=np.uint8,
                       paths: Union[int, Sequence[int]] = 8, accumulator=np.uint16) -> int:
-    """Peak bytes :func:`aggregate_cost` allocates beyond its input: the ``(H, W, D)`` result,
-    row buffers of the vertical sweeps (6 x ``W x (D + 2)`` int32/float32) and the per-thread
-    horizontal buffers. The cost volume itself is the caller's (``H*W*D*itemsize``)."""
+    """Peak bytes :func:`aggregate_cost` allocates beyond its input: the ``(H, W, D)`` result
+    plus per-thread path buffers (``2 x band x (D + 2)`` working values, counted for 64
+    threads). The cost volume itself is the caller's (``H*W*D*itemsize``); so are penalty maps
+    given per pixel."""
     del cost_dtype, paths  # the working type is 4 bytes whatever the cost type
     result = height * width * n_disp * np.dtype(accumulator).itemsize
-    vertical = 2 * 3 * width * (n_disp + 2) * 4 + 2 * 3 * width * 4
-    horizontal = 64 * 2 * (n_disp + 2) * 4
-    return int(result + vertical + horizontal)
+    per_thread = (2 * _BAND + 2) * (n_disp + 2) * 4
+    return int(result + 64 * per_thread)
 
 
 def _penalty_maps(value: Penalty, name: str, indices: tuple[int, ...], height: int, width: int,

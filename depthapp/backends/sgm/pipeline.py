@@ -37,6 +37,8 @@ class SGMConfig:
     median_size: int = 3
     speckle_size: int = 100
     speckle_range: float = 2.0
+    max_memory: int = 2 * 1024 ** 3  # bytes; larger frames are processed in strips
+    strip_overlap: int = 64  # rows each strip extends past the rows it keeps
 
     def validate(self) -> "SGMConfig":
         check_window(self.window)
@@ -88,10 +90,39 @@ def _no_timer(stage: str) -> ContextManager:
 def compute_sgm(grey_left: np.ndarray, grey_right: np.ndarray, config: SGMConfig,
                 timer: Optional[StageFactory] = None,
                 check_cancel: Optional[Callable[[], None]] = None) -> SGMOutput:
-    """Disparity of the left view of a rectified grey pair ``(H, W)`` (0..255 float)."""
+    """Disparity of the left view of a rectified grey pair ``(H, W)`` (0..255 float).
+
+    When one pass would need more than ``config.max_memory`` bytes (:func:`memory_bytes`), the
+    volumes are built and aggregated in horizontal strips that overlap by
+    ``config.strip_overlap`` rows on each side; only the overlap-free middle of each strip is
+    kept. Vertical and diagonal paths then start at most ``strip_overlap`` rows early, which
+    changes almost nothing: path costs forget a disparity decision within a few tens of rows.
+    """
     config.validate()
     timer = timer or _no_timer
     check_cancel = check_cancel or (lambda: None)
+    grey_left = np.ascontiguousarray(grey_left, dtype=np.float32)
+    grey_right = np.ascontiguousarray(grey_right, dtype=np.float32)
+    height, width = grey_left.shape
+    disparity = np.empty((height, width), np.float32)
+    right = np.empty((height, width), np.float32)
+    confidence = np.empty((height, width), np.float32)
+    for top, bottom, keep_top, keep_bottom in strips(height, width, config):
+        _disparity_rows(grey_left[top:bottom], grey_right[top:bottom], config, timer,
+                        check_cancel, keep_top - top, keep_bottom - top,
+                        disparity[keep_top:keep_bottom], right[keep_top:keep_bottom],
+                        confidence[keep_top:keep_bottom])
+    with timer("post-processing"):
+        if config.lr_max_diff >= 0:
+            disparity = aggregation.left_right_check(disparity, right, config.lr_max_diff)
+        disparity = aggregation.median_filter(disparity, config.median_size)
+        disparity = aggregation.remove_speckles(disparity, config.speckle_size,
+                                                config.speckle_range)
+    return SGMOutput(disparity, confidence)
+
+
+def _disparity_rows(grey_left, grey_right, config, timer, check_cancel, keep_from, keep_to,
+                    disparity_out, right_out, confidence_out) -> None:
     with timer("cost"):
         cost = matching_cost(grey_left, grey_right, config.n_disp, config.min_disp,
                              config.window, config.weights)
@@ -102,30 +133,53 @@ def compute_sgm(grey_left: np.ndarray, grey_right: np.ndarray, config: SGMConfig
     del cost
     check_cancel()
     with timer("winner-take-all"):
-        wta = aggregation.winner_take_all(aggregated, config.uniqueness, config.subpixel,
-                                          config.min_disp)
-    del aggregated
-    with timer("post-processing"):
-        disparity = wta.disparity
-        if config.lr_max_diff >= 0:
-            disparity = aggregation.left_right_check(disparity, wta.right_disparity,
-                                                     config.lr_max_diff)
-        disparity = aggregation.median_filter(disparity, config.median_size)
-        disparity = aggregation.remove_speckles(disparity, config.speckle_size,
-                                                config.speckle_range)
-    return SGMOutput(disparity, wta.confidence)
+        wta = aggregation.winner_take_all(aggregated[keep_from:keep_to], config.uniqueness,
+                                          config.subpixel, config.min_disp)
+    disparity_out[...] = wta.disparity
+    right_out[...] = wta.right_disparity
+    confidence_out[...] = wta.confidence
 
 
-def memory_bytes(height: int, width: int, config: SGMConfig) -> int:
-    """Peak bytes :func:`compute_sgm` allocates for one ``height x width`` frame (an estimate
-    within a few percent; the peak is during aggregation, when the uint8 cost volume and the
-    uint16 aggregated volume coexist)."""
+def strips(height: int, width: int, config: SGMConfig) -> list[tuple[int, int, int, int]]:
+    """``(top, bottom, keep_top, keep_bottom)`` row ranges :func:`compute_sgm` processes:
+    one strip covering the image when it fits ``config.max_memory``, else overlapping strips."""
+    if memory_bytes(height, width, config, whole=True) <= config.max_memory:
+        return [(0, height, 0, height)]
+    per_row = _volume_bytes_per_row(width, config)
+    fixed = _image_bytes(height, width, config)
+    rows = int((config.max_memory - fixed) // per_row) - 2 * config.strip_overlap
+    rows = max(rows, 16)
+    result = []
+    for keep_top in range(0, height, rows):
+        keep_bottom = min(height, keep_top + rows)
+        result.append((max(0, keep_top - config.strip_overlap),
+                       min(height, keep_bottom + config.strip_overlap), keep_top, keep_bottom))
+    return result
+
+
+def _volume_bytes_per_row(width: int, config: SGMConfig) -> int:
     n_paths = len(path_indices(config.paths))
-    pixels = height * width
-    cost = pixels * config.n_disp  # uint8
-    dtype = aggregation.accumulator_dtype(np.uint8, n_paths, 255, config.p2)
-    aggregated = aggregation.aggregation_bytes(height, width, config.n_disp, np.uint8,
-                                               config.paths, dtype)
-    images = pixels * (2 * 4 + 2 * 8 + 2 * 4)  # grey, census, gradients
-    penalties = pixels * n_paths * 4 if config.p2_gradient > 0 else 0
-    return int(cost + aggregated + images + penalties)
+    accumulator = aggregation.accumulator_dtype(np.uint8, n_paths, 255, config.p2)
+    penalties = n_paths * 4 if config.p2_gradient > 0 else 0
+    # uint8 cost + aggregated volume + per-row census/gradient/penalty buffers of the strip
+    return width * (config.n_disp * (1 + accumulator.itemsize) + 2 * 8 + 2 * 4 + penalties)
+
+
+def _image_bytes(height: int, width: int, config: SGMConfig) -> int:
+    # grey inputs, disparity, right disparity, confidence, checked/filtered copies, speckle
+    # labels and stacks (int32 + 2 x int64)
+    return height * width * (2 * 4 + 5 * 4 + 4 + 16)
+
+
+def memory_bytes(height: int, width: int, config: SGMConfig, whole: bool = False) -> int:
+    """Peak bytes :func:`compute_sgm` allocates for one ``height x width`` frame: the uint8
+    cost and uint16 aggregated volumes of the largest strip (the whole image unless that
+    exceeds ``config.max_memory``, see :func:`strips`) plus image-sized buffers.
+    ``whole=True``: the figure for a single strip whatever the budget."""
+    if whole:
+        strip_rows = height
+    else:
+        strip_rows = max(bottom - top for top, bottom, _, _ in strips(height, width, config))
+    return int(strip_rows * _volume_bytes_per_row(width, config)
+               + _image_bytes(height, width, config)
+               + aggregation.aggregation_bytes(0, width, config.n_disp))
