@@ -1,0 +1,84 @@
+"""Run by test_cuda.py in a fresh process: NUMBA_ENABLE_CUDASIM must be set before numba is
+imported. Compares the CUDA kernels (in numba's simulator) with the reference and the CPU
+kernels on tiny inputs; prints one line per check and exits non-zero on the first mismatch."""
+
+import os
+import sys
+
+os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
+# The simulator's block manager polls its Python threads while holding the GIL; a short switch
+# interval lets the simulated threads reach each syncthreads promptly (about 8x faster).
+sys.setswitchinterval(2e-5)
+
+import numpy as np  # noqa: E402
+
+from depthapp.backends.sgm import aggregation, reference  # noqa: E402
+from depthapp.backends.sgm import cuda as sgm_cuda  # noqa: E402
+from depthapp.backends.sgm.cost import CostWeights, census_transform, matching_cost  # noqa: E402
+from depthapp.backends.sgm.pipeline import SGMConfig, compute_sgm  # noqa: E402
+
+
+def check(name, ok):
+    print(f"{name}: {'ok' if ok else 'MISMATCH'}", flush=True)
+    if not ok:
+        sys.exit(1)
+
+
+def main():
+    assert sgm_cuda.simulator_enabled(), "simulator not enabled"
+    check("kernels available in the simulator", sgm_cuda.cuda_kernels_available())
+    rng = np.random.default_rng(7)
+    height, width, n_disp = 4, 6, 5
+
+    cost = rng.integers(0, 40, (height, width, n_disp)).astype(np.uint8)
+    p1 = rng.integers(1, 6, (8, height, width))
+    p2 = rng.integers(6, 25, (8, height, width))
+    got = sgm_cuda.aggregate_cost_cuda(cost, p1, p2, paths=8)
+    check("8-path aggregation of a uint8 cost equals the reference",
+          got.dtype == np.uint16 and np.array_equal(got, reference.aggregate(cost, p1, p2)))
+
+    float_cost = (cost + rng.random(cost.shape)).astype(np.float32)
+    got = sgm_cuda.aggregate_cost_cuda(float_cost, 3.5, 11.0, paths=(1, 6))
+    expected = reference.aggregate(float_cost, 3.5, 11.0, paths=(1, 6))
+    check("path subset of a float32 cost equals the reference",
+          got.dtype == np.float32 and np.allclose(got, expected, atol=1e-3))
+
+    base = np.rint(rng.random((height + 1, width + 3)) * 255).astype(np.float32)
+    left = np.ascontiguousarray(base[:height, 2:2 + width])
+    right = np.ascontiguousarray(base[:height, :width])
+    config = SGMConfig(n_disp=n_disp, window=(3, 3), weights=CostWeights(border_cost=5),
+                       p1=4, p2=30, p2_gradient=10, paths=8, median_size=3, speckle_size=0)
+    gpu = sgm_cuda.compute_sgm_cuda(left, right, config)
+    cpu = compute_sgm(left, right, config)
+    check("pipeline disparity equals the CPU pipeline",
+          np.allclose(gpu.disparity, cpu.disparity, atol=1e-4, equal_nan=True))
+    check("pipeline confidence equals the CPU pipeline",
+          np.allclose(gpu.confidence, cpu.confidence, atol=1e-4))
+
+    # The intermediate stages against their definitions, through the same device kernels.
+    from numba import cuda
+
+    grid, block = sgm_cuda._grid2(height, width)
+    census = cuda.device_array((height, width), np.uint64)
+    sgm_cuda._census_kernel[grid, block](cuda.to_device(left), 3, 3, census)
+    check("census equals the reference",
+          np.array_equal(census.copy_to_host(), reference.census_transform(left, (3, 3))))
+    check("CPU census equals the reference (sanity)",
+          np.array_equal(census_transform(left, (3, 3)), reference.census_transform(left, (3, 3))))
+    volume = aggregation.aggregate_cost(matching_cost(left, right, n_disp, 0, (3, 3)), 4, 30)
+    wta_gpu = cuda.device_array((height, width), np.float32)
+    confidence = cuda.device_array((height, width), np.float32)
+    sgm_cuda._wta_kernel[grid, block](cuda.to_device(volume), np.float32(20), True,
+                                      np.float32(0), wta_gpu, confidence)
+    right_gpu = cuda.device_array((height, width), np.float32)
+    sgm_cuda._right_kernel[grid, block](cuda.to_device(volume), np.float32(0), right_gpu)
+    expected_left, expected_right = reference.winner_take_all(volume, 20, True)
+    check("winner-take-all with uniqueness equals the reference",
+          np.allclose(wta_gpu.copy_to_host(), expected_left, atol=1e-4, equal_nan=True))
+    check("right-view winners equal the reference",
+          np.array_equal(right_gpu.copy_to_host(), expected_right))
+    print("all CUDA simulator checks passed")
+
+
+if __name__ == "__main__":
+    main()
