@@ -16,6 +16,7 @@ import numpy as np
 
 from .loop import CameraLoop, LiveFrame, LoopStats
 
+_application = None
 _HEADLESS_PLATFORMS = ("offscreen", "minimal", "vnc", "eglfs", "linuxfb", "vkkhrdisplay")
 
 
@@ -43,7 +44,11 @@ def run_with_window(loop: CameraLoop, title: str, vmax: float, max_width: int = 
 
     from ..visualize import colorize
 
-    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([sys.argv[0] if sys.argv else "depthapp"])
+    global _application
+    app = QtWidgets.QApplication.instance()
+    if app is None:
+        # Kept for the life of the process, so later windows (the viewer, tests) reuse it.
+        app = _application = QtWidgets.QApplication([sys.argv[0] if sys.argv else "depthapp"])
     latest: dict[str, Optional[LiveFrame]] = {"frame": None}
     lock = threading.Lock()
     outcome: dict[str, object] = {}
@@ -81,6 +86,8 @@ def run_with_window(loop: CameraLoop, title: str, vmax: float, max_width: int = 
     window.resize(720, 600)
     window.show()
 
+    event_loop = QtCore.QEventLoop()
+
     def refresh() -> None:
         with lock:
             frame, latest["frame"] = latest["frame"], None
@@ -95,22 +102,32 @@ def run_with_window(loop: CameraLoop, title: str, vmax: float, max_width: int = 
             image_label.setPixmap(pixmap)
             text_label.setText(frame.stats.summary().replace(" | ", "\n", 2))
         if not worker.is_alive():
-            timer.stop()
-            window.close()
-            app.quit()
+            event_loop.quit()
 
     worker = threading.Thread(target=work, name="depthapp-camera-loop", daemon=True)
     # The timer also lets Python run signal handlers (Ctrl-C) while Qt's loop runs in C++.
     timer = QtCore.QTimer()
     timer.setInterval(30)
     timer.timeout.connect(refresh)
-    worker.start()
-    timer.start()
-    if on_started is not None:
-        on_started()
-    if worker.is_alive():
-        app.exec()
-    worker.join()
+    # A local event loop, not app.exec()/quit(): quitting the application would leave Qt's
+    # "quit now" flag set for any later event loop in this process (the viewer, tests).
+    quit_on_close = app.quitOnLastWindowClosed()
+    app.setQuitOnLastWindowClosed(False)
+    try:
+        worker.start()
+        timer.start()
+        if on_started is not None:
+            on_started()
+        if worker.is_alive():
+            event_loop.exec()
+    finally:
+        timer.stop()
+        timer.timeout.disconnect(refresh)
+        loop.stop()  # when the event loop ended for another reason
+        worker.join()
+        window.close()
+        window.deleteLater()
+        app.setQuitOnLastWindowClosed(quit_on_close)
     loop.on_frame = forward
     if "error" in outcome:
         raise outcome["error"]  # type: ignore[misc]

@@ -134,3 +134,36 @@ def test_ctrl_c_stops_cleanly_with_a_complete_recording(tmp_path, stereo_videos)
     assert 0 < written < 17 * 12
     assert len(find_pairs(folder)) == written
     assert len((folder / "timestamps.csv").read_text().splitlines()) == written + 1
+
+
+def test_closing_the_window_stops_the_loop_and_leaves_qt_usable(stereo_videos, qtbot, tmp_path):
+    from PyQt6.QtCore import QTimer
+    from PyQt6.QtWidgets import QApplication, QLabel
+
+    from depthapp.backends import create_backend
+    from depthapp.camera import CameraLoop, open_source
+    from depthapp.camera.preview import run_with_window
+
+    frames = stereo_videos.frames * 5  # 3 s at 20 fps
+    video = write_video(tmp_path / "sbs.avi", [np.hstack(f) for f in frames], 20.0)
+    loop = CameraLoop(open_source(sbs=str(video), realtime=True), create_backend("opencv-bm", max_disp=64))
+    poll = QTimer()
+
+    def close_once_a_disparity_is_shown():
+        windows = [w for w in QApplication.topLevelWidgets()
+                   if w.isVisible() and w.windowTitle() == "preview"]
+        shown = any(label.pixmap() is not None and not label.pixmap().isNull()
+                    for w in windows for label in w.findChildren(QLabel))
+        if shown:
+            poll.stop()
+            for window in windows:
+                window.close()  # what the user does
+
+    poll.timeout.connect(close_once_a_disparity_is_shown)
+    stats = run_with_window(loop, "preview", 64.0, on_started=lambda: poll.start(50))
+    assert not poll.isActive(), "a disparity image was shown"
+    assert stats.end_reason == "stopped" and 0 < stats.processed < len(frames)
+    # Qt's event loops still run afterwards (the window did not quit the application).
+    fired = []
+    QTimer.singleShot(10, lambda: fired.append(True))
+    qtbot.waitUntil(lambda: bool(fired), timeout=2000)
