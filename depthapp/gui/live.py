@@ -1,4 +1,9 @@
-"""Extension tabs of the viewer: the Live camera mode (issue 10) plugs in here.
+"""Extensions of the viewer: the Live camera mode (issue 10) and the calibration wizard (issue
+11) plug in here.
+
+The Live panel lives in a dock under the image panes (created the first time Live is opened),
+so every view stays visible while the stream runs; the wizard, a page-by-page workflow, is a
+tab of its own.
 
 The hook contract, for ``depthapp.camera`` to implement:
 
@@ -60,7 +65,7 @@ CALIBRATION_TAB = ExtensionTab(
     "create_wizard_panel",
     "The calibration wizard is not installed in this build.\n\n"
     "Use `depthapp calibrate` on the command line, then Calibration > Open.")
-EXTENSION_TABS = (LIVE_TAB, CALIBRATION_TAB)
+EXTENSION_TABS = (CALIBRATION_TAB,)  # LIVE_TAB is a dock (MainWindow.open_live)
 
 
 class Placeholder(QWidget):

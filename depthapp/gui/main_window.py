@@ -90,9 +90,13 @@ class MainWindow(QMainWindow):
         self._compute_started = 0.0
         self._stage_text = ""
         self._extensions: dict[str, QWidget] = {}
+        self.live_dock: Optional[QDockWidget] = None
         self.setWindowTitle("depthapp viewer")
         self.setAcceptDrops(True)
         self.setDockNestingEnabled(True)
+        # Side docks run the full height; a bottom dock (Live) sits under the images only.
+        self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
         self.backends = _backend_availability()
 
         self.debounce = QTimer(self)
@@ -459,7 +463,7 @@ class MainWindow(QMainWindow):
         for dock in (self.input_dock, self.backend_dock, self.display_dock, self.results_dock):
             view_menu.addAction(dock.toggleViewAction())
 
-        live_menu = bar.addMenu("&Live")
+        live_menu = self.live_menu = bar.addMenu("&Live")
         self._action(live_menu, "Open &Live camera mode", self.open_live, ["Ctrl+3"],
                      "stereo cameras, side-by-side devices, recorded streams (depthapp.camera)")
         self._action(live_menu, "Open &calibration wizard",
@@ -554,7 +558,8 @@ class MainWindow(QMainWindow):
         self.save_settings()
         self.debounce.stop()
         self.state.cancel(silent=True)
-        for widget in self._extensions.values():
+        holders = list(self._extensions.values()) + ([self.live_dock] if self.live_dock else [])
+        for widget in holders:
             for child in widget.findChildren(QWidget):
                 if hasattr(child, "shutdown"):
                     child.shutdown()
@@ -1100,7 +1105,20 @@ class MainWindow(QMainWindow):
         self.state.go_to(index)
 
     def open_live(self) -> None:
-        self.tabs.setCurrentIndex(self.tabs.indexOf(self._extensions[LIVE_TAB.title]))
+        """Show the Live camera panel in a dock under the images (created the first time)."""
+        if self.live_dock is None:
+            panel, _ok = create_extension(LIVE_TAB, self, self.state)
+            self.live_dock = QDockWidget("Live", self)
+            self.live_dock.setObjectName("live")
+            self.live_dock.setWidget(panel)
+            self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.live_dock)
+            if not self.restoreDockWidget(self.live_dock):
+                self.resizeDocks([self.live_dock], [230], Qt.Orientation.Vertical)
+            self.live_menu.addAction(self.live_dock.toggleViewAction())
+        self.live_dock.show()
+        self.live_dock.raise_()
+        if self.tabs.currentIndex() not in (0, 1):
+            self.tabs.setCurrentIndex(0)
 
     def wait_until_idle(self, timeout: float = 600.0) -> bool:
         """Process events until no computation runs (scripts, screenshots, tests)."""

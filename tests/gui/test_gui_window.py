@@ -266,13 +266,19 @@ def test_point_cloud_tab_explains_missing_opengl_offscreen(window, wait_idle):
     assert "x 100  y 100" in window.readout_label.text()  # everything else keeps working
 
 
-def test_live_tab_hook(window):
-    holder = window._extensions["Live"]
+def test_live_dock_hook(window, wait_idle):
+    from PyQt6.QtWidgets import QDockWidget
+
+    open_sample_and_compute(window, wait_idle)
+    assert window.live_dock is None  # created on first use only
     window.open_live()
-    assert window.tabs.currentWidget() is holder and holder.layout().count() == 1
+    dock = window.live_dock
+    assert isinstance(dock, QDockWidget) and dock.isVisible() and dock.widget() is not None
+    assert window.tabs.currentIndex() == 0  # the images stay in view beside the Live panel
     if importlib.util.find_spec("depthapp.camera.viewer") is None:
-        text = holder.findChild(type(window.results_label)).text()
-        assert "depthapp.camera" in text
+        assert "depthapp.camera" in dock.widget().label.text()
+    window.open_live()
+    assert window.live_dock is dock  # one dock, raised again
 
 
 def test_manual_calibration_dialog(window, wait_idle, monkeypatch):
