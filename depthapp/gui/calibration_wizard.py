@@ -222,8 +222,8 @@ class LiveThread(QThread):
         self._stop.set()
         with self._lock:
             source = self._source
-        if source is not None:
-            source.close()  # wakes a read() that waits for a camera
+        if source is not None and getattr(source, "live", False):
+            source.close()  # wakes a read() that waits for a camera (files end on their own)
         self.wait(wait_ms)
 
 
@@ -662,9 +662,9 @@ class CapturePage(_Page):
         self.auto.setToolTip("files: every pair that passes the checks; live: a view once the "
                              "board has been held still for a moment")
         self.add_button = QPushButton("Add view")
-        self.add_button.clicked.connect(self.add_current)
+        self.add_button.clicked.connect(lambda: self.add_current())
         self.remove_button = QPushButton("Remove")
-        self.remove_button.clicked.connect(self.remove_selected)
+        self.remove_button.clicked.connect(lambda: self.remove_selected())
         self.pause_button = QPushButton("Pause")
         self.pause_button.setCheckable(True)
         self.pause_button.toggled.connect(lambda on: self.pause_button.setText("Resume" if on else "Pause"))
@@ -967,9 +967,9 @@ class CalibratePage(_Page):
         self.message = QLabel()
         self.message.setWordWrap(True)
         self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.clicked.connect(self.cancel)
+        self.cancel_button.clicked.connect(lambda: self.cancel())
         self.retry_button = QPushButton("Run again")
-        self.retry_button.clicked.connect(self.start)
+        self.retry_button.clicked.connect(lambda: self.start())
         buttons = QHBoxLayout()
         buttons.addWidget(self.cancel_button)
         buttons.addWidget(self.retry_button)
@@ -1102,9 +1102,9 @@ class ResultPage(_Page):
         self.table.itemSelectionChanged.connect(self._table_selected)
 
         self.save_button = QPushButton("Save calibration...")
-        self.save_button.clicked.connect(self.save_dialog)
+        self.save_button.clicked.connect(lambda: self.save_dialog())
         self.use_button = QPushButton("Use in the viewer")
-        self.use_button.clicked.connect(self.use_in_viewer)
+        self.use_button.clicked.connect(lambda: self.use_in_viewer())
         self.saved = QLabel()
         self.saved.setWordWrap(True)
         self.saved.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
