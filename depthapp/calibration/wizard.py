@@ -348,6 +348,7 @@ class WizardResult:
 
     report: CalibrationReport
     views: list[CapturedView]
+    recommended_views: int = 10
     _previews: dict = field(default_factory=dict, repr=False)
     _rectifier: object = field(default=None, repr=False)
 
@@ -398,6 +399,16 @@ class WizardResult:
                        "same moment")
         if self.dropped:
             out.append(f"dropped {len(self.dropped)} outlier view(s): {', '.join(self.dropped)}")
+        used = [v for v in self.views if v.name in set(self.used_views)]
+        if len(used) < self.recommended_views:
+            out.append(f"only {len(used)} views used: low errors on few views do not show that the "
+                       f"calibration holds over the whole image; {self.recommended_views}-20 views "
+                       "in varied poses are safer")
+        tilts = ("left-back", "right-back", "top-back", "bottom-back")
+        missing = [POSE_LABELS[b] for b in tilts if not any(b in v.pose.bins for v in used)]
+        if missing:
+            out.append(f"no view with the board tilted ({', '.join(missing)}): tilted views are "
+                       "what pin down the focal length")
         return out
 
     def summary_lines(self) -> list[str]:
@@ -732,7 +743,7 @@ class CalibrationWizardModel:
             more = self.recommended_views - count
             need = (f" ({self.min_views - count} more needed before calibrating)"
                     if count < self.min_views else "")
-            hints.append(f"capture {more} more view{'s' if more != 1 else ''}: "
+            hints.append(f"Capture {more} more view{'s' if more != 1 else ''}: "
                          f"{self.recommended_views}-20 is a good set{need}")
         if not self._views:
             return hints
@@ -778,7 +789,7 @@ class CalibrationWizardModel:
             detections, pattern, model=options.model, alpha=options.alpha, max_rounds=max_rounds,
             min_views=max(self.min_views, 6), callback=forward, cancel=job.cancel,
             outlier_factor=float("inf") if options.keep_outliers else 2.0)
-        result = WizardResult(report, views)
+        result = WizardResult(report, views, self.recommended_views)
         job.done = job.total - 1
         result.preview()
         job.step(message=f"RMS {report.rms:.3f} px, epipolar error {report.epipolar_error:.3f} px")

@@ -966,7 +966,7 @@ class CalibratePage(_Page):
         self.bar = QProgressBar()
         self.message = QLabel()
         self.message.setWordWrap(True)
-        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button = QPushButton("Stop")
         self.cancel_button.clicked.connect(lambda: self.cancel())
         self.retry_button = QPushButton("Run again")
         self.retry_button.clicked.connect(lambda: self.start())
@@ -1015,7 +1015,7 @@ class CalibratePage(_Page):
     def cancel(self) -> None:
         if self.worker is not None:
             self.worker.cancel.cancel()
-            self.message.setText("Cancelling after the current step...")
+            self.message.setText("Stopping after the current step...")
             self.cancel_button.setEnabled(False)
 
     def _progressed(self, progress: Progress) -> None:
@@ -1046,7 +1046,7 @@ class CalibratePage(_Page):
         self.bar.setValue(0)
         self.retry_button.setVisible(True)
         if isinstance(error, Cancelled):
-            self.headline.setText("Cancelled.")
+            self.headline.setText("Stopped.")
             self.message.setText("Go back to capture more views, or run it again.")
         elif isinstance(error, DepthAppError):
             self.headline.setText(f"<span style='color:{BAD_HTML}'>Calibration failed.</span>")

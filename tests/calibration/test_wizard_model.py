@@ -161,14 +161,14 @@ def test_pose_bins_coverage_and_hints(full_model):
     assert hints[0].startswith("Move the board farther away")
     assert any(h.startswith("No corners yet near the top-left corner, left edge and bottom-left "
                             "corner of the left image") for h in hints)
-    assert not any(h.startswith("capture") for h in hints)  # 13 views: enough
+    assert not any(h.startswith("Capture") for h in hints)  # 13 views: enough
 
 
 def test_few_views_hint_and_refusal(images):
     model = CalibrationWizardModel(PATTERN)
-    assert model.hints() == ["capture 10 more views: 10-20 is a good set (3 more needed before calibrating)"]
+    assert model.hints() == ["Capture 10 more views: 10-20 is a good set (3 more needed before calibrating)"]
     model.add(model.inspect("01", *images["01"]))
-    assert not model.ready and model.hints()[0].startswith("capture 9 more views")
+    assert not model.ready and model.hints()[0].startswith("Capture 9 more views")
     with pytest.raises(InputError, match="only 1 view"):
         model.calibrate()
 
@@ -207,6 +207,12 @@ def test_progress_signal_save_and_read_back(candidates, tmp_path):
     model.calibrated.connect(emitted.append)
     result = model.calibrate(progress=lambda p: seen.append((p.done, p.total, p.message)))
     assert emitted == [result]
+    # Views 01-08: none with the right edge turned away.
+    assert result.warnings == [
+        "only 8 views used: low errors on few views do not show that the calibration holds over "
+        "the whole image; 10-20 views in varied poses are safer",
+        "no view with the board tilted (right edge back): tilted views are what pin down the "
+        "focal length"]
     assert seen[0][:2] == (0, 6) and seen[-1][0] == seen[-1][1] == 6
     assert [done for done, _, _ in seen] == sorted(done for done, _, _ in seen)
     assert "epipolar error" in seen[-1][2]

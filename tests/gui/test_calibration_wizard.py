@@ -160,7 +160,7 @@ def test_calibration_cancel_and_run_again(wizard, qtbot, chessboards):
     assert wizard.currentId() == PAGE_CALIBRATE and page.running
     page.cancel()  # right away: the worker stops after its current step
     qtbot.waitUntil(lambda: not page.running, timeout=30000)
-    assert page.headline.text() == "Cancelled." and not page.isComplete()
+    assert page.headline.text() == "Stopped." and not page.isComplete()
     assert page.retry_button.isVisible() and wizard.model.result is None
     page.retry_button.click()
     qtbot.waitUntil(lambda: wizard.currentId() == PAGE_RESULT, timeout=30000)
@@ -173,7 +173,7 @@ def test_removing_views_until_too_few(wizard, qtbot, chessboards):
     capture.views_list.selectAll()
     capture.remove_selected()
     assert wizard.model.views == [] and not capture.isComplete()
-    assert "capture 10 more views" in capture.hints.text()
+    assert "Capture 10 more views" in capture.hints.text()
     assert capture.pairs_list.item(0).text() == "○  left01.jpg"  # good, no longer captured
     capture.pairs_list.setCurrentRow(2)
     capture.add_button.click()
@@ -220,6 +220,8 @@ def test_live_source_from_video_files(wizard, qtbot, chessboards, tmp_path):
     qtbot.waitUntil(lambda: wizard.currentId() == PAGE_RESULT, timeout=30000)
     result = wizard.model.result
     assert result.rms < 0.3 and result.baseline_in_units == pytest.approx(83.2, abs=1.5)
+    warnings = wizard.result_page.warnings.text()
+    assert "only 6 views used" in warnings and "a good calibration" not in warnings
 
 
 def test_live_option_disabled_without_the_camera_module(qtbot, monkeypatch):
