@@ -175,7 +175,9 @@ class DatasetSource(SampleSource):
         samples = []
         left_out = []
         for sample in dataset.samples:
-            if HELDOUT_NAME in sample.id.lower() or HELDOUT_NAME in str(sample.left).lower():
+            # The scene's own names only: a parent folder called "motorcycle-tests" is harmless.
+            names = (sample.id, sample.left.name, sample.left.parent.name)
+            if any(HELDOUT_NAME in name.lower() for name in names):
                 left_out.append(sample.id)
             else:
                 samples.append(sample)

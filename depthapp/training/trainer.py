@@ -233,7 +233,7 @@ def tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
         value = tensors[name].detach().cpu().contiguous()
         digest.update(name.encode())
         digest.update(str(value.dtype).encode())
-        digest.update(value.view(torch.uint8).numpy().tobytes() if value.numel() else b"")
+        digest.update(value.reshape(-1).view(torch.uint8).numpy().tobytes() if value.numel() else b"")
     return digest.hexdigest()
 
 
