@@ -57,7 +57,9 @@ def load_network(path: str, label: str, device: str):
                 network = build_network(extract_state_dict(checkpoint), label)
             except (ValueError, AttributeError) as error:
                 raise WeightsError(str(error)) from None
-            network = network.to(torch.device(device))
+            # NHWC convolutions are faster here (oneDNN, cuDNN) and leave the features in the
+            # (H, W, C) layout the cost volume's matrix products read.
+            network = network.to(torch.device(device), memory_format=torch.channels_last)
             _networks[key] = network
     return network
 
@@ -137,6 +139,7 @@ class MCCNNBackend(Backend):
         with torch.inference_mode():
             with timer("features"):
                 batch = torch.cat((network_input(grey_left, device), network_input(grey_right, device)))
+                batch = batch.contiguous(memory_format=torch.channels_last)
                 features = network(batch)
             with timer("cost volume"):
                 if network.variant == "fast":

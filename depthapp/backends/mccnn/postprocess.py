@@ -273,23 +273,26 @@ def subpixel(aggregated: np.ndarray, disparity: np.ndarray) -> np.ndarray:
     return np.clip(refined, disparity - 1.0, disparity + 1.0).astype(np.float32)
 
 
-@njit(cache=True, parallel=True, boundscheck=False)
+@njit(cache=True, parallel=True, boundscheck=False, fastmath=True)
 def _bilateral_mean(disparity, kernel, threshold, out):
     height, width = disparity.shape
     radius = kernel.shape[0] // 2
     for y in prange(height):
         for x in range(width):
             centre = disparity[y, x]
-            total = 0.0
-            weight = 0.0
+            x0 = max(0, x - radius)
+            x1 = min(width, x + radius + 1)
+            total = np.float32(0.0)
+            weight = np.float32(0.0)
             for yy in range(max(0, y - radius), min(height, y + radius + 1)):
                 row = kernel[yy - y + radius]
-                for xx in range(max(0, x - radius), min(width, x + radius + 1)):
-                    value = disparity[yy, xx]
-                    if abs(value - centre) < threshold:
-                        w = row[xx - x + radius]
-                        total += w * value
-                        weight += w
+                values = disparity[yy]
+                # branch-free so the loop vectorises
+                for xx in range(x0, x1):
+                    value = values[xx]
+                    w = row[xx - x + radius] * np.float32(abs(value - centre) < threshold)
+                    total += w * value
+                    weight += w
             out[y, x] = total / weight if weight > 0 else centre
 
 
