@@ -151,7 +151,7 @@ def main() -> int:
     constructions = []
     for name, build in (("official zero fill + slice writes", concat_cost_volume_official),
                         ("pad-and-stack", concat_cost_volume_stacked),
-                        ("depthapp single write", concat_cost_volume)):
+                        ("depthapp masked write + row copies", concat_cost_volume)):
         measured, volume = measure(name, lambda build=build: build(features[0], features[1], 48),
                                    repeats=max(5, args.repeats), sync=sync)
         constructions.append(measured)
