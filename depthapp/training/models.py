@@ -83,6 +83,8 @@ class TrainingAdapter:
     paper_recipe: ClassVar[str] = ""
     # Variants the backend of the same name can build (and so load weights of).
     backend_variants: ClassVar[tuple[str, ...]] = ()
+    # Whether that backend's output is the network's own (False: it adds post-processing).
+    same_output_as_backend: ClassVar[bool] = True
 
     def __init__(self, variant: Optional[str] = None, max_disp: Optional[int] = None):
         variant = variant or self.default_variant
@@ -126,6 +128,12 @@ class TrainingAdapter:
 
     def check_batch(self, crop: tuple[int, int], batch: int) -> None:
         """UsageError for a crop/batch combination the network cannot train on."""
+
+    def supervised_objective(self, model: nn.Module, left: torch.Tensor, right: torch.Tensor,
+                             truth: torch.Tensor, max_disp: int):
+        """The network's own supervised loss as ``(loss, final disparity)``, or None for the
+        default (smooth-L1 on :meth:`train_outputs`)."""
+        return None
 
     # -------------------------------------------------------------------------- running
 
@@ -484,11 +492,151 @@ class PSMNetAdapter(TrainingAdapter):
             raise WeightsError(str(error)) from None
 
 
+# ----------------------------------------------------------------------------- MC-CNN
+
+class DenseMCCNN(nn.Module):
+    """An MC-CNN network (:mod:`depthapp.backends.mccnn.model`) run densely for training.
+
+    ``forward(left, right)``: standardised grey ``(N, 1, H, W)`` x2 -> disparity ``(N, H, W)``,
+    the soft-argmax of the similarity over ``0 .. max_disp - 1`` at temperature
+    ``temperature`` (differentiable, for the photometric and distillation losses).
+    :meth:`similarity` gives the ``(N, D, H, W)`` similarity volume itself (fast: cosine of the
+    unit features, -1 where ``x - d`` leaves the right image).
+    """
+
+    def __init__(self, max_disp: int, variant: str, temperature: float = 0.05):
+        super().__init__()
+        from ..backends.mccnn.model import AccurateMCCNN, FastMCCNN
+
+        self.network = FastMCCNN() if variant == "fast" else AccurateMCCNN()
+        self.variant = variant
+        self.max_disp = max_disp
+        self.temperature = temperature
+
+    def features(self, image: torch.Tensor) -> torch.Tensor:
+        from ..backends.mccnn.model import PATCH_RADIUS
+
+        return self.network(F.pad(image, (PATCH_RADIUS,) * 4, mode="replicate"))
+
+    def similarity(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+        left_features = self.features(left)
+        right_features = self.features(right)
+        width = left.shape[-1]
+        levels = []
+        for d in range(self.max_disp):
+            if d >= width:
+                levels.append(torch.full_like(left_features[:, 0], -1.0))
+                continue
+            shifted = F.pad(right_features[..., :width - d], (d, 0))
+            if self.variant == "fast":
+                score = (left_features * shifted).sum(dim=1)
+            else:
+                pairs = torch.cat((left_features, shifted), dim=1).permute(0, 2, 3, 1)
+                score = self.network.similarity(pairs[..., :self.network.channels],
+                                                pairs[..., self.network.channels:])
+            if d:
+                score = torch.cat((torch.full_like(score[..., :d], -1.0), score[..., d:]), dim=-1)
+            levels.append(score)
+        return torch.stack(levels, dim=1)
+
+    def forward(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+        probability = torch.softmax(self.similarity(left, right).float() / self.temperature, dim=1)
+        values = torch.arange(self.max_disp, device=probability.device, dtype=probability.dtype)
+        return (probability * values.view(1, -1, 1, 1)).sum(dim=1)
+
+
+def mccnn_hinge_loss(similarity: torch.Tensor, target: torch.Tensor, margin: float = 0.2,
+                     negative_low: float = 1.5, negative_high: float = 18.0) -> torch.Tensor:
+    """Zbontar & LeCun's hinge loss, densely: for every pixel with ground truth, the similarity
+    at the true disparity (linear between the two nearest levels) must beat the similarity of
+    each wrong disparity ``1.5 <= |d - d_gt| <= 18`` (the paper's Middlebury negative range)
+    by ``margin``: mean of ``max(0, margin + s_neg - s_pos)``. ``similarity`` ``(N, D, H, W)``,
+    ``target`` ``(N, H, W)`` with NaN unknown."""
+    levels = similarity.shape[1]
+    valid = torch.isfinite(target) & (target >= 0) & (target <= levels - 1)
+    if not bool(valid.any()):
+        return similarity.sum() * 0.0
+    truth = torch.where(valid, target, torch.zeros_like(target))
+    low = truth.floor().clamp(0, levels - 1).long()
+    high = (low + 1).clamp(max=levels - 1)
+    weight = (truth - low.float()).unsqueeze(1)
+    positive = (1 - weight) * similarity.gather(1, low.unsqueeze(1)) + weight * similarity.gather(1, high.unsqueeze(1))
+    d = torch.arange(levels, device=similarity.device, dtype=truth.dtype).view(1, -1, 1, 1)
+    distance = (d - truth.unsqueeze(1)).abs()
+    negative = (distance >= negative_low) & (distance <= negative_high) & valid.unsqueeze(1)
+    hinge = torch.relu(margin + similarity - positive)
+    return (hinge * negative).sum() / negative.sum().clamp(min=1)
+
+
+class MCCNNAdapter(TrainingAdapter):
+    """MC-CNN (Zbontar & LeCun 2016), :mod:`depthapp.backends.mccnn`. The patch network is run
+    densely over crops; ``--loss supervised`` is the paper's hinge loss (fast) on every pixel
+    with ground truth instead of sampled patch pairs, the other losses act on the soft-argmax of
+    the similarity. The exported file is the bare network, which the ``mccnn`` backend runs
+    inside its full method (cross aggregation, SGM, left-right check, refinement): the card's
+    accuracy is the raw network's winner, the backend's is better."""
+
+    backend = "mccnn"
+    architecture = "MC-CNN"
+    variants = {"fast": {}, "accurate": {}}
+    default_variant = "fast"
+    backend_variants = ("fast", "accurate")
+    input_multiple = 1
+    disparity_multiple = 1
+    min_input = 11
+    default_max_disp = 128
+    default_crop = (128, 256)
+    part_aliases = {"feature": ("network.conv_blocks",), "decision": ("network.fl_blocks",)}
+    padding = "top-left"
+    paper_recipe = ("SGD with momentum 0.9, lr 0.003 (fast: batch 128 pairs of 9x9 patches), ~14 "
+                    "epochs of KITTI/Middlebury patches; hinge loss margin 0.2 (fast), binary "
+                    "cross-entropy (accurate)")
+    same_output_as_backend = False
+
+    def build_network(self) -> nn.Module:
+        return DenseMCCNN(self.max_disp, self.variant)
+
+    def prepare(self, images: torch.Tensor) -> torch.Tensor:
+        grey = (images * 255.0 * torch.tensor([0.299, 0.587, 0.114], device=images.device,
+                                                dtype=images.dtype).view(1, 3, 1, 1)).sum(dim=1, keepdim=True)
+        mean = grey.mean(dim=(2, 3), keepdim=True)
+        std = grey.std(dim=(2, 3), keepdim=True, unbiased=False)
+        return (grey - mean) / torch.where(std > 0, std, torch.ones_like(std))
+
+    def supervised_objective(self, model, left, right, truth, max_disp):
+        if self.variant != "fast":
+            return None  # the accurate network learns from smooth-L1 on its soft-argmax
+        similarity = model.similarity(left, right)
+        loss = mccnn_hinge_loss(similarity.float(), truth)
+        with torch.no_grad():
+            probability = torch.softmax(similarity.float() / model.temperature, dim=1)
+            values = torch.arange(similarity.shape[1], device=similarity.device, dtype=probability.dtype)
+            disparity = (probability * values.view(1, -1, 1, 1)).sum(dim=1)
+        return loss, disparity
+
+    def load_state(self, model, state, source) -> None:
+        from ..backends.mccnn.model import architecture_for, extract_state_dict
+
+        state = extract_state_dict(state)
+        wanted = type(model.network)
+        if architecture_for(state) is not wanted:
+            raise WeightsError(f"{source}: holds an MC-CNN {architecture_for(state).variant} network, "
+                               f"not {self.variant} (pass --variant {architecture_for(state).variant})")
+        from ..backends.gcnet.learned import load_state_dict_checked
+
+        load_state_dict_checked(model.network, state, source)
+
+    def export_state(self, model, half: bool = True) -> dict[str, torch.Tensor]:
+        state = super().export_state(model, half)
+        return {key[len("network."):]: value for key, value in state.items() if key.startswith("network.")}
+
+
 # ----------------------------------------------------------------------------- registry
 
 ADAPTERS: dict[str, type[TrainingAdapter]] = {
     "gcnet": GCNetAdapter,
     "ganet": GANetAdapter,
+    "mccnn": MCCNNAdapter,
     "psmnet": PSMNetAdapter,
     "tiny": TinyAdapter,
 }

@@ -50,7 +50,7 @@ from .data import (Augmentation, BatchMaker, JITTER_MODES, TeacherCache, iterate
 from .evaluate import evaluate_samples
 from .losses import (OCCLUSION_MODES, distillation_loss, end_point_error, photometric_loss,
                      supervised_loss)
-from .models import TrainingAdapter, get_adapter
+from .models import TrainOutputs, TrainingAdapter, get_adapter
 
 LOSSES = ("supervised", "photometric", "distill")
 LR_SCHEDULES = ("constant", "cosine")
@@ -520,11 +520,22 @@ class Trainer:
         truth = batch.disparity.to(device) if batch.disparity is not None else None
         prepared_left, prepared_right = self.adapter.prepare(left), self.adapter.prepare(right)
         autocast = torch.autocast("cuda", dtype=torch.float16) if self.amp else nullcontext()
-        with autocast:
-            outputs = self.adapter.train_outputs(self.model, prepared_left, prepared_right)
         max_disp = self.adapter.max_disp
         row: dict[str, Any] = {}
+        custom = None
         if config.loss == "supervised":
+            with autocast:
+                custom = self.adapter.supervised_objective(self.model, prepared_left, prepared_right,
+                                                           truth, max_disp)
+        if custom is not None:
+            loss, final = custom
+            outputs = TrainOutputs([final], [1.0])
+        else:
+            with autocast:
+                outputs = self.adapter.train_outputs(self.model, prepared_left, prepared_right)
+        if custom is not None:
+            pass
+        elif config.loss == "supervised":
             loss = sum(w * supervised_loss(d, truth, max_disp)
                        for w, d in zip(outputs.weights, outputs.disparities))
         elif config.loss == "distill":

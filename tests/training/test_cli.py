@@ -48,18 +48,20 @@ def test_train_command_usage_errors(tmp_path, capsys):
 @pytest.mark.parametrize("backend, options, size", [
     ("gcnet", {}, (64, 96)),
     ("psmnet", {}, (60, 100)),
+    ("ganet", {"variant": "11"}, (40, 90)),
 ])
 def test_exported_weights_load_in_the_backend_and_give_the_training_side_result(tmp_path, backend, options, size):
     from depthapp.backends import create_backend
     from depthapp.training.evaluate import predict_numpy
     from depthapp.training.models import get_adapter
 
-    adapter = get_adapter(backend, max_disp=32)
+    adapter = get_adapter(backend, variant=options.get("variant"), max_disp=24 if backend == "ganet" else 32)
     model = adapter.build(seed=0).eval()
     path = tmp_path / "weights.pt"
     torch.save(adapter.export_state(model, half=False), path)
     pair = generate(3, height=size[0], width=size[1], max_disparity=20.0).to_pair()
-    result = create_backend(backend, weights=str(path), max_disp=32, device="cpu", **options).compute(pair)
+    result = create_backend(backend, weights=str(path), max_disp=adapter.max_disp, device="cpu",
+                            **options).compute(pair)
     mine = predict_numpy(adapter, model, pair.left, pair.right, "cpu")
     assert result.disparity.shape == mine.shape == size
     np.testing.assert_allclose(result.disparity, mine, atol=2e-3)
@@ -90,3 +92,30 @@ def test_adapt_to_camera_lowers_the_photometric_error(tmp_path):
     assert "Adaptation to the user's camera" in card and "(held out)" in card
     training_ids = (tmp_path / "adapted" / "adapt_training_ids.txt").read_text().split()
     assert training_ids == ["00", "01", "02", "03"]
+
+
+@pytest.mark.network
+def test_mccnn_init_from_the_registry_matches_the_backend_cost_volume(tmp_path):
+    from depthapp.backends import create_backend
+    from depthapp.training.models import get_adapter
+    from depthapp.weights import fetch
+
+    fetch("mccnn-fast-middlebury")
+    adapter = get_adapter("mccnn", max_disp=16)
+    model = adapter.build(seed=0)
+    assert adapter.load_init(model, "mccnn-fast-middlebury").startswith("mccnn-fast-middlebury")
+    pair = generate(2, height=40, width=72, max_disparity=12.0).to_pair()
+    backend = create_backend("mccnn", weights="mccnn-fast-middlebury", max_disp=16, device="cpu")
+    cost, _, _ = backend.cost_volume(pair)  # (H, W, D), -cosine, +1 outside the right image
+
+    def tensor(image):
+        return torch.from_numpy(image.astype(np.float32) / 255).permute(2, 0, 1)[None]
+
+    with torch.no_grad():
+        similarity = model.eval().similarity(adapter.prepare(tensor(pair.left)), adapter.prepare(tensor(pair.right)))
+    np.testing.assert_allclose(-similarity[0].permute(1, 2, 0).numpy(), cost, atol=1e-4)
+    # Exported again, the file is what the backend loads.
+    path = tmp_path / "mccnn.pt"
+    torch.save(adapter.export_state(model, half=False), path)
+    again = create_backend("mccnn", weights=str(path), max_disp=16, device="cpu").cost_volume(pair)[0]
+    np.testing.assert_allclose(again, cost, atol=1e-5)
