@@ -37,15 +37,15 @@ import numpy as np
 from PyQt6.QtCore import QRectF, QSize, Qt, QThread, pyqtSignal
 from PyQt6.QtGui import QColor, QPainter, QPixmap
 from PyQt6.QtWidgets import (QAbstractItemView, QButtonGroup, QCheckBox, QComboBox, QDialog,
-                             QDoubleSpinBox, QFileDialog, QFormLayout, QGridLayout, QGroupBox,
+                             QDoubleSpinBox, QFileDialog, QFormLayout, QFrame, QGridLayout, QGroupBox,
                              QHBoxLayout, QHeaderView, QLabel, QLineEdit, QListWidget,
                              QListWidgetItem, QMessageBox, QProgressBar, QPushButton,
-                             QRadioButton, QSizePolicy, QSpinBox, QSplitter,
+                             QRadioButton, QScrollArea, QSizePolicy, QSpinBox, QSplitter,
                              QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget, QWizard,
                              QWizardPage)
 
 from ..calibration.stereo_calibrate import ChessboardPattern, CharucoPattern, Pattern
-from ..calibration.wizard import (POSE_HINTS, POSE_LABELS, CalibrationWizardModel, Candidate,
+from ..calibration.wizard import (POSE_LABELS, CalibrationWizardModel, Candidate,
                                   WizardResult, file_pairs, folder_pairs, inspect_files,
                                   render_candidate, render_coverage, render_pattern,
                                   render_rectified)
@@ -269,8 +269,9 @@ class PatternPage(_Page):
         self.setSubTitle("Describe the board you print or show. Measure a printed square with a "
                          "ruler: the baseline (and so every depth) comes out in its units.")
         self.kind_chessboard = QRadioButton("Chessboard")
-        self.kind_charuco = QRadioButton("ChArUco board (chessboard with ArUco markers; may be "
-                                         "partly hidden)")
+        self.kind_charuco = QRadioButton("ChArUco board")
+        self.kind_charuco.setToolTip("a chessboard with ArUco markers in its white squares: "
+                                     "corners are found even when part of it is hidden")
         self.kind_chessboard.setChecked(True)
         kinds = QButtonGroup(self)
         kinds.addButton(self.kind_chessboard)
@@ -294,7 +295,9 @@ class PatternPage(_Page):
         self.squares_across = _spin(3, 60, 7)
         self.squares_down = _spin(3, 60, 5)
         self.marker = _spin(0.001, 10000.0, 30.0, 3)
-        self.legacy = QCheckBox("legacy layout (boards made with OpenCV before 4.6, even rows)")
+        self.legacy = QCheckBox("legacy layout (OpenCV < 4.6)")
+        self.legacy.setToolTip("boards generated with OpenCV before 4.6 with an even number of "
+                               "rows start with a marker in the other colour")
         charuco = QWidget()
         charuco_form = QFormLayout(charuco)
         charuco_form.addRow("ArUco dictionary", self.dictionary)
@@ -318,18 +321,23 @@ class PatternPage(_Page):
         self.model_combo = QComboBox()
         for key, label in MODELS:
             self.model_combo.addItem(label, key)
+        for combo in (self.model_combo, self.dictionary):
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(14)
         self.alpha = _spin(0.0, 1.0, 0.0, 2)
         self.alpha.setSingleStep(0.1)
         self.alpha.setToolTip("0: rectified images hold valid pixels only; 1: every source pixel "
                               "(black borders)")
-        self.keep_outliers = QCheckBox("use every view, even those whose error stands out")
+        self.keep_outliers = QCheckBox("keep outlier views")
+        self.keep_outliers.setToolTip("use every view, even those whose error stands out (they "
+                                      "are dropped by default, and named in the result)")
         advanced = QGroupBox("Calibration options")
         advanced_form = QFormLayout(advanced)
         advanced_form.addRow("distortion model", self.model_combo)
         advanced_form.addRow("rectification alpha", self.alpha)
         advanced_form.addRow("", self.keep_outliers)
 
-        self.picture = ImageLabel(QSize(240, 170), background=None)
+        self.picture = ImageLabel(QSize(160, 110), background=None)
         self.picture.align_top = True
         self.caption = QLabel()
         self.caption.setWordWrap(True)
@@ -622,14 +630,14 @@ class CapturePage(_Page):
         self._inspected_source = None
         self._last_frame_view: Optional[str] = None
 
-        self.overlay = ImageLabel(QSize(480, 180))
+        self.overlay = ImageLabel(QSize(320, 140))
         self.overlay.placeholder = "The corners found in each pair appear here."
         self.status = QLabel()
         self.status.setWordWrap(True)
         self.status.setTextFormat(Qt.TextFormat.RichText)
 
-        self.coverage_left = ImageLabel(QSize(200, 150))
-        self.coverage_right = ImageLabel(QSize(200, 150))
+        self.coverage_left = ImageLabel(QSize(120, 90))
+        self.coverage_right = ImageLabel(QSize(120, 90))
         self.coverage_left_label = QLabel()
         self.coverage_right_label = QLabel()
         coverage = QGridLayout()
@@ -645,6 +653,7 @@ class CapturePage(_Page):
         self.hints.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.hints.setWordWrap(True)
         self.count = QLabel()
+        self.count.setWordWrap(True)
 
         self.pairs_label = QLabel("Image pairs")
         self.pairs_list = QListWidget()
@@ -657,7 +666,7 @@ class CapturePage(_Page):
         self.views_list = QListWidget()
         self.views_list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.views_list.currentRowChanged.connect(self._view_selected)
-        self.auto = QCheckBox("Add good views automatically")
+        self.auto = QCheckBox("Auto-capture good views")
         self.auto.setChecked(True)
         self.auto.setToolTip("files: every pair that passes the checks; live: a view once the "
                              "board has been held still for a moment")
@@ -693,16 +702,24 @@ class CapturePage(_Page):
         bottom_layout = QHBoxLayout(bottom)
         bottom_layout.setContentsMargins(0, 0, 0, 0)
         bottom_layout.addLayout(coverage, 3)
-        info = QVBoxLayout()
+        info_widget = QWidget()
+        info = QVBoxLayout(info_widget)
+        info.setContentsMargins(0, 0, 4, 0)
         info.addWidget(self.count)
         info.addWidget(self.poses)
-        info.addWidget(self.hints, 1)
-        bottom_layout.addLayout(info, 2)
+        info.addWidget(self.hints)
+        info.addStretch(1)
+        info_scroll = QScrollArea()
+        info_scroll.setWidget(info_widget)
+        info_scroll.setWidgetResizable(True)
+        info_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        info_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        bottom_layout.addWidget(info_scroll, 2)
         main = QSplitter(Qt.Orientation.Vertical)
         main.addWidget(top)
         main.addWidget(bottom)
-        main.setStretchFactor(0, 3)
-        main.setStretchFactor(1, 2)
+        main.setStretchFactor(0, 1)
+        main.setStretchFactor(1, 1)
         layout = QHBoxLayout(self)
         layout.addWidget(main, 4)
         layout.addWidget(side_widget, 1)
@@ -719,9 +736,14 @@ class CapturePage(_Page):
         self.pause_button.setVisible(live)
         self.pause_button.setChecked(False)
         self._views_changed(self.model.views)
-        if live:
-            self.start_live(source)
-        elif source is not self._inspected_source:
+
+    def activate(self) -> None:
+        """The page became current (forward, or back from a later page): read the source."""
+        source = self.wizard().source
+        if isinstance(source, LiveSpec):
+            if self.live is None:
+                self.start_live(source)
+        elif source is not None and source is not self._inspected_source:
             self.start_inspection(source)
 
     def cleanupPage(self) -> None:
@@ -796,7 +818,9 @@ class CapturePage(_Page):
         if error is not None and not isinstance(error, Cancelled):
             self.report_error("Looking for the board", str(error))
         found = sum(1 for c in self.candidates if c is not None and c.view is not None)
-        self.progress.setFormat(f"board found in {found} of {len(self.candidates)} pairs")
+        self.progress.setFormat(f"board in {found} of {len(self.candidates)}")
+        self.progress.setToolTip(f"the board was found in both images of {found} of the "
+                                 f"{len(self.candidates)} pairs")
 
     def _captured_name(self, candidate: Candidate) -> Optional[str]:
         for view in self.model.views:
@@ -1074,7 +1098,7 @@ class ResultPage(_Page):
         font = self.headline.font()
         font.setPointSizeF(font.pointSizeF() * 1.35)
         self.headline.setFont(font)
-        self.preview = ImageLabel(QSize(520, 200))
+        self.preview = ImageLabel(QSize(320, 140))
         self.preview_combo = QComboBox()
         self.preview_combo.currentIndexChanged.connect(self._show_preview)
         self.preview_info = QLabel()
@@ -1278,12 +1302,17 @@ class CalibrationWizard(QWizard):
             self.setPage(page_id, page)
         if self.model.pattern is not None:
             self.pattern_page.set_pattern(self.model.pattern)
+        self.currentIdChanged.connect(self._page_shown)
         if embedded:
             self.setWindowFlags(Qt.WindowType.Widget)
             self.setOption(QWizard.WizardOption.NoCancelButton, True)
             self.setButtonText(QWizard.WizardButton.FinishButton, "Start over")
             self.finished.connect(self._start_over)
         self.resize(1150, 820)
+
+    def _page_shown(self, page_id: int) -> None:
+        if page_id == PAGE_CAPTURE:
+            self.capture_page.activate()
 
     def _start_over(self, _code: int) -> None:
         self.restart()

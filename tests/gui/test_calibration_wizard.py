@@ -83,7 +83,7 @@ def test_files_to_saved_calibration(wizard, qtbot, chessboards, reference, tmp_p
     capture = wizard.capture_page
     assert wizard.model.view_names == [f"left{n}.jpg" for n in NAMES]
     assert [capture.pairs_list.item(i).text() for i in range(3)] == ["✓  left01.jpg", "✓  left02.jpg", "✓  left03.jpg"]
-    assert capture.progress.format() == "board found in 13 of 13 pairs"
+    assert capture.progress.format() == "board in 13 of 13"
     assert "13 views captured" in capture.count.text()
     assert "✗ far" in capture.poses.text() and "✓ right edge back" in capture.poses.text()
     assert "Move the board farther away" in capture.hints.text()
