@@ -106,11 +106,14 @@ class MCCNNBackend(Backend):
                                                     "blur_sigma": 0.0, "cbca_before": 0, "cbca_after": 0}}
 
     def __init__(self, max_disp: Optional[int] = None, device: str = "auto",
-                 weights: Optional[str] = None, **params):
+                 weights: Optional[str] = None, offline: bool = False, **params):
+        """``offline``: never download missing weights (otherwise
+        :func:`depthapp.weights.set_auto_fetch` decides)."""
         super().__init__(max_disp=max_disp, device=device, weights=weights, **params)
         from ...weights import resolve_weights
 
-        self.resolved_weights = resolve_weights(weights, self.name, DEFAULT_WEIGHTS)
+        self.resolved_weights = resolve_weights(weights, self.name, DEFAULT_WEIGHTS,
+                                                fetch_missing=False if offline else None)
         self.variant = self._detect_variant()
         for name, value in PAPER_MIDDLEBURY[self.variant].items():
             if name not in params:
@@ -124,6 +127,32 @@ class MCCNNBackend(Backend):
 
     def network(self):
         return load_network(str(self.resolved_weights.path), self.resolved_weights.label, self.device)
+
+    def export_spec(self, height: int, width: int):
+        """The feature network for ``depthapp export``: one standardised grey image
+        ``(1, 1, H, W)`` -> ``(1, C, H, W)`` features (edge replication included). The cost is
+        ``-<f_L(x), f_R(x - d)>`` for ``fast``; ``accurate`` needs its decision network
+        (``extra['variant']``), which stays in depthapp."""
+        import copy
+
+        import torch
+
+        from ...export.spec import ExportSpec
+        from .model import PATCH_RADIUS
+
+        network = copy.deepcopy(load_network(str(self.resolved_weights.path),
+                                              self.resolved_weights.label, "cpu"))
+        module = torch.nn.Sequential(torch.nn.ReplicationPad2d(PATCH_RADIUS),
+                                     network.to(memory_format=torch.contiguous_format)).eval()
+        record = self.resolved_weights.record
+        return ExportSpec(module=module, input_kind="grey_standardised", input_names=("image",),
+                          output_name="features", pad_multiple=1, pad_mode="bottom_right",
+                          mean=(0.0,), std=(1.0,), max_disp=self.max_disp, backend=self.name,
+                          weights_id=record.id if record else "",
+                          weights_sha256=record.sha256 if record else "",
+                          extra={"variant": self.variant, "channels": network.channels,
+                                 "cost": "-dot(f_left(x), f_right(x - d))" if self.variant == "fast"
+                                 else "decision network (not exported)"})
 
     def cost_volume(self, pair: StereoPair, timer: Optional[StageTimer] = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(H, W, D)`` float32 matching cost and the two standardised grey images."""

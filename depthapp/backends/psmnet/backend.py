@@ -129,12 +129,15 @@ class PSMNetBackend(Backend):
     presets = {"fast": {"scale": 0.5}}
 
     def __init__(self, max_disp: Optional[int] = None, device: str = "auto",
-                 weights: Optional[str] = None, **params):
+                 weights: Optional[str] = None, offline: bool = False, **params):
+        """``offline``: never download missing weights (otherwise
+        :func:`depthapp.weights.set_auto_fetch` decides)."""
         super().__init__(max_disp=max_disp, device=device, weights=weights, **params)
         from ...weights import resolve_weights
 
         # Resolved now so a missing or corrupted checkpoint fails before any work.
-        self.resolved_weights = resolve_weights(weights, self.name, DEFAULT_WEIGHTS)
+        self.resolved_weights = resolve_weights(weights, self.name, DEFAULT_WEIGHTS,
+                                                fetch_missing=False if offline else None)
 
     @classmethod
     def weights_max_disp(cls, weights: Optional[str]) -> Optional[int]:
@@ -170,11 +173,31 @@ class PSMNetBackend(Backend):
         return load_model(str(self.resolved_weights.path), self.resolved_weights.label,
                           self.device, self.max_disp)
 
+    def export_spec(self, height: int, width: int):
+        """The network for ``depthapp export``: normalised, padded RGB pair -> ``(1, Hp, Wp)``.
+        A fresh CPU copy whose cost volume is built by pad-and-stack (no in-place writes, so
+        exporters can trace it; same values)."""
+        import copy
+
+        from ...export.spec import ExportSpec
+        from .model import concat_cost_volume_stacked
+
+        module = copy.deepcopy(load_model(str(self.resolved_weights.path), self.resolved_weights.label,
+                                          "cpu", self.max_disp))
+        module.cost_volume = concat_cost_volume_stacked
+        record = self.resolved_weights.record
+        return ExportSpec(module=module.eval(), input_kind="rgb", input_names=("left", "right"),
+                          output_name="disparity", pad_multiple=PAD_MULTIPLE, pad_mode="top_right",
+                          mean=IMAGENET_MEAN, std=IMAGENET_STD, max_disp=self.max_disp,
+                          min_padded_size=MIN_SIZE, backend=self.name,
+                          weights_id=record.id if record else "",
+                          weights_sha256=record.sha256 if record else "")
+
     def _compute(self, pair: StereoPair, timer: StageTimer, cancel: CancelToken):
         import torch
         import torch.nn.functional as F
 
-        from .model import concat_cost_volume, disparity_regression
+        from .model import disparity_regression
 
         height, width = pair.height, pair.width
         scaled_h, scaled_w, padded_h, padded_w = self.network_size(height, width)
@@ -199,7 +222,7 @@ class PSMNetBackend(Backend):
                     left_features, right_features = model.features(left, right)
                 cancel.raise_if_cancelled()
                 with timer("cost volume"):
-                    volume = concat_cost_volume(left_features, right_features, self.max_disp // 4)
+                    volume = model.cost_volume(left_features, right_features, self.max_disp // 4)
                     del left_features, right_features
                 with timer("aggregation"):
                     cost = model.aggregate(volume)

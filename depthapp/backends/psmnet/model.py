@@ -186,6 +186,7 @@ class PSMNet(nn.Module):
         self.classif1 = _classifier()
         self.classif2 = _classifier()
         self.classif3 = _classifier()
+        self.cost_volume = concat_cost_volume
 
     def features(self, left: torch.Tensor, right: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.feature_extraction(left), self.feature_extraction(right)
@@ -206,7 +207,7 @@ class PSMNet(nn.Module):
 
     def forward(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
         left_features, right_features = self.features(left, right)
-        volume = concat_cost_volume(left_features, right_features, self.max_disp // 4)
+        volume = self.cost_volume(left_features, right_features, self.max_disp // 4)
         return disparity_regression(self.aggregate(volume), self.max_disp)
 
 
