@@ -200,9 +200,12 @@ def _card_text(trainer, record, synthetic, motorcycle, losses, parameters, backe
         f"Weights: `{record['source']['path']}` (fp16 state dict, {record['size']:,} bytes, "
         f"sha256 `{record['sha256']}`); registry record: `weights_record.json` (id `{record['id']}`).",
         "",
-        f"Use: `depthapp run --backend {adapter.backend} --weights {trainer.out / 'weights.pt'} "
-        f"--max-disp {adapter.max_disp}"
-        + "".join(f" --{k.replace('_', '-')} {v}" for k, v in adapter.backend_options().items()) + " LEFT RIGHT`",
+        (f"Use: `depthapp run --backend {adapter.backend} --weights {trainer.out / 'weights.pt'} "
+         f"--max-disp {adapter.max_disp}"
+         + "".join(f" --{k.replace('_', '-')} {v}" for k, v in adapter.backend_options().items()) + " LEFT RIGHT`"
+         if adapter.variant in adapter.backend_variants else
+         f"Use: this {adapter.variant} network is not one the {adapter.backend} backend builds; load it "
+         f"with depthapp.training (e.g. `--init {trainer.out}` to continue training)"),
         "",
         "## Network",
         f"- {adapter.describe()}; {parameters:,} parameters",

@@ -166,3 +166,33 @@ def test_the_card_and_record_describe_the_exported_weights(tmp_path):
     card = result.card.read_text()
     assert "held-out synthetic (2 procedural pairs" in card and "iterations: 2" in card
     assert sorted(p.name for p in (tmp_path / "run").iterdir() if p.suffix == ".csv") == ["train_log.csv"]
+
+
+def test_background_workers_give_the_same_batches(tmp_path):
+    from depthapp.training.data import iterate_batches
+
+    maker = Trainer(_config(tmp_path)).batches
+    here = list(iterate_batches(maker, 1, 4, workers=0))
+    there = list(iterate_batches(maker, 1, 4, workers=2))
+    assert [b.indices for b in here] == [b.indices for b in there]
+    for a, b in zip(here, there):
+        assert torch.equal(a.left, b.left) and torch.equal(a.right, b.right)
+        assert torch.equal(a.disparity, b.disparity)
+
+
+def test_ctrl_c_stops_after_the_iteration_with_a_checkpoint(tmp_path):
+    import os
+    import signal
+
+    def interrupt_at_two(progress):
+        if progress.done == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    previous = signal.getsignal(signal.SIGINT)
+    trainer = Trainer(_config(tmp_path, handle_sigint=True), progress=interrupt_at_two)
+    with pytest.raises(Cancelled, match="--resume"):
+        trainer.run()
+    assert signal.getsignal(signal.SIGINT) is previous
+    checkpoint = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    assert checkpoint["trainer"]["iteration"] in (2, 3)  # the signal lands at the next bytecode
+    assert any("Ctrl-C again" in note for note in trainer.notes)
