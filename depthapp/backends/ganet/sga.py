@@ -15,7 +15,7 @@ of each scan line is ``C(p, d) * sum_i w_i``.
 Two implementations with one contract:
 - :func:`sga_torch`: pure torch on any device, differentiable. The recurrence is sequential
   along the scan; each step handles a whole line (batch, channels, disparities, the other
-  image axis) at once, and opposite directions share one loop.
+  image axis) at once, in place in inference.
 - :func:`sga_triton`: a Triton kernel for CUDA (inference), one program per (n, k, column
   block) holding a ``(D, columns)`` tile in registers while it walks the scan line.
 :func:`sga` picks the fast one when it can. Importing this module never needs CUDA or Triton.
@@ -23,7 +23,7 @@ Two implementations with one contract:
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 import torch
 
@@ -41,33 +41,55 @@ def _check(volume: torch.Tensor, weights: Sequence[torch.Tensor]) -> None:
             raise ValueError(f"SGA {name} weights must be {(n, k, 5, h, w)}, got {tuple(weight.shape)}")
 
 
-def _scan_lines(lines: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """Run the recurrence along dim 0.
+def _scan(volume: torch.Tensor, weights: torch.Tensor, reverse: bool, out: Optional[torch.Tensor],
+          accumulate: bool):
+    """Run the recurrence along dim 3 of ``volume`` ``(N, K, D, L, M)`` with ``weights``
+    ``(N, K, 5, L, M)``, from ``L-1`` down to 0 when ``reverse``.
 
-    Args:
-        lines: ``(L, B, K, D, M)`` cost, scanned from index 0 to L-1.
-        weights: ``(L, B, K, 5, M)``.
-    Returns:
-        ``(L, B, K, D, M)`` aggregated cost.
+    With ``out`` given (inference), each aggregated line goes straight into ``out`` (or into
+    ``max(out, .)`` when ``accumulate``) and nothing else of full size is allocated. Without it
+    (autograd), the lines are returned stacked ``(N, K, D, L, M)``.
     """
-    w = weights.unsqueeze(4)  # (L, B, K, 5, 1, M): broadcast over D
-    first = lines[0] * w[0].sum(dim=2)
-    out = [first]
-    prev = first
-    for step in range(1, lines.shape[0]):
-        cost = lines[step]
-        w0, w1, w2, w3, w4 = w[step].unbind(dim=2)
-        agg = cost * w0
-        agg = agg + prev * w1
-        # A(p-r, d-1): shift up one level; level 0 takes C(p, 0) (the kernel's edge rule).
-        below = torch.cat([cost[:, :, :1], prev[:, :, :-1]], dim=2)
-        agg = agg + below * w2
-        above = torch.cat([prev[:, :, 1:], cost[:, :, -1:]], dim=2)
-        agg = agg + above * w3
-        agg = agg + prev.amax(dim=2, keepdim=True) * w4
-        out.append(agg)
+    length = volume.shape[3]
+    lines = []
+    prev = None
+    if out is not None:  # two line buffers used in turn: no allocation inside the loop
+        n, k, levels, _, m = volume.shape
+        buffers = [volume.new_empty(n, k, levels, m) for _ in range(2)]
+        peak = volume.new_empty(n, k, 1, m)
+    for step, pos in enumerate(range(length - 1, -1, -1) if reverse else range(length)):
+        cost = volume[:, :, :, pos]                   # (N, K, D, M)
+        w = weights[:, :, :, pos].unsqueeze(3)        # (N, K, 5, 1, M): broadcast over D
+        if prev is None:
+            agg = cost * w.sum(dim=2)
+        else:
+            w0, w1, w2, w3, w4 = w.unbind(dim=2)
+            if out is None:
+                agg = torch.mul(cost, w0)
+                max_prev = prev.amax(dim=2, keepdim=True)
+            else:
+                agg = torch.mul(cost, w0, out=buffers[step % 2])
+                max_prev = torch.amax(prev, dim=2, keepdim=True, out=peak)
+            agg.addcmul_(prev, w1)
+            # A(p-r, d-1), and C(p, d) where d-1 is outside (the kernel's edge rule); same for d+1.
+            agg[:, :, 1:].addcmul_(prev[:, :, :-1], w2)
+            agg[:, :, :1].addcmul_(cost[:, :, :1], w2)
+            agg[:, :, :-1].addcmul_(prev[:, :, 1:], w3)
+            agg[:, :, -1:].addcmul_(cost[:, :, -1:], w3)
+            agg.addcmul_(max_prev, w4)
+        if out is None:
+            lines.append(agg)
+        elif accumulate:
+            target = out[:, :, :, pos]
+            torch.maximum(target, agg, out=target)
+        else:
+            out[:, :, :, pos].copy_(agg)
         prev = agg
-    return torch.stack(out)
+    if out is None:
+        if reverse:
+            lines.reverse()
+        return torch.stack(lines, dim=3)
+    return out
 
 
 def sga_torch(volume: torch.Tensor, down: torch.Tensor, up: torch.Tensor, right: torch.Tensor,
@@ -75,17 +97,24 @@ def sga_torch(volume: torch.Tensor, down: torch.Tensor, up: torch.Tensor, right:
     """SGA in pure torch: ``(N, K, D, H, W)`` volume and four ``(N, K, 5, H, W)`` normalised
     weights (propagating down, up, right, left) -> ``(N, K, D, H, W)``."""
     _check(volume, (down, up, right, left))
-    n = volume.shape[0]
-    # Vertical: lines run along H. Both directions in one loop: 'up' is 'down' on the flipped volume.
-    vertical = torch.cat([volume, volume.flip(3)], dim=0).permute(3, 0, 1, 2, 4)
-    vertical_w = torch.cat([down, up.flip(3)], dim=0).permute(3, 0, 1, 2, 4)
-    agg = _scan_lines(vertical, vertical_w).permute(1, 2, 3, 0, 4)  # (2N, K, D, H, W)
-    result = torch.maximum(agg[:n], agg[n:].flip(3))
-    del agg, vertical, vertical_w
-    horizontal = torch.cat([volume, volume.flip(4)], dim=0).permute(4, 0, 1, 2, 3)
-    horizontal_w = torch.cat([right, left.flip(4)], dim=0).permute(4, 0, 1, 2, 3)
-    agg = _scan_lines(horizontal, horizontal_w).permute(1, 2, 3, 4, 0)
-    return torch.maximum(result, torch.maximum(agg[:n], agg[n:].flip(4)))
+    # Horizontal scans walk W: a transposed copy keeps each step's line contiguous.
+    volume_t = volume.transpose(3, 4).contiguous()
+    right_t = right.transpose(3, 4).contiguous()
+    left_t = left.transpose(3, 4).contiguous()
+    grad = torch.is_grad_enabled() and any(t.requires_grad for t in (volume, down, up, right, left))
+    if grad:
+        vertical = torch.maximum(_scan(volume, down, False, None, False), _scan(volume, up, True, None, False))
+        horizontal = torch.maximum(_scan(volume_t, right_t, False, None, False),
+                                   _scan(volume_t, left_t, True, None, False))
+        return torch.maximum(vertical, horizontal.transpose(3, 4))
+    out = torch.empty_like(volume)
+    _scan(volume, down, False, out, accumulate=False)
+    _scan(volume, up, True, out, accumulate=True)
+    out_t = torch.empty_like(volume_t)
+    _scan(volume_t, right_t, False, out_t, accumulate=False)
+    _scan(volume_t, left_t, True, out_t, accumulate=True)
+    del volume_t
+    return torch.maximum(out, out_t.transpose(3, 4), out=out)
 
 
 def triton_available() -> bool:
