@@ -34,7 +34,7 @@ from typing import Any, Callable, Optional
 
 import cv2
 import numpy as np
-from PyQt6.QtCore import QRectF, QSize, Qt, QThread, pyqtSignal
+from PyQt6.QtCore import QCoreApplication, QRectF, QSize, Qt, QThread, pyqtSignal
 from PyQt6.QtGui import QColor, QPainter, QPixmap
 from PyQt6.QtWidgets import (QAbstractItemView, QButtonGroup, QCheckBox, QComboBox, QDialog,
                              QDoubleSpinBox, QFileDialog, QFormLayout, QFrame, QGridLayout, QGroupBox,
@@ -1303,6 +1303,12 @@ class CalibrationWizard(QWizard):
         if self.model.pattern is not None:
             self.pattern_page.set_pattern(self.model.pattern)
         self.currentIdChanged.connect(self._page_shown)
+        # Worker threads must end before Qt deletes them with this window or its parent.
+        application = QCoreApplication.instance()
+        if application is not None:
+            application.aboutToQuit.connect(self.shutdown)
+        if parent is not None:
+            parent.destroyed.connect(self.shutdown)
         if embedded:
             self.setWindowFlags(Qt.WindowType.Widget)
             self.setOption(QWizard.WizardOption.NoCancelButton, True)
@@ -1330,13 +1336,16 @@ class CalibrationWizard(QWizard):
         answer = QMessageBox.question(self, title, text)
         return answer == QMessageBox.StandardButton.Yes
 
-    def shutdown(self) -> None:
+    def shutdown(self, *_args) -> None:
         """Stop every worker (the viewer calls this before closing)."""
-        self.capture_page.stop()
-        worker = self.calibrate_page.worker
-        if worker is not None:
-            worker.cancel.cancel()
-            worker.wait(10000)
+        try:
+            self.capture_page.stop()
+            worker = self.calibrate_page.worker
+            if worker is not None:
+                worker.cancel.cancel()
+                worker.wait(10000)
+        except RuntimeError:  # the pages are already gone: so are their threads
+            pass
 
     def done(self, code: int) -> None:
         self.shutdown()
