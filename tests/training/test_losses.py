@@ -121,3 +121,20 @@ def test_mean_photometric_error_ranks_disparities(device):
     good = mean_photometric_error(left, right, torch.full((1, 40, 80), 4.0, device=device))
     bad = mean_photometric_error(left, right, torch.full((1, 40, 80), 7.0, device=device))
     assert good < 1e-6 < bad
+
+
+def test_mccnn_hinge_loss_wants_the_true_disparity_ahead_by_the_margin(device):
+    from depthapp.training.models import mccnn_hinge_loss
+
+    target = torch.full((1, 2, 2), 5.0, device=device)
+    similarity = torch.full((1, 32, 2, 2), -0.5, device=device)
+    similarity[:, 5] = 0.9  # 1.4 ahead of every wrong disparity: no loss
+    assert float(mccnn_hinge_loss(similarity, target)) == 0.0
+    similarity[:, 12] = 0.8  # a wrong disparity 7 px away, only 0.1 behind
+    assert float(mccnn_hinge_loss(similarity, target)) > 0.0
+    near = torch.full((1, 32, 2, 2), -0.5, device=device)
+    near[:, 5] = 0.9
+    near[:, 6] = 0.9  # 1 px away is not a negative (the paper's 1.5 px lower bound)
+    assert float(mccnn_hinge_loss(near, target)) == 0.0
+    # Pixels without ground truth teach nothing.
+    assert float(mccnn_hinge_loss(similarity, torch.full((1, 2, 2), float("nan"), device=device))) == 0.0
