@@ -224,6 +224,31 @@ def test_live_source_from_video_files(wizard, qtbot, chessboards, tmp_path):
     assert "only 6 views used" in warnings and "a good calibration" not in warnings
 
 
+def test_closing_the_parent_stops_a_running_live_source(qtbot, chessboards, tmp_path):
+    """Qt aborts the process when a running QThread is deleted: the wizard must stop its
+    reader when its parent window goes, mid-stream."""
+    from PyQt6.QtWidgets import QWidget
+
+    from depthapp.gui.calibration_wizard import open_calibration_wizard
+
+    left = write_video(tmp_path / "left.avi", [read_image(chessboards / "left01.jpg", grey=True)] * 40)
+    right = write_video(tmp_path / "right.avi", [read_image(chessboards / "right01.jpg", grey=True)] * 40)
+    parent = QWidget()
+    wizard = open_calibration_wizard(parent)
+    wizard.interactive = False
+    fill_pattern(wizard)
+    wizard.next()
+    wizard.source_page.set_live("videos", str(left), str(right))
+    wizard.next()
+    live = wizard.capture_page.live
+    qtbot.waitUntil(lambda: bool(wizard.model.views), timeout=30000)  # reading, mid-stream
+    assert live.isRunning()  # ~37 frames to go
+    stopped = []
+    live.finished.connect(lambda: stopped.append(True))
+    parent.deleteLater()
+    qtbot.waitUntil(lambda: bool(stopped), timeout=30000)
+
+
 def test_live_option_disabled_without_the_camera_module(qtbot, monkeypatch):
     from depthapp.gui.calibration_wizard import CalibrationWizard
 
