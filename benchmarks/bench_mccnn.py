@@ -1,7 +1,7 @@
 """MC-CNN + the paper's stereo method against OpenCV SGBM on the Motorcycle pair.
 
     python benchmarks/bench_mccnn.py                       # CPU, 2 threads, median of 3
-    python benchmarks/bench_mccnn.py --device cuda         # network and cost volume on the GPU
+    python benchmarks/bench_mccnn.py --device cuda         # network and cost volume on the GPU, + KITTI-sized fp32/autocast
     python benchmarks/bench_mccnn.py --ablation            # also each step of the method switched on in turn
 
 Target (issue 5): MC-CNN-fast-middlebury + SGM, bad-2 over all ground-truth pixels at most
@@ -36,6 +36,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--ablation", action="store_true")
     parser.add_argument("--accurate", action="store_true", help="also the accurate network (slow on a CPU)")
+    parser.add_argument("--kitti", action="store_true", help="also time a KITTI-sized pair (default on CUDA)")
     args = parser.parse_args()
 
     from depthapp.bench import (TIMING_HEADERS, environment_line, format_table, measure,
@@ -90,6 +91,31 @@ def main() -> int:
     print(format_table(TIMING_HEADERS, timing_rows(measurements, "opencv-sgbm (defaults)")))
     print("\n## Stages of the last run of each MC-CNN configuration (s)\n")
     print("\n".join(stage_lines))
+
+    if args.device.startswith("cuda") or args.kitti:
+        import cv2
+
+        from depthapp.data import StereoPair
+
+        kitti = StereoPair(cv2.resize(pair.left, (1242, 375), interpolation=cv2.INTER_AREA),
+                           cv2.resize(pair.right, (1242, 375), interpolation=cv2.INTER_AREA), name="kitti-sized")
+        rows = []
+        full = None
+        for label, autocast in (("fp32", False), ("autocast fp16", True)):
+            if autocast and not args.device.startswith("cuda"):
+                continue
+            backend = create_backend("mccnn", max_disp=228, device=args.device, autocast=autocast)
+            measured, result = measure(label, lambda: backend.compute(kitti), repeats=args.repeats, sync=sync)
+            motorcycle = create_backend("mccnn", max_disp=n_disp, device=args.device,
+                                        autocast=autocast).compute(pair).disparity
+            full = motorcycle if full is None else full
+            bad2 = scores(motorcycle, pair.gt_disparity)[0]
+            network = sum(result.timings.get(stage, 0.0) for stage in ("features", "cost volume"))
+            rows.append([label, 1000 * measured.median, 1000 * network, bad2,
+                         float(np.mean(np.abs(motorcycle - full)))])
+        print(f"\n## KITTI-sized pair 1242x375, 228 levels (the paper's KITTI range), device {args.device}\n")
+        print(format_table(("run", "median ms (whole method)", "network + volume ms",
+                            "Motorcycle bad-2 %", "mean |d - fp32| px"), rows))
     return 0
 
 

@@ -94,6 +94,8 @@ class MCCNNBackend(Backend):
             "sgm_vertical", "P1 divided by this on vertical paths"), 1.0, 100.0, step=0.25),
         Parameter("sgm_intensity", "float", 0.08, _variant_help(
             "sgm_intensity", "an edge is a standardised intensity step of at least this"), 0.0, 10.0, step=0.01),
+        Parameter("autocast", "bool", False, "CUDA only: the network and cost volume in fp16 "
+                  "(the rest of the method stays float32). Ignored on the CPU"),
         Parameter("lr_check", "bool", True, "left-right check; occlusions and mismatches are interpolated"),
         Parameter("subpixel", "bool", True, "parabola fit around the cost minimum"),
         Parameter("median_size", "int", 5, "median filter size (1 = off)", 1, 11, odd=True),
@@ -165,7 +167,8 @@ class MCCNNBackend(Backend):
         grey_left, grey_right = (standardise(g) for g in pair.grey())
         network = self.network()
         device = torch.device(self.device)
-        with torch.inference_mode():
+        use_autocast = bool(self.params["autocast"]) and device.type == "cuda"
+        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.float16, enabled=use_autocast):
             with timer("features"):
                 batch = torch.cat((network_input(grey_left, device), network_input(grey_right, device)))
                 batch = batch.contiguous(memory_format=torch.channels_last)
