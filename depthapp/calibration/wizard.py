@@ -13,7 +13,7 @@
   ``depthapp calibrate``, and its result (:class:`WizardResult`: RMS, epipolar error per view
   and overall, dropped views, baseline, a rectified preview pair).
 
-Events are :class:`depthapp.gui.events.Signal` callbacks (a plain list of functions, no Qt):
+Events are :class:`depthapp.events.Signal` callbacks (a plain list of functions, no Qt):
 ``pattern_changed(pattern)``, ``views_changed(views)`` and ``calibrated(result)``. They are
 emitted in the thread that changes the model; the Qt wizard changes it only on its GUI thread
 and runs the slow parts (:meth:`~CalibrationWizardModel.inspect`,
@@ -36,7 +36,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
-from ..gui.events import Signal
+from ..events import Signal
 from ..jobs import CancelToken, Job, ProgressCallback
 from .stereo_calibrate import (CalibrationReport, ChessboardPattern,
                                CharucoPattern, Detections, Pattern, StereoView, ViewReport,

@@ -440,6 +440,10 @@ class MainWindow(QMainWindow):
         self._action(calibration_menu, "&Enter by hand...", self.enter_calibration,
                      ["Ctrl+Shift+K"], "focal length, baseline and doffs")
         self._action(calibration_menu, "&Clear", self.clear_calibration, [])
+        calibration_menu.addSeparator()
+        self._action(calibration_menu, "Cali&brate...",
+                     lambda: self.tabs.setCurrentIndex(self.tabs.indexOf(self._extensions["Calibration"])),
+                     [], "guided stereo calibration from chessboard or ChArUco views")
 
         compute_menu = bar.addMenu("C&ompute")
         self._action(compute_menu, "&Compute", self.compute, ["F5", "Ctrl+R"])

@@ -1,6 +1,6 @@
 """The viewer's model: everything the viewer shows and every action it can take, without Qt.
 
-Widgets subscribe to the :class:`~depthapp.gui.events.Signal` attributes of a
+Widgets subscribe to the :class:`~depthapp.events.Signal` attributes of a
 :class:`ViewerState` and render; user actions call its methods. Tests drive it directly.
 
 Computation goes through :func:`depthapp.pipeline.run_pipeline`. A compute call builds one
@@ -32,7 +32,7 @@ from ..geometry import disparity_to_depth, disparity_to_points, pixel_to_point
 from ..jobs import CancelToken
 from ..pipeline import PipelineOutput, choose_max_disp, fit_calibration, prepare_pair
 from ..timing import StageTimer
-from .events import Signal
+from ..events import Signal
 from .sources import FolderSequence, PairSequence, VideoSequence, load_calibration_file, load_pair_files
 
 PRIMARY, COMPARE = "primary", "compare"

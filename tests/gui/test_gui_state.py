@@ -65,7 +65,7 @@ def state():
 
 def test_model_modules_import_no_qt():
     code = ("import sys\nimport depthapp.gui.state, depthapp.gui.render, depthapp.gui.sources, "
-            "depthapp.gui.events\n"
+            "depthapp.events, depthapp.calibration.wizard\n"
             "bad = sorted(m for m in sys.modules if m.startswith(('PyQt6', 'PySide')))\n"
             "assert not bad, bad\n")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
