@@ -20,8 +20,30 @@ from numba import njit, prange
 PATH_DIRECTIONS = ((0, 1), (0, -1), (1, 0), (-1, 0), (1, 1), (1, -1), (-1, 1), (-1, -1))
 
 
+# How a path step stores its L(p, .) into the output pixel (the result volume or a buffer)
+WRITE, ADD, ADD_WITH, WRITE_WITH = 0, 1, 2, 3  # o = L; o += L; o += e + L; o = e + L
+
+
 @njit(cache=True, inline="always", boundscheck=False)
-def _path_start(cost_px, cur, out_px, n_disp, big, write):
+def _store(cur, out_px, extra_px, n_disp, mode):
+    """Store ``cur[1:D+1]`` into ``out_px`` by ``mode``; one tight loop per mode so each
+    vectorises (a mode test inside the recurrence loop would not)."""
+    if mode == WRITE:
+        for d in range(n_disp):
+            out_px[d] = cur[d + 1]
+    elif mode == ADD:
+        for d in range(n_disp):
+            out_px[d] = out_px[d] + cur[d + 1]
+    elif mode == ADD_WITH:
+        for d in range(n_disp):
+            out_px[d] = out_px[d] + extra_px[d] + cur[d + 1]
+    else:
+        for d in range(n_disp):
+            out_px[d] = extra_px[d] + cur[d + 1]
+
+
+@njit(cache=True, inline="always", boundscheck=False)
+def _path_start(cost_px, cur, out_px, extra_px, n_disp, big, mode):
     """First pixel of a path: L = C. Returns min_d L."""
     best = big
     for d in range(n_disp):
@@ -29,15 +51,12 @@ def _path_start(cost_px, cur, out_px, n_disp, big, write):
         value = cur[d + 1]
         if value < best:
             best = value
-        if write:
-            out_px[d] = value
-        else:
-            out_px[d] = out_px[d] + value
+    _store(cur, out_px, extra_px, n_disp, mode)
     return best
 
 
 @njit(cache=True, inline="always", boundscheck=False)
-def _path_step(cost_px, prev, prev_min, p1, p2, cur, out_px, n_disp, big, write):
+def _path_step(cost_px, prev, prev_min, p1, p2, cur, out_px, extra_px, n_disp, big, mode):
     """One step of the SGM recurrence (Hirschmueller 2008, eq. 13), q = p - r:
 
         L(p, d) = C(p, d) + min(L(q, d), L(q, d-1) + P1, L(q, d+1) + P1, min_k L(q, k) + P2)
@@ -62,19 +81,17 @@ def _path_step(cost_px, prev, prev_min, p1, p2, cur, out_px, n_disp, big, write)
         cur[d + 1] = value
         if value < best:
             best = value
-        if write:
-            out_px[d] = value
-        else:
-            out_px[d] = out_px[d] + value
+    _store(cur, out_px, extra_px, n_disp, mode)
     return best
 
 
 @njit(cache=True, parallel=True, boundscheck=False)
 def sweep_horizontal(cost, p1, p2, use_forward, use_backward, out, work_type, big):
-    """Paths 0 (left to right) and 1 (right to left), rows in parallel.
+    """Paths 0 (left to right) and 1 (right to left), rows in parallel; writes ``out``.
 
-    The first enabled path writes ``out``, the second adds to it. ``p1``/``p2``: ``(8, H, W)``
-    in the working type.
+    With both paths, the forward one goes to a row buffer (cache resident) and the backward
+    one writes ``out = forward + backward``: the volume is written once and never read.
+    ``p1``/``p2``: ``(8, H, W)`` in the working type.
     """
     height, width, n_disp = cost.shape
     for y in prange(height):
@@ -84,18 +101,21 @@ def sweep_horizontal(cost, p1, p2, use_forward, use_backward, out, work_type, bi
         prev[n_disp + 1] = big
         cur[0] = big
         cur[n_disp + 1] = big
+        row = np.empty((width if use_backward else 1, n_disp), out.dtype)
         if use_forward:
-            best = _path_start(cost[y, 0], prev, out[y, 0], n_disp, big, True)
+            target = row if use_backward else out[y]
+            best = _path_start(cost[y, 0], prev, target[0], target[0], n_disp, big, WRITE)
             for x in range(1, width):
                 best = _path_step(cost[y, x], prev, best, p1[0, y, x], p2[0, y, x], cur,
-                                  out[y, x], n_disp, big, True)
+                                  target[x], target[x], n_disp, big, WRITE)
                 prev, cur = cur, prev
         if use_backward:
-            write = not use_forward
-            best = _path_start(cost[y, width - 1], prev, out[y, width - 1], n_disp, big, write)
+            mode = WRITE_WITH if use_forward else WRITE
+            best = _path_start(cost[y, width - 1], prev, out[y, width - 1],
+                               row[(width - 1) if use_forward else 0], n_disp, big, mode)
             for x in range(width - 2, -1, -1):
                 best = _path_step(cost[y, x], prev, best, p1[1, y, x], p2[1, y, x], cur,
-                                  out[y, x], n_disp, big, write)
+                                  out[y, x], row[x if use_forward else 0], n_disp, big, mode)
                 prev, cur = cur, prev
 
 
@@ -113,9 +133,10 @@ def sweep_lines(cost, p1, p2, slope, path_forward, path_backward, use_forward, u
     Lines are independent, so bands of ``band`` adjacent lines run in parallel with no
     synchronisation: every pixel belongs to one line, so no two threads touch the same output.
     Within a band the lines advance row by row, so each step reads ``band`` neighbouring pixels
-    of one image row (cache friendly), and the backward pass right after the forward pass finds
-    the band still in cache. One parallel region per family instead of one per image row keeps
-    the sweep fast when other processes compete for the cores.
+    of one image row. The forward pass stores its L in a band buffer (cache resident); the
+    backward pass adds both to ``out``, so the volume is read and written once per family.
+    One parallel region per family instead of one per image row keeps the sweep fast when
+    other processes compete for the cores.
     """
     height, width, n_disp = cost.shape
     if slope == 0:
@@ -124,6 +145,7 @@ def sweep_lines(cost, p1, p2, slope, path_forward, path_backward, use_forward, u
         k_first, k_count = -(height - 1), width + height - 1
     else:
         k_first, k_count = 0, width + height - 1
+    both = use_forward and use_backward
     n_bands = (k_count + band - 1) // band
     for band_index in prange(n_bands):
         k0 = k_first + band_index * band
@@ -132,6 +154,7 @@ def sweep_lines(cost, p1, p2, slope, path_forward, path_backward, use_forward, u
         minima = np.empty((2, band), work_type)
         buffers[:, :, 0] = big
         buffers[:, :, n_disp + 1] = big
+        forward = np.empty((height if both else 1, band, n_disp), out.dtype)
         for direction in range(2):
             if direction == 0 and not use_forward:
                 continue
@@ -139,6 +162,10 @@ def sweep_lines(cost, p1, p2, slope, path_forward, path_backward, use_forward, u
                 continue
             path = path_forward if direction == 0 else path_backward
             step = 1 if direction == 0 else -1
+            if both:
+                mode = WRITE if direction == 0 else ADD_WITH
+            else:
+                mode = ADD
             for row in range(height):
                 y = row if direction == 0 else height - 1 - row
                 now = row & 1
@@ -147,15 +174,21 @@ def sweep_lines(cost, p1, p2, slope, path_forward, path_backward, use_forward, u
                     x = k0 + b + slope * y
                     if x < 0 or x >= width:
                         continue
+                    if both and direction == 0:
+                        target = forward[y, b]
+                        extra = target
+                    else:
+                        target = out[y, x]
+                        extra = forward[y if both else 0, b]
                     xq = x - slope * step  # previous pixel on the path: (y - step, xq)
                     if row == 0 or xq < 0 or xq >= width:
-                        minima[now, b] = _path_start(cost[y, x], buffers[now, b], out[y, x],
-                                                     n_disp, big, False)
+                        minima[now, b] = _path_start(cost[y, x], buffers[now, b], target, extra,
+                                                     n_disp, big, mode)
                     else:
                         minima[now, b] = _path_step(cost[y, x], buffers[before, b],
                                                     minima[before, b], p1[path, y, x],
-                                                    p2[path, y, x], buffers[now, b], out[y, x],
-                                                    n_disp, big, False)
+                                                    p2[path, y, x], buffers[now, b], target,
+                                                    extra, n_disp, big, mode)
 
 
 @njit(cache=True, parallel=True, boundscheck=False)
