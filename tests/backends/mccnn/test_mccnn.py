@@ -10,7 +10,8 @@ import torch
 
 from depthapp.backends import create_backend
 from depthapp.backends.mccnn import postprocess as post
-from depthapp.backends.mccnn.cost import accurate_volume, correlation_volume, network_input
+from depthapp.backends.mccnn.cost import (accurate_volume, correlation_volume,
+                                          correlation_volume_matmul)
 from depthapp.backends.mccnn.model import (AccurateMCCNN, FastMCCNN, build_network,
                                            extract_state_dict, standardise)
 from depthapp.errors import WeightsError
@@ -68,11 +69,12 @@ def test_correlation_volume_is_minus_the_dot_product_of_shifted_features():
     generator = torch.Generator().manual_seed(3)
     left, right = (torch.nn.functional.normalize(torch.randn(16, 7, 150, generator=generator), dim=0)
                    for _ in range(2))
-    volume = correlation_volume(left, right, 70, invalid_cost=1.0).numpy()
     expected = np.ones((7, 150, 70), np.float32)
     for d in range(70):
         expected[:, d:, d] = -(left[:, :, d:] * right[:, :, : 150 - d]).sum(0).numpy()
-    np.testing.assert_allclose(volume, expected, atol=1e-5)
+    for build in (correlation_volume, correlation_volume_matmul):
+        volume = build(left, right, 70, invalid_cost=1.0).numpy()
+        np.testing.assert_allclose(volume, expected, atol=1e-5)
 
 
 def test_accurate_volume_runs_the_decision_network_per_disparity():
