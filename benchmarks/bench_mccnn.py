@@ -56,6 +56,8 @@ def main() -> int:
     print(f"{environment_line()}; threads {threads}\n")
 
     runs = [("mccnn fast-middlebury (full method)", "mccnn", dict(device=args.device, weights="mccnn-fast-middlebury")),
+            ("mccnn fast-middlebury, autocast (bf16 CPU / fp16 CUDA)", "mccnn",
+             dict(device=args.device, weights="mccnn-fast-middlebury", autocast=True)),
             ("mccnn fast-dfc (full method)", "mccnn", dict(device=args.device, weights="mccnn-fast-dfc"))]
     if args.ablation:
         base = dict(device=args.device, weights="mccnn-fast-middlebury")

@@ -94,8 +94,8 @@ class MCCNNBackend(Backend):
             "sgm_vertical", "P1 divided by this on vertical paths"), 1.0, 100.0, step=0.25),
         Parameter("sgm_intensity", "float", 0.08, _variant_help(
             "sgm_intensity", "an edge is a standardised intensity step of at least this"), 0.0, 10.0, step=0.01),
-        Parameter("autocast", "bool", False, "CUDA only: the network and cost volume in fp16 "
-                  "(the rest of the method stays float32). Ignored on the CPU"),
+        Parameter("autocast", "bool", False, "mixed precision for the network and cost volume: "
+                  "fp16 on CUDA, bfloat16 on the CPU (the rest of the method stays float32)"),
         Parameter("lr_check", "bool", True, "left-right check; occlusions and mismatches are interpolated"),
         Parameter("subpixel", "bool", True, "parabola fit around the cost minimum"),
         Parameter("median_size", "int", 5, "median filter size (1 = off)", 1, 11, odd=True),
@@ -104,7 +104,7 @@ class MCCNNBackend(Backend):
         Parameter("blur_threshold", "float", 2.0, _variant_help(
             "blur_threshold", "bilateral mean: neighbours within this many pixels of disparity"), 0.0, 50.0, step=0.5),
     )
-    presets = {"fast": {"blur_sigma": 0.0}, "raw": {"sgm": False, "lr_check": False, "median_size": 1,
+    presets = {"fast": {"autocast": True}, "raw": {"sgm": False, "lr_check": False, "median_size": 1,
                                                     "blur_sigma": 0.0, "cbca_before": 0, "cbca_after": 0}}
 
     def __init__(self, max_disp: Optional[int] = None, device: str = "auto",
@@ -167,8 +167,9 @@ class MCCNNBackend(Backend):
         grey_left, grey_right = (standardise(g) for g in pair.grey())
         network = self.network()
         device = torch.device(self.device)
-        use_autocast = bool(self.params["autocast"]) and device.type == "cuda"
-        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.float16, enabled=use_autocast):
+        use_autocast = bool(self.params["autocast"])
+        half = torch.float16 if device.type == "cuda" else torch.bfloat16
+        with torch.inference_mode(), torch.autocast(device.type, dtype=half, enabled=use_autocast):
             with timer("features"):
                 batch = torch.cat((network_input(grey_left, device), network_input(grey_right, device)))
                 batch = batch.contiguous(memory_format=torch.channels_last)
