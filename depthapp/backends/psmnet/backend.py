@@ -60,8 +60,11 @@ def _available_memory(device: str) -> Optional[int]:
     if device.startswith("cuda"):
         import torch
 
-        free, _ = torch.cuda.mem_get_info(torch.device(device))
-        return int(free)
+        index = torch.device(device)
+        free, _ = torch.cuda.mem_get_info(index)
+        # memory this process's caching allocator holds but does not use is available too
+        cached = torch.cuda.memory_reserved(index) - torch.cuda.memory_allocated(index)
+        return int(free + cached)
     try:
         with open("/proc/meminfo") as handle:
             for line in handle:
