@@ -6,7 +6,8 @@
 
 from .cache import (ENV_INDEX, ENV_MODELS, ENV_OFFLINE, ResolvedWeights, VerifyResult,
                     auto_fetch_enabled, cached_path, distribution_archive, fetch, fetch_hint,
-                    iter_records, load_checkpoint, models_dir, offline_forced, resolve_weights,
+                    iter_records, load_checkpoint, models_dir, offline_forced, pending_fetch,
+                    resolve_weights,
                     set_auto_fetch, sha256_file, unpacked_distribution, verify)
 from .registry import (RECORDS, DistributionMember, LocalFile, PublishedMetric, Url,
                        WeightsRecord, get_record, records_for)
@@ -15,5 +16,5 @@ __all__ = ["DistributionMember", "ENV_INDEX", "ENV_MODELS", "ENV_OFFLINE", "Loca
            "PublishedMetric", "RECORDS", "ResolvedWeights", "Url", "VerifyResult", "WeightsRecord",
            "auto_fetch_enabled", "cached_path", "distribution_archive", "fetch", "fetch_hint",
            "get_record", "iter_records", "load_checkpoint", "models_dir", "offline_forced",
-           "records_for", "resolve_weights", "set_auto_fetch", "sha256_file",
+           "pending_fetch", "records_for", "resolve_weights", "set_auto_fetch", "sha256_file",
            "unpacked_distribution", "verify"]

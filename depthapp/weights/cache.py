@@ -447,6 +447,15 @@ def resolve_weights(spec: Optional[str], backend: str, default_id: Optional[str]
     return ResolvedWeights(path, None)
 
 
+def pending_fetch(spec: Optional[str], default_id: Optional[str]) -> Optional[WeightsRecord]:
+    """The registry record that ``--weights spec`` would have to download (missing or
+    corrupted in the cache), or None. Lets a GUI ask the user before a backend fetches."""
+    record = RECORDS.get(spec or default_id or "")
+    if record is None or isinstance(record.source, LocalFile):
+        return None
+    return None if verify(record).ok else record
+
+
 def load_checkpoint(resolved: ResolvedWeights) -> dict:
     """``torch.load`` with ``weights_only=True`` (no pickled code runs) on the CPU."""
     import torch

@@ -17,7 +17,8 @@ from depthapp.backends import backend_names
 from depthapp.errors import UsageError, WeightsError
 from depthapp.jobs import Progress
 from depthapp.weights import (RECORDS, DistributionMember, WeightsRecord, cached_path, fetch,
-                              get_record, models_dir, resolve_weights, sha256_file, verify)
+                              get_record, models_dir, pending_fetch, resolve_weights, sha256_file,
+                              verify)
 from depthapp.weights import cache as weights_cache
 
 SMALL_ID = "mccnn-fast-middlebury"
@@ -109,6 +110,8 @@ def test_corrupted_file_is_caught_on_load_and_repaired_by_fetch(private_cache, f
 
 def test_missing_checkpoint_offline_says_how_to_fetch(tmp_path, monkeypatch):
     monkeypatch.setenv("DEPTHAPP_MODELS", str(tmp_path / "empty"))
+    assert pending_fetch(None, "psmnet-kitti2015").id == "psmnet-kitti2015"
+    assert pending_fetch(str(tmp_path / "mine.tar"), "psmnet-kitti2015") is None
     with pytest.raises(WeightsError, match=r"downloads are off.*depthapp weights fetch psmnet-kitti2015"):
         fetch("psmnet-kitti2015", offline=True)
     with pytest.raises(WeightsError, match=r"depthapp weights fetch psmnet-kitti2015"):
