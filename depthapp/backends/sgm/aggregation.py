@@ -94,12 +94,19 @@ def _penalty_maps(value: Penalty, name: str, indices: tuple[int, ...], height: i
     if np.issubdtype(work_type, np.integer):
         array = np.rint(array)
     array = array.astype(work_type, copy=False)
+    # Every form becomes a writeable, non-contiguous (8, H, W) view: one array type for numba,
+    # so the kernels compile once whatever form the caller used (compiling a parallel kernel
+    # takes seconds; a test suite would otherwise pay it for each form).
     if array.ndim == 0:
-        return np.broadcast_to(array, (8, height, width))
+        base = np.full((1, 1), array, work_type)
+        return np.lib.stride_tricks.as_strided(base, (8, height, width), (0, 0, 0),
+                                               writeable=True)
     if array.shape == (height, width):
-        return np.broadcast_to(array, (8, height, width))
+        base = np.ascontiguousarray(array)
+        return np.lib.stride_tricks.as_strided(base, (8, height, width), (0,) + base.strides,
+                                               writeable=True)
     if array.shape == (len(indices), height, width):
-        full = np.zeros((8, height, width), work_type)
+        full = np.zeros((8, height, width + 1), work_type)[:, :, :width]
         full[list(indices)] = array
         return full
     raise ValueError(f"{name} has shape {array.shape}; expected a scalar, ({height}, {width}) or "
