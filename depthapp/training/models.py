@@ -465,10 +465,12 @@ class PSMNetAdapter(TrainingAdapter):
                              f"256x512 (the paper's) or --batch 2")
 
     def train_outputs(self, model, left, right) -> TrainOutputs:
-        from ..backends.psmnet.model import concat_cost_volume, disparity_regression
+        from ..backends.psmnet.model import disparity_regression
 
         left_features, right_features = model.features(left, right)
-        volume = concat_cost_volume(left_features, right_features, model.max_disp // 4)
+        # The backend's own volume builder writes into a preallocated tensor (inference only);
+        # this one is the same tensor and differentiable.
+        volume = concatenation_volume(left_features, right_features, model.max_disp // 4)
         cost0 = model.dres0(volume)
         cost0 = model.dres1(cost0) + cost0
         out1, pre1, post1 = model.dres2(cost0, None, None)

@@ -119,3 +119,23 @@ def test_mccnn_init_from_the_registry_matches_the_backend_cost_volume(tmp_path):
     torch.save(adapter.export_state(model, half=False), path)
     again = create_backend("mccnn", weights=str(path), max_disp=16, device="cpu").cost_volume(pair)[0]
     np.testing.assert_allclose(again, cost, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_psmnet_training_outputs_are_the_network_and_differentiable():
+    from depthapp.training.losses import supervised_loss
+    from depthapp.training.models import get_adapter
+
+    adapter = get_adapter("psmnet", max_disp=16)
+    model = adapter.build(seed=0).eval()  # BatchNorm on running statistics: one small pair will do
+    left, right = torch.rand(1, 3, 256, 256), torch.rand(1, 3, 256, 256)
+    prepared = adapter.prepare(left), adapter.prepare(right)
+    with torch.no_grad():
+        reference = model(*prepared)
+    outputs = adapter.train_outputs(model, *prepared)
+    torch.testing.assert_close(outputs.final.detach(), reference)
+    assert outputs.weights == [0.5, 0.7, 1.0] and len(outputs.disparities) == 3
+    loss = sum(w * supervised_loss(d, torch.full((1, 256, 256), 5.0))
+               for w, d in zip(outputs.weights, outputs.disparities))
+    loss.backward()
+    assert model.feature_extraction.firstconv[0][0].weight.grad.abs().sum() > 0

@@ -161,6 +161,9 @@ def test_the_card_and_record_describe_the_exported_weights(tmp_path):
     record = load_weights_record(result.record)
     assert record.backend == "tiny" and record.source.path == str(result.weights.resolve())
     assert record.sha256 == sha256_file(result.weights) and record.size == result.weights.stat().st_size
+    from depthapp.weights import verify
+
+    assert verify(record).ok  # the registry's own SHA-256 check accepts the LocalFile record
     state = torch.load(result.weights, weights_only=True)
     assert all(v.dtype == torch.float16 for v in state.values() if v.is_floating_point())
     card = result.card.read_text()
