@@ -317,8 +317,14 @@ def _scene(rng: np.random.Generator, config: SyntheticConfig) -> list[_Surface]:
         x0 = float(rng.uniform(-0.1 * w, 1.1 * w))
         y0 = float(rng.uniform(-0.1 * h, 1.1 * h))
         size = float(np.exp(rng.uniform(np.log(0.04), np.log(0.35))) * min(h, w) * 1.5)
-        shape = str(rng.choice(["rect", "rect", "disc", "blob", "blob"]))
-        if shape == "rect":
+        shape = str(rng.choice(["rect", "rect", "disc", "blob", "blob", "bar"]))
+        if shape == "bar":
+            # Thin structures (poles, wires, spokes): 1-5 px wide, long, any direction.
+            params = (x0, y0, float(rng.uniform(0.5, 2.5)), size * rng.uniform(0.8, 2.0),
+                      float(rng.uniform(0, np.pi)))
+            shape = "rect"
+            half_w = half_h = float(np.hypot(params[2], params[3]))
+        elif shape == "rect":
             params = (x0, y0, size * rng.uniform(0.3, 1.0), size * rng.uniform(0.3, 1.0),
                       float(rng.uniform(0, np.pi)) if rng.random() < 0.5 else 0.0)
             half_w = half_h = float(np.hypot(params[2], params[3]))
