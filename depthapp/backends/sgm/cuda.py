@@ -11,7 +11,8 @@ before numba is imported) runs them on a machine without a GPU.
 
 Kernels: census (a thread per pixel), cost (a thread per volume entry, coalesced writes),
 aggregation (a block per path line, a thread per disparity, forward then backward along the
-line so the two paths of a line never race on the output; one launch per line family),
+line so the two paths of a line never race on the output; all line families in one launch,
+each into its own volume, then summed),
 winner-take-all and right-view winners (a thread per pixel), left-right check and median
 (a thread per pixel). Speckle removal (a flood fill) runs on the CPU after the download.
 Aggregation runs in float32, which is exact for the integer costs used here (sums < 2**24).
@@ -170,11 +171,30 @@ if cuda is not None:
         return y0 + step, x0 - step, min(height - y0, x0 + 1)
 
     @cuda.jit(cache=True)
-    def _aggregate_kernel(cost, p1, p2, family, path_forward, path_backward, use_forward,
-                          use_backward, write, out):
-        """One block per line of ``family``; thread ``t`` owns disparity ``t``."""
+    def _aggregate_kernel(cost, p1, p2, families, first_block, slots, overwrite, use, volumes):
+        """One block per path line, a thread per disparity.
+
+        Entry ``e`` of the launch covers blocks ``first_block[e] .. first_block[e + 1] - 1``:
+        the lines of family ``families[e]``, whose two paths (forward, then backward along the
+        same line, so they never race) go to ``volumes[slots[e]]``, overwriting it first when
+        ``overwrite[e]``. One launch can hold every family, each with its own volume, so all
+        lines run concurrently; or one family per launch into a shared volume.
+        """
         height, width, n_disp = cost.shape
-        line = cuda.blockIdx.x
+        entry = 0
+        while cuda.blockIdx.x >= first_block[entry + 1]:
+            entry += 1
+        family = families[entry]
+        line = cuda.blockIdx.x - first_block[entry]
+        volume = volumes[slots[entry]]
+        if family == 0:
+            path_forward, path_backward = 0, 1
+        elif family == 1:
+            path_forward, path_backward = 2, 3
+        elif family == 2:
+            path_forward, path_backward = 4, 7
+        else:
+            path_forward, path_backward = 5, 6
         t = cuda.threadIdx.x
         threads = cuda.blockDim.x
         previous = cuda.shared.array(MAX_DISPARITIES + 2, _f32)
@@ -186,33 +206,38 @@ if cuda is not None:
         _, _, length = _line_pixel(family, line, 0, height, width)
         first = True
         for direction in range(2):
-            if (direction == 0 and not use_forward) or (direction == 1 and not use_backward):
-                continue
             path = path_forward if direction == 0 else path_backward
-            overwrite = write and first
+            if not use[path]:
+                continue
+            write = overwrite[entry] and first
             first = False
+            y, x, _ = _line_pixel(family, line, 0 if direction == 0 else length - 1, height,
+                                  width)
+            upcoming = _f32(cost[y, x, t]) if t < n_disp else _f32(0.0)
             for i in range(length):
-                step = i if direction == 0 else length - 1 - i
-                y, x, _ = _line_pixel(family, line, step, height, width)
-                value = _f32(0.0)
-                if t < n_disp:
-                    value = _f32(cost[y, x, t])
-                    if i > 0:
-                        pen1 = p1[path, y, x]
-                        best = minimum[0]
-                        candidate = previous[t + 1]
-                        candidate = min(candidate, previous[t] + pen1)
-                        candidate = min(candidate, previous[t + 2] + pen1)
-                        candidate = min(candidate, best + p2[path, y, x])
-                        value = value + candidate - best
+                if i + 1 < length:  # issue the next cost load early: it hides its latency
+                    step = i + 1 if direction == 0 else length - 2 - i
+                    y_next, x_next, _ = _line_pixel(family, line, step, height, width)
+                    following = _f32(cost[y_next, x_next, t]) if t < n_disp else _f32(0.0)
+                else:
+                    y_next, x_next, following = y, x, _f32(0.0)
+                value = upcoming
+                if t < n_disp and i > 0:
+                    pen1 = p1[path, y, x]
+                    best = minimum[0]
+                    candidate = previous[t + 1]
+                    candidate = min(candidate, previous[t] + pen1)
+                    candidate = min(candidate, previous[t + 2] + pen1)
+                    candidate = min(candidate, best + p2[path, y, x])
+                    value = value + candidate - best
                 cuda.syncthreads()  # everyone has read previous/minimum
                 if t < n_disp:
                     previous[t + 1] = value
                     minimum[t] = value
-                    if overwrite:
-                        out[y, x, t] = value
+                    if write:
+                        volume[y, x, t] = value
                     else:
-                        out[y, x, t] = _f32(out[y, x, t]) + value
+                        volume[y, x, t] = _f32(volume[y, x, t]) + value
                 else:
                     minimum[t] = _BIG
                 cuda.syncthreads()
@@ -222,6 +247,21 @@ if cuda is not None:
                         minimum[t] = min(minimum[t], minimum[t + half])
                     cuda.syncthreads()
                     half //= 2
+                y, x, upcoming = y_next, x_next, following
+
+    @cuda.jit(cache=True)
+    def _sum_kernel(volumes, count, out):
+        index = cuda.grid(1)
+        height, width, n_disp = out.shape
+        if index >= height * width * n_disp:
+            return
+        k = index % n_disp
+        x = (index // n_disp) % width
+        y = index // (n_disp * width)
+        total = _f32(0.0)
+        for slot in range(count):
+            total += _f32(volumes[slot, y, x, k])
+        out[y, x, k] = total
 
     @cuda.jit(cache=True)
     def _wta_kernel(aggregated, uniqueness, subpixel, min_disp, disparity, confidence):
@@ -346,21 +386,43 @@ def _line_count(family: int, height: int, width: int) -> int:
     return (height, width, height + width - 1, height + width - 1)[family]
 
 
-def _aggregate_device(cost, p1_maps, p2_maps, indices, out) -> None:
-    """Launch the line-family kernels on device arrays; the first launched family writes."""
+def used_families(indices) -> list[int]:
+    """Line families (0 rows, 1 columns, 2 and 3 diagonals) holding any of the paths."""
+    return [family for family, forward, backward in _FAMILY_PATHS
+            if forward in indices or backward in indices]
+
+
+def _launch_aggregation(cost, p1_maps, p2_maps, indices, volumes, entries) -> None:
+    """One kernel launch over ``entries`` = ``[(family, slot, overwrite), ...]``."""
     height, width, n_disp = cost.shape
-    threads = _threads_for(n_disp)
-    use = [i in indices for i in range(8)]
-    write = True
-    for family, forward, backward in _FAMILY_PATHS:
-        if not (use[forward] or use[backward]):
-            continue
-        lines = _line_count(family, height, width)
-        _aggregate_kernel[lines, threads](cost, p1_maps, p2_maps, family, forward, backward,
-                                          use[forward], use[backward], write, out)
-        write = False
-    if write:  # no path at all cannot happen (path_indices refuses), kept for clarity
-        raise ValueError("no aggregation path selected")
+    first_block = [0]
+    for family, _, _ in entries:
+        first_block.append(first_block[-1] + _line_count(family, height, width))
+    use = np.array([i in indices for i in range(8)], np.bool_)
+    _aggregate_kernel[first_block[-1], _threads_for(n_disp)](
+        cost, p1_maps, p2_maps, np.array([e[0] for e in entries], np.int32),
+        np.array(first_block, np.int32), np.array([e[1] for e in entries], np.int32),
+        np.array([e[2] for e in entries], np.bool_), use, volumes)
+
+
+def _aggregate_device(cost, p1_maps, p2_maps, indices, out, family_volumes=None) -> None:
+    """Aggregate on the device into ``out`` ``(H, W, D)``.
+
+    With ``family_volumes`` (``(families, H, W, D)`` scratch), every line of every family runs
+    in one launch, each family into its own volume, then one kernel sums them: thousands of
+    concurrent lines instead of a few hundred per launch. Without it (large frames), one launch
+    per family accumulates into ``out``.
+    """
+    families = used_families(indices)
+    if family_volumes is not None:
+        _launch_aggregation(cost, p1_maps, p2_maps, indices, family_volumes,
+                            [(family, slot, True) for slot, family in enumerate(families)])
+        height, width, n_disp = cost.shape
+        _sum_kernel[_grid1(height * width * n_disp)](family_volumes, len(families), out)
+        return
+    volumes = out.reshape((1,) + tuple(out.shape))
+    for number, family in enumerate(families):
+        _launch_aggregation(cost, p1_maps, p2_maps, indices, volumes, [(family, 0, number == 0)])
 
 
 def _device_context(device: str):
@@ -402,15 +464,27 @@ def aggregate_cost_cuda(cost: np.ndarray, p1, p2, paths=8, device: str = "cuda")
     with _device_context(device):
         d_cost = cuda.to_device(np.ascontiguousarray(host_cost)) if host_cost is not None else cost
         d_out = cuda.device_array(shape, dtype)
+        scratch = _family_scratch(len(used_families(indices)), shape, dtype)
         _aggregate_device(d_cost, cuda.to_device(p1_maps), cuda.to_device(p2_maps), indices,
-                          d_out)
+                          d_out, scratch)
         return d_out.copy_to_host()
+
+
+CONCURRENT_BUDGET = 4 * 1024 ** 3  # bytes of per-family volumes worth the concurrency
+
+
+def _family_scratch(families: int, shape, dtype):
+    """Per-family volumes for the one-launch aggregation, or None when over budget."""
+    nbytes = families * int(np.prod(shape)) * np.dtype(dtype).itemsize
+    if nbytes > CONCURRENT_BUDGET:
+        return None
+    return cuda.device_array((families,) + tuple(shape), dtype)
 
 
 class _Workspace:
     """Device buffers for one frame size, reused across frames (no allocation per frame)."""
 
-    def __init__(self, height: int, width: int, n_disp: int, accumulator):
+    def __init__(self, height: int, width: int, n_disp: int, accumulator, families: int):
         self.key = (height, width, n_disp, np.dtype(accumulator).str)
         shape2 = (height, width)
         self.grey = [cuda.device_array(shape2, np.float32) for _ in range(2)]
@@ -418,6 +492,7 @@ class _Workspace:
         self.census = [cuda.device_array(shape2, np.uint64) for _ in range(2)]
         self.cost = cuda.device_array((height, width, n_disp), np.uint8)
         self.aggregated = cuda.device_array((height, width, n_disp), accumulator)
+        self.families = _family_scratch(families, (height, width, n_disp), accumulator)
         self.p1 = cuda.device_array((8, height, width), np.float32)
         self.p2 = cuda.device_array((8, height, width), np.float32)
         self.disparity = cuda.device_array(shape2, np.float32)
@@ -430,11 +505,12 @@ class _Workspace:
 _WORKSPACES: dict = {}
 
 
-def _workspace(device: str, height: int, width: int, n_disp: int, accumulator) -> _Workspace:
-    key = (device, height, width, n_disp, np.dtype(accumulator).str)
+def _workspace(device: str, height: int, width: int, n_disp: int, accumulator,
+               families: int) -> _Workspace:
+    key = (device, height, width, n_disp, np.dtype(accumulator).str, families)
     if key not in _WORKSPACES:
         _WORKSPACES.clear()  # one frame size at a time: a new size frees the old buffers
-        _WORKSPACES[key] = _Workspace(height, width, n_disp, accumulator)
+        _WORKSPACES[key] = _Workspace(height, width, n_disp, accumulator, families)
     return _WORKSPACES[key]
 
 
@@ -456,7 +532,8 @@ def compute_sgm_cuda(grey_left: np.ndarray, grey_right: np.ndarray, config: SGMC
     weights = config.weights
     grid, block = _grid2(height, width)
     with _device_context(device):
-        work = _workspace(device, height, width, n_disp, accumulator)
+        work = _workspace(device, height, width, n_disp, accumulator,
+                          len(used_families(indices)))
         with timer("upload"):
             work.grey[0].copy_to_device(grey_left)
             work.grey[1].copy_to_device(grey_right)
@@ -477,7 +554,8 @@ def compute_sgm_cuda(grey_left: np.ndarray, grey_right: np.ndarray, config: SGMC
                 work.p1.reshape(8 * height * width), np.float32(config.p1))
         check_cancel()
         with timer("aggregation"):
-            _aggregate_device(work.cost, work.p1, work.p2, indices, work.aggregated)
+            _aggregate_device(work.cost, work.p1, work.p2, indices, work.aggregated,
+                              work.families)
         check_cancel()
         with timer("winner-take-all"):
             _wta_kernel[grid, block](work.aggregated, np.float32(config.uniqueness),
@@ -515,7 +593,10 @@ def device_memory_bytes(height: int, width: int, config: SGMConfig) -> int:
     n_paths = len(path_indices(config.paths))
     accumulator = aggregation.accumulator_dtype(np.uint8, n_paths, 255, config.p2)
     pixels = height * width
+    families = len(used_families(path_indices(config.paths)))
+    scratch = families * pixels * config.n_disp * accumulator.itemsize
     volume = pixels * config.n_disp * (1 + accumulator.itemsize)
+    volume += scratch if scratch <= CONCURRENT_BUDGET else 0
     return int(volume + pixels * (2 * 4 * 2 + 2 * 8 + 2 * 8 * 4 + 5 * 4))
 
 

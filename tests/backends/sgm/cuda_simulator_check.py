@@ -37,6 +37,13 @@ def main():
     check("8-path aggregation of a uint8 cost equals the reference",
           got.dtype == np.uint16 and np.array_equal(got, reference.aggregate(cost, p1, p2)))
 
+    budget = sgm_cuda.CONCURRENT_BUDGET
+    sgm_cuda.CONCURRENT_BUDGET = 0  # large frames: one launch per family into one volume
+    got = sgm_cuda.aggregate_cost_cuda(cost, p1, p2, paths=8)
+    sgm_cuda.CONCURRENT_BUDGET = budget
+    check("8-path aggregation one family per launch equals the reference",
+          np.array_equal(got, reference.aggregate(cost, p1, p2)))
+
     float_cost = (cost + rng.random(cost.shape)).astype(np.float32)
     got = sgm_cuda.aggregate_cost_cuda(float_cost, 3.5, 11.0, paths=(1, 6))
     expected = reference.aggregate(float_cost, 3.5, 11.0, paths=(1, 6))
