@@ -108,18 +108,22 @@ class SGMBackend(Backend):
         config = self.config()
         if pair.width < 2 or pair.height < 2:
             raise InputError(f"{pair.name}: {pair.width}x{pair.height} is too small for SGM")
-        with timer("grey"):
-            grey_left, grey_right = pair.grey()
         if self.device.startswith("cuda"):
             from . import cuda as sgm_cuda
 
             if not sgm_cuda.cuda_kernels_available():
                 raise BackendUnavailableError(
                     f"backend sgm: CUDA kernels unavailable ({sgm_cuda.unavailable_reason()})")
-            output = sgm_cuda.compute_sgm_cuda(grey_left, grey_right, config, device=self.device,
+            left, right = pair.left, pair.right
+            if left.dtype != np.uint8:  # float images in [0, 1]: luma on the CPU
+                with timer("grey"):
+                    left, right = pair.grey()
+            output = sgm_cuda.compute_sgm_cuda(left, right, config, device=self.device,
                                                timer=timer,
                                                check_cancel=cancel.raise_if_cancelled)
         else:
+            with timer("grey"):
+                grey_left, grey_right = pair.grey()
             output = compute_sgm(grey_left, grey_right, config, timer=timer,
                                  check_cancel=cancel.raise_if_cancelled)
         return output.disparity, np.clip(output.confidence, 0.0, 1.0)

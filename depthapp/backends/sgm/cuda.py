@@ -93,6 +93,16 @@ if cuda is not None:
         out[y, x] = bits
 
     @cuda.jit(cache=True)
+    def _luma_kernel(rgb, out):
+        """BT.601 luma of an RGB uint8 image, as StereoPair.grey computes it."""
+        x, y = cuda.grid(2)
+        height, width = out.shape
+        if y >= height or x >= width:
+            return
+        out[y, x] = (_f32(rgb[y, x, 0]) * _f32(0.299) + _f32(rgb[y, x, 1]) * _f32(0.587)
+                     + _f32(rgb[y, x, 2]) * _f32(0.114))
+
+    @cuda.jit(cache=True)
     def _gradient_kernel(image, out):
         x, y = cuda.grid(2)
         height, width = image.shape
@@ -487,6 +497,7 @@ class _Workspace:
     def __init__(self, height: int, width: int, n_disp: int, accumulator, families: int):
         self.key = (height, width, n_disp, np.dtype(accumulator).str)
         shape2 = (height, width)
+        self.rgb = [cuda.device_array((height, width, 3), np.uint8) for _ in range(2)]
         self.grey = [cuda.device_array(shape2, np.float32) for _ in range(2)]
         self.grad = [cuda.device_array(shape2, np.float32) for _ in range(2)]
         self.census = [cuda.device_array(shape2, np.uint64) for _ in range(2)]
@@ -517,14 +528,24 @@ def _workspace(device: str, height: int, width: int, n_disp: int, accumulator,
 def compute_sgm_cuda(grey_left: np.ndarray, grey_right: np.ndarray, config: SGMConfig,
                      device: str = "cuda", timer: Optional[Callable] = None,
                      check_cancel: Optional[Callable[[], None]] = None) -> SGMOutput:
-    """:func:`depthapp.backends.sgm.pipeline.compute_sgm` on the GPU; same inputs and output."""
+    """:func:`depthapp.backends.sgm.pipeline.compute_sgm` on the GPU; same output.
+
+    ``grey_left``/``grey_right``: ``(H, W)`` grey images (0..255 float), or ``(H, W, 3)`` RGB
+    uint8 images, which are uploaded as bytes and converted to luma on the device (a third of
+    the transfer, no CPU pass).
+    """
     _check_available()
     config.validate()
     timer = timer or (lambda stage: nullcontext())
     check_cancel = check_cancel or (lambda: None)
-    grey_left = np.ascontiguousarray(grey_left, dtype=np.float32)
-    grey_right = np.ascontiguousarray(grey_right, dtype=np.float32)
-    height, width = grey_left.shape
+    rgb = np.ndim(grey_left) == 3
+    if rgb:
+        grey_left = np.ascontiguousarray(grey_left, dtype=np.uint8)
+        grey_right = np.ascontiguousarray(grey_right, dtype=np.uint8)
+    else:
+        grey_left = np.ascontiguousarray(grey_left, dtype=np.float32)
+        grey_right = np.ascontiguousarray(grey_right, dtype=np.float32)
+    height, width = grey_left.shape[:2]
     n_disp = config.n_disp
     window_height, window_width = check_window(config.window)
     indices = path_indices(config.paths)
@@ -535,8 +556,13 @@ def compute_sgm_cuda(grey_left: np.ndarray, grey_right: np.ndarray, config: SGMC
         work = _workspace(device, height, width, n_disp, accumulator,
                           len(used_families(indices)))
         with timer("upload"):
-            work.grey[0].copy_to_device(grey_left)
-            work.grey[1].copy_to_device(grey_right)
+            if rgb:
+                for side, image in enumerate((grey_left, grey_right)):
+                    work.rgb[side].copy_to_device(image)
+                    _luma_kernel[grid, block](work.rgb[side], work.grey[side])
+            else:
+                work.grey[0].copy_to_device(grey_left)
+                work.grey[1].copy_to_device(grey_right)
         with timer("cost"):
             for side in range(2):
                 _census_kernel[grid, block](work.grey[side], window_height, window_width,

@@ -62,6 +62,15 @@ def main():
     check("pipeline confidence equals the CPU pipeline",
           np.allclose(gpu.confidence, cpu.confidence, atol=1e-4))
 
+    from depthapp.data import StereoPair
+
+    rgb_pair = StereoPair(rng.integers(0, 255, (height, width, 3), dtype=np.uint8),
+                          rng.integers(0, 255, (height, width, 3), dtype=np.uint8))
+    gpu = sgm_cuda.compute_sgm_cuda(rgb_pair.left, rgb_pair.right, config)
+    cpu = compute_sgm(*rgb_pair.grey(), config)
+    check("RGB input (luma on the device) equals the CPU pipeline on StereoPair.grey",
+          np.allclose(gpu.disparity, cpu.disparity, atol=1e-4, equal_nan=True))
+
     # The intermediate stages against their definitions, through the same device kernels.
     from numba import cuda
 
