@@ -16,7 +16,8 @@ class GANetBackend(CostVolumeBackend):
 
     ``--weights`` takes the authors' checkpoints (``{'state_dict': ...}`` with ``module.``
     keys, from github.com/feihuzhang/GANet) or any state dict of
-    :class:`~depthapp.backends.ganet.model.GANet` of the chosen ``--variant``. Inputs are
+    :class:`~depthapp.backends.ganet.model.GANet`; ``--variant auto`` takes the size the
+    checkpoint holds. Inputs are
     standardised per image and channel and zero-padded at the top and left to a multiple of 48
     (the authors' predict.py); the padding is cropped off the result. The network regresses
     over ``0 .. max_disp`` (``max_disp + 1`` levels, as the authors').
@@ -28,8 +29,9 @@ class GANetBackend(CostVolumeBackend):
     name: ClassVar[str] = "ganet"
     description: ClassVar[str] = "GA-Net (Zhang et al. 2019): guided semi-global and local cost aggregation"
     parameters: ClassVar[tuple[Parameter, ...]] = (
-        Parameter("variant", "choice", "deep", "network size: deep (GA-Net-deep, 7 SGA layers) or "
-                  "11 (GA-Net-11, 4 SGA layers, faster)", choices=("deep", "11")),
+        Parameter("variant", "choice", "auto", "network size: deep (GA-Net-deep, 7 SGA layers), "
+                  "11 (GA-Net-11, 4 SGA layers, faster) or auto (the one the weights hold)",
+                  choices=("auto", "deep", "11")),
         Parameter("kernels", "choice", "auto", "SGA/LGA implementation: auto (Triton on CUDA "
                   "when installed), torch or triton", choices=("auto", "torch", "triton")),
         MEMORY_PARAMETER,
@@ -52,6 +54,17 @@ class GANetBackend(CostVolumeBackend):
             if not self.device.startswith("cuda") and not triton_kernels.interpreted():
                 raise BackendUnavailableError("ganet --kernels triton runs on CUDA devices "
                                               "(or on the CPU under TRITON_INTERPRET=1)")
+
+    def configure_from_checkpoint(self, state: dict) -> None:
+        if self.params["variant"] == "auto":
+            # Only GA-Net-deep has a third full-resolution SGA block.
+            deep = any(key.startswith("cost_agg.sga3.") for key in state)
+            self.params["variant"] = "deep" if deep else "11"
+
+    def export_network(self):
+        network = super().export_network()
+        network.set_implementation("torch")  # exporters trace torch ops, not Triton kernels
+        return network
 
     def build_model(self) -> GANet:
         return GANet(max_disp=self.max_disp, config=VARIANTS[self.params["variant"]])

@@ -21,6 +21,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..gcnet.learned import tracing
+
 
 def filter_size(radius: int) -> int:
     return 3 * (2 * radius + 1) ** 2
@@ -43,11 +45,13 @@ def lga_torch(volume: torch.Tensor, filters: torch.Tensor, radius: int = 2) -> t
     padded = F.pad(volume, (radius, radius, radius, radius, 1, 1))
     taps = filters.view(n, 3, size, size, height, width)
     out = torch.zeros_like(volume)
+    functional = tracing()
     for e in range(3):
         for i in range(size):
             for j in range(size):
                 neighbour = padded[:, e:e + levels, i:i + height, j:j + width]
-                out.addcmul_(neighbour, taps[:, e, i, j].unsqueeze(1))
+                tap = taps[:, e, i, j].unsqueeze(1)
+                out = out.addcmul(neighbour, tap) if functional else out.addcmul_(neighbour, tap)
     # Taps outside the volume read zeros above; the kernel reads the centre there instead:
     # add centre * (sum of all taps - sum of the taps that were inside).
     rows = torch.arange(height, device=volume.device)

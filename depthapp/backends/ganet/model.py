@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..gcnet.learned import disparity_expectation
+from ..gcnet.model import concatenation_volume  # the same volume as the authors' GetCostVolume
 from .lga import filter_size, lga2
 from .sga import sga
 
@@ -366,17 +367,6 @@ class CostAggregation(nn.Module):
         x, intermediate = self.aggregate(x, g)
         final = self.final(x, g["lg1"], g["lg2"])
         return (*intermediate, final) if self.training else final
-
-
-def concatenation_volume(left_features, right_features, levels: int):
-    """``(N, C, H, W)`` x2 -> ``(N, 2C, levels, H, W)``: left features beside the right features
-    shifted by each disparity; zero where ``x - d < 0`` (the authors' GetCostVolume)."""
-    n, channels, height, width = left_features.shape
-    volume = left_features.new_zeros(n, 2 * channels, levels, height, width)
-    for d in range(min(levels, width)):
-        volume[:, :channels, d, :, d:] = left_features[:, :, :, d:]
-        volume[:, channels:, d, :, d:] = right_features[:, :, :, :width - d]
-    return volume
 
 
 class GANet(nn.Module):

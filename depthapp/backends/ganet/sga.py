@@ -27,6 +27,8 @@ from typing import Optional, Sequence
 
 import torch
 
+from ..gcnet.learned import tracing
+
 DIRECTIONS = ("down", "up", "right", "left")
 
 
@@ -102,7 +104,7 @@ def sga_torch(volume: torch.Tensor, down: torch.Tensor, up: torch.Tensor, right:
     right_t = right.transpose(3, 4).contiguous()
     left_t = left.transpose(3, 4).contiguous()
     grad = torch.is_grad_enabled() and any(t.requires_grad for t in (volume, down, up, right, left))
-    if grad:
+    if grad or tracing():
         vertical = torch.maximum(_scan(volume, down, False, None, False), _scan(volume, up, True, None, False))
         horizontal = torch.maximum(_scan(volume_t, right_t, False, None, False),
                                    _scan(volume_t, left_t, True, None, False))

@@ -32,6 +32,14 @@ MEMORY_PARAMETER = Parameter(
     "(0: 90 % of the memory free on the device)", minimum=0.0, step=0.5)
 
 
+def tracing() -> bool:
+    """Whether torch is tracing or exporting the model (ONNX, torch.export, TorchScript): then
+    compute code takes its functional path (no writes into preallocated buffers)."""
+    import torch
+
+    return bool(torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.compiler.is_exporting())
+
+
 def standardize(image: np.ndarray):
     """``(H, W, 3)`` RGB (uint8 0..255 or float) -> float32 tensor ``(1, 3, H, W)``, each
     channel standardised over the image ((x - mean) / std), as GA-Net's predict.py does."""
@@ -182,6 +190,41 @@ def disparity_expectation(probability, dim: int = 1):
     return (probability * values).sum(dim=dim)
 
 
+class ExportWrapper:
+    """Builds the module ``depthapp export`` traces (see :meth:`CostVolumeBackend.export_spec`)."""
+
+    @staticmethod
+    def build(network, height: int, width: int, padded_height: int, padded_width: int):
+        import torch
+        import torch.nn.functional as F
+        from torch import nn
+
+        class StandardisedPairNetwork(nn.Module):
+            """Raw RGB (0..255) ``(1, 3, Hp, Wp)`` views, zero-padded at the top and right to
+            the exporter's size -> disparity ``(1, Hp, Wp)`` in the same layout. Inside: each
+            view standardised per channel over its ``height x width`` image, re-padded at the
+            top and left as the backend does, the network, and the padding moved back. The
+            image size is fixed at export time."""
+
+            def __init__(self):
+                super().__init__()
+                self.network = network
+
+            def standardised(self, image):
+                valid = image[:, :, padded_height - height:, :width]
+                mean = valid.mean(dim=(2, 3), keepdim=True)
+                std = valid.std(dim=(2, 3), keepdim=True)
+                valid = (valid - mean) / torch.where(std > 0, std, torch.ones_like(std))
+                return F.pad(valid, (padded_width - width, 0, padded_height - height, 0))
+
+            def forward(self, left, right):
+                disparity = self.network(self.standardised(left), self.standardised(right))
+                disparity = disparity[:, padded_height - height:, padded_width - width:]
+                return F.pad(disparity, (0, padded_width - width, padded_height - height, 0))
+
+        return StandardisedPairNetwork()
+
+
 class CostVolumeBackend(Backend):
     """A network that maps a standardised, padded pair to disparity and a probability volume.
 
@@ -198,17 +241,23 @@ class CostVolumeBackend(Backend):
     input_multiple: ClassVar[int] = 1
 
     def __init__(self, max_disp: Optional[int] = None, device: str = "auto",
-                 weights: Optional[str] = None, **params: Any):
+                 weights: Optional[str] = None, offline: bool = False, **params: Any):
+        """``weights``: a registry id or a state dict file (required); ``offline``: never
+        download a missing registry checkpoint."""
         super().__init__(max_disp=max_disp, device=device, weights=weights, **params)
         if self.weights is None:
             raise WeightsError(f"backend {self.name} ({self.architecture}) has no trained weights "
                                f"here: {NO_WEIGHTS_HINT} (a state dict file)")
         from ...weights import load_checkpoint, resolve_weights
 
-        resolved = resolve_weights(str(self.weights), self.name, default_id=None)
+        resolved = resolve_weights(str(self.weights), self.name, default_id=None,
+                                   fetch_missing=False if offline else None)
+        self.resolved_weights = resolved
         self.weights_label = resolved.label
+        state = strip_checkpoint(load_checkpoint(resolved))
+        self.configure_from_checkpoint(state)
         self.model = self.build_model()
-        load_state_dict_checked(self.model, strip_checkpoint(load_checkpoint(resolved)), resolved.label)
+        load_state_dict_checked(self.model, state, resolved.label)
         self.model.eval()
         self.inference_model = fuse_batchnorm(self.model).to(self.device)
 
@@ -220,6 +269,9 @@ class CostVolumeBackend(Backend):
             import torch  # noqa: F401
         except ImportError:
             raise BackendUnavailableError(f"backend {cls.name} needs torch (pip install torch)") from None
+
+    def configure_from_checkpoint(self, state: dict) -> None:
+        """Settle parameters the checkpoint decides (e.g. a network size left on ``auto``)."""
 
     @abstractmethod
     def build_model(self):
@@ -253,6 +305,30 @@ class CostVolumeBackend(Backend):
         """The ``torch.nn.Module`` for export (BatchNorm folded, on ``self.device``): ``forward``
         and ``infer`` take standardised ``(N, 3, H, W)`` views padded to ``input_multiple``."""
         return self.inference_model
+
+    def export_network(self):
+        """A CPU copy of the inference network for tracing (subclasses adjust it)."""
+        import copy
+
+        return copy.deepcopy(self.inference_model).cpu().eval()
+
+    def export_spec(self, height: int, width: int):
+        """``depthapp export``: raw RGB in (mean 0, std 1/255 undo the exporter's scaling),
+        standardisation and padding rules inside the graph, for ``height x width`` images."""
+        from ...export.spec import ExportSpec
+
+        padded_h, padded_w = padded_size(height, width, self.input_multiple)
+        module = ExportWrapper.build(self.export_network(), height, width, padded_h, padded_w)
+        record = self.resolved_weights.record
+        return ExportSpec(module=module.eval(), input_kind="rgb", input_names=("left", "right"),
+                          output_name="disparity", pad_multiple=self.input_multiple,
+                          pad_mode="top_right", mean=(0.0, 0.0, 0.0), std=(1 / 255,) * 3,
+                          max_disp=self.max_disp, backend=self.name,
+                          weights_id=record.id if record else "",
+                          weights_sha256=record.sha256 if record else "",
+                          extra={"architecture": self.architecture, "parameters": dict(self.params),
+                                 "standardisation": "per view and channel over the HxW image, in the graph",
+                                 "fixed_size": [height, width]})
 
     def _compute(self, pair: StereoPair, timer: StageTimer, cancel: CancelToken):
         import torch

@@ -16,9 +16,10 @@ names here follow the table's layer numbers.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from .learned import soft_argmin
+from .learned import soft_argmin, tracing
 
 INPUT_MULTIPLE = 32
 DISPARITY_MULTIPLE = 32
@@ -73,10 +74,14 @@ def concatenation_volume(left_features, right_features, levels: int):
     """``(N, F, H, W)`` x2 -> ``(N, 2F, levels, H, W)``: left features beside the right features
     shifted by each disparity (left ``x`` meets right ``x - d``); zero where ``x - d < 0``."""
     n, channels, height, width = left_features.shape
+    if tracing():  # exporters want no writes into slices: pad-and-stack, same values
+        slices = [torch.cat([F.pad(left_features[..., d:], (d, 0)),
+                             F.pad(right_features[..., :width - d], (d, 0))], dim=1)
+                  if d < width else left_features.new_zeros(n, 2 * channels, height, width)
+                  for d in range(levels)]
+        return torch.stack(slices, dim=2)
     volume = left_features.new_zeros(n, 2 * channels, levels, height, width)
-    for d in range(levels):
-        if d >= width:
-            break
+    for d in range(min(levels, width)):
         volume[:, :channels, d, :, d:] = left_features[:, :, :, d:]
         volume[:, channels:, d, :, d:] = right_features[:, :, :, :width - d]
     return volume
@@ -84,7 +89,7 @@ def concatenation_volume(left_features, right_features, levels: int):
 
 def add_skip(x, skip):
     """``x + skip``, in place when no gradient is recorded (saves a full-size volume)."""
-    if torch.is_grad_enabled() and (x.requires_grad or skip.requires_grad):
+    if tracing() or (torch.is_grad_enabled() and (x.requires_grad or skip.requires_grad)):
         return x + skip
     return x.add_(skip)
 

@@ -17,9 +17,9 @@ from depthapp.data import StereoPair
 from depthapp.errors import InputError, WeightsError
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def one_thread():
-    """Small networks train faster on one thread, and the CPU is shared."""
+    """Small networks run faster on one thread, and the CPU is shared."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -238,10 +238,51 @@ def test_a_pair_too_large_for_the_memory_limit_is_refused_before_work(tmp_path):
     assert backend.estimate_bytes(1024, 1536) > 4 * backend.estimate_bytes(512, 768) * 0.9
 
 
+# --------------------------------------------------------------------------- export
+
+def exporter_inputs(spec, left, right):
+    from depthapp.export.spec import padded_size, prepare_rgb
+
+    height, width = left.shape[:2]
+    padded = padded_size(height, width, spec.pad_multiple, spec.min_padded_size)
+    return [torch.from_numpy(prepare_rgb(image, spec.mean, spec.std, *padded, spec.pad_mode))
+            for image in (left, right)], padded
+
+
+def test_export_module_computes_what_the_backend_computes(tmp_path, rng):
+    """The exported graph gets raw RGB padded at the top and right (the exporter's rule) and
+    must reproduce the backend: standardisation and top-left padding happen inside it."""
+    from depthapp.export.spec import crop_output
+
+    torch.manual_seed(0)
+    backend = create_backend("gcnet", max_disp=32, weights=save_untrained(tmp_path, GCNet(32)))
+    left = rng.integers(0, 256, (45, 70, 3), dtype=np.uint8)
+    right = np.roll(left, -4, axis=1)
+    spec = backend.export_spec(45, 70)
+    inputs, (padded_h, padded_w) = exporter_inputs(spec, left, right)
+    with torch.inference_mode():
+        out = spec.module(*inputs).numpy()
+    assert out.shape == (1, padded_h, padded_w)
+    exported = crop_output(out, 45, 70, padded_h, padded_w, spec.pad_mode)[0]
+    np.testing.assert_allclose(exported, backend.compute(StereoPair(left, right)).disparity, atol=1e-3)
+
+
+@pytest.mark.slow
+def test_onnx_export_matches_torch(tmp_path):
+    pytest.importorskip("onnxruntime", reason="onnxruntime(-gpu) runs the exported graph")
+    from depthapp.export.exporter import export_backend
+
+    weights = save_untrained(tmp_path, GCNet(32))
+    report = export_backend("gcnet", weights, "onnx", 40, 60, tmp_path / "gcnet.onnx", max_disp=32,
+                            log=lambda message: None)
+    assert report.max_abs_diff < 1e-3
+    assert (tmp_path / "gcnet.onnx").stat().st_size > 10 * 2**20  # 2.8 M float32 parameters
+
+
 # --------------------------------------------------------------------------- learning
 
 @pytest.mark.slow
-def test_tiny_gcnet_overfits_one_synthetic_pair(rng, one_thread):
+def test_tiny_gcnet_overfits_one_synthetic_pair(rng):
     """A narrow GC-Net (F = 8, 2 residual blocks) learns one pair to below 1 px EPE."""
     torch.manual_seed(0)
     left, right, gt = synthetic_pair(32, 64, [3, 9, 6, 12], rng)
