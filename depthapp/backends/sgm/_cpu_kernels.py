@@ -262,9 +262,11 @@ def left_right_check(disparity, right_disparity, max_diff, offset, out):
     """Invalidate left disparities whose right-view match points elsewhere.
 
     ``disparity``/``right_disparity`` are in the same units (index or pixels); ``offset`` is
-    added to turn them into pixel shifts (``min_disp`` when they are indices). A pixel whose
-    match falls outside the right image cannot be checked and is kept: this is what keeps the
-    left border band dense.
+    added to turn them into pixel shifts (``min_disp`` when they are indices). OpenCV's rule for
+    sub-pixel disparities: with ``lo = floor(d)`` and ``hi = ceil(d)``, the pixel is invalid
+    only when both ``|d_R(x - lo) - lo|`` and ``|d_R(x - hi) - hi|`` exceed ``max_diff``. A
+    pixel whose candidate match falls outside the right image cannot be checked and is kept:
+    this is what keeps the left border band dense.
     """
     height, width = disparity.shape
     for y in prange(height):
@@ -273,14 +275,16 @@ def left_right_check(disparity, right_disparity, max_diff, offset, out):
             if not np.isfinite(d):
                 out[y, x] = np.nan
                 continue
-            xr = int(np.floor(x - (d + offset) + 0.5))
-            if xr < 0 or xr >= width:
-                out[y, x] = d
+            out[y, x] = d
+            shifted = d + offset
+            low = np.floor(shifted)
+            high = np.ceil(shifted)
+            x_low = int(x - low)
+            x_high = int(x - high)
+            if x_low < 0 or x_low >= width or x_high < 0 or x_high >= width:
                 continue
-            dr = right_disparity[y, xr]
-            if np.isfinite(dr) and abs(dr - d) <= max_diff:
-                out[y, x] = d
-            else:
+            if (abs(right_disparity[y, x_low] + offset - low) > max_diff
+                    and abs(right_disparity[y, x_high] + offset - high) > max_diff):
                 out[y, x] = np.nan
 
 

@@ -235,7 +235,9 @@ def _check_map(name: str, disparity: np.ndarray) -> np.ndarray:
 
 def left_right_check(disparity: np.ndarray, right_disparity: np.ndarray,
                      max_diff: float = 1.0) -> np.ndarray:
-    """Left ``(H, W)`` disparity with NaN where ``|d_L(x) - d_R(x - round(d_L(x)))| > max_diff``.
+    """Left ``(H, W)`` disparity with NaN where the right view disagrees (OpenCV's rule for
+    sub-pixel values): with ``lo = floor(d)``, ``hi = ceil(d)``, invalid when both
+    ``|d_R(x - lo) - lo|`` and ``|d_R(x - hi) - hi|`` exceed ``max_diff``.
 
     Both maps in pixels. Pixels whose match falls outside the right image cannot be checked and
     are kept (this keeps the left border band dense). ``max_diff < 0`` disables the check.

@@ -18,12 +18,14 @@ Census is robust to gain/bias differences; the intensity and gradient terms add 
 in low-texture areas where census bits are noise (Mei et al. 2011 use the same idea).
 Where the right pixel ``x - d`` lies outside the image the cost is ``border_cost``: the same
 value for every such disparity, so the aggregation fills the left border band from its
-neighbours instead of the cost choosing an arbitrary disparity there.
+neighbours instead of the cost choosing an arbitrary disparity there. It is set relative to
+the image's mean best-match cost (``border_scale``), so it means the same on clean and on
+noisy images.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numba import njit, prange, types
@@ -109,16 +111,20 @@ class CostWeights:
     gradient: float = 1.0
     gradient_cap: float = 10.0
     border_cost: int = 20
+    # When set, border_cost is replaced by border_scale x the mean best-match cost of the
+    # pixels whose whole disparity range lies inside the right image (see border_cost_for).
+    border_scale: float | None = None
 
 
 @njit(cache=True, parallel=True, boundscheck=False, fastmath=True)
 def _cost_volume(census_left, census_right, grey_left, grey_right, grad_left, grad_right,
                  min_disp, census_weight, intensity_weight, intensity_cap, gradient_weight,
-                 gradient_cap, border_cost, out):
+                 gradient_cap, border_cost, out, row_min_sum, row_min_count):
     """Right-image rows arrive reversed and padded (see :func:`_reversed_padded`) so the inner
     loop over disparities walks forward through memory with no bounds tests and vectorises
     (AVX-512 has a vector popcount); entries whose right pixel is outside the image are then
-    overwritten with ``border_cost``."""
+    overwritten with ``border_cost``. ``row_min_sum/count[y]``: sum and number of the
+    per-pixel minimum costs of row ``y`` over pixels whose every disparity is inside."""
     height, width, n_disp = out.shape
     padded_width = census_right.shape[1]
     pad_left = padded_width - width - max(0, -min_disp)
@@ -126,6 +132,8 @@ def _cost_volume(census_left, census_right, grey_left, grey_right, grad_left, gr
         right_bits = census_right[y]
         right_grey = grey_right[y]
         right_grad = grad_right[y]
+        min_sum = 0
+        min_count = 0
         for x in range(width):
             left_bits = census_left[y, x]
             left_grey = grey_left[y, x]
@@ -140,11 +148,41 @@ def _cost_volume(census_left, census_right, grey_left, grey_right, grad_left, gr
                          + intensity_weight * min(abs(left_grey - right_grey[j]), intensity_cap)
                          + gradient_weight * min(abs(left_grad - right_grad[j]), gradient_cap))
                 out_px[k] = np.uint8(min(value + np.float32(0.5), np.float32(255.0)))
-            for k in range(max(0, x - min_disp + 1), n_disp):  # right pixel left of the image
+            inside_from = max(0, x - min_disp - width + 1)
+            inside_to = min(n_disp, x - min_disp + 1)
+            if inside_from == 0 and inside_to == n_disp:
+                best = out_px[0]
+                for k in range(1, n_disp):
+                    best = min(best, out_px[k])
+                min_sum += best
+                min_count += 1
+            for k in range(max(0, inside_to), n_disp):  # right pixel left of the image
                 out_px[k] = border_cost
-            for k in range(0, min(n_disp, x - min_disp - width + 1)):  # right of the image
+            for k in range(0, min(n_disp, inside_from)):  # right of the image
                 out_px[k] = border_cost
+        row_min_sum[y] = min_sum
+        row_min_count[y] = min_count
 
+
+@njit(cache=True, parallel=True, boundscheck=False)
+def _fill_border(min_disp, border_cost, out):
+    height, width, n_disp = out.shape
+    for y in prange(height):
+        for x in range(width):
+            for k in range(max(0, x - min_disp + 1), n_disp):
+                out[y, x, k] = border_cost
+            for k in range(0, min(n_disp, x - min_disp - width + 1)):
+                out[y, x, k] = border_cost
+
+
+def border_cost_for(weights: "CostWeights", min_sum: float, min_count: int) -> int:
+    """The cost given to matches outside the right image: ``weights.border_cost``, or with
+    ``border_scale`` set, that multiple of the mean best-match cost (``min_sum / min_count``)
+    so "unknown" sits at the same place among the image's costs whatever their scale (window
+    size, cost weights, image noise); the fixed value when no pixel has its whole range."""
+    if weights.border_scale is None or min_count == 0:
+        return int(min(255, max(0, weights.border_cost)))
+    return int(min(255, max(0, round(weights.border_scale * min_sum / min_count))))
 
 def _reversed_padded(image: np.ndarray, pad_left: int, pad_right: int) -> np.ndarray:
     padded = np.pad(image, ((0, 0), (pad_left, pad_right)), mode="edge")
@@ -177,11 +215,17 @@ def matching_cost(grey_left: np.ndarray, grey_right: np.ndarray, n_disp: int, mi
     pad_right = max(0, -min_disp)
     if out is None:
         out = np.empty((height, width, n_disp), np.uint8)
+    row_min_sum = np.empty(height, np.int64)
+    row_min_count = np.empty(height, np.int64)
+    fixed = border_cost_for(replace(weights, border_scale=None), 0, 0)
     _cost_volume(census_left, _reversed_padded(census_right, pad_left, pad_right),
                  grey_left, _reversed_padded(grey_right, pad_left, pad_right),
                  grad_left, _reversed_padded(grad_right, pad_left, pad_right),
                  int(min_disp), np.float32(weights.census), np.float32(weights.intensity),
                  np.float32(weights.intensity_cap), np.float32(weights.gradient),
-                 np.float32(weights.gradient_cap), np.uint8(min(255, max(0, weights.border_cost))),
-                 out)
+                 np.float32(weights.gradient_cap), np.uint8(fixed), out, row_min_sum,
+                 row_min_count)
+    border = border_cost_for(weights, float(row_min_sum.sum()), int(row_min_count.sum()))
+    if border != fixed:
+        _fill_border(int(min_disp), np.uint8(border), out)
     return out

@@ -328,6 +328,7 @@ if cuda is not None:
 
     @cuda.jit(cache=True)
     def _lr_kernel(disparity, right, max_diff, out):
+        """OpenCV's sub-pixel rule, as the CPU ``left_right_check``."""
         x, y = cuda.grid(2)
         height, width = disparity.shape
         if y >= height or x >= width:
@@ -336,13 +337,14 @@ if cuda is not None:
         if not math.isfinite(d):
             out[y, x] = math.nan
             return
-        xr = int(math.floor(x - d + 0.5))
-        if xr < 0 or xr >= width:
-            out[y, x] = d
+        out[y, x] = d
+        low = math.floor(d)
+        high = math.ceil(d)
+        x_low = int(x - low)
+        x_high = int(x - high)
+        if x_low < 0 or x_low >= width or x_high < 0 or x_high >= width:
             return
-        if abs(right[y, xr] - d) <= max_diff:
-            out[y, x] = d
-        else:
+        if abs(right[y, x_low] - low) > max_diff and abs(right[y, x_high] - high) > max_diff:
             out[y, x] = math.nan
 
     @cuda.jit(cache=True)

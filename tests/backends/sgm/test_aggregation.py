@@ -119,10 +119,15 @@ def test_left_right_check_on_a_synthetic_shift():
     # Matches outside the right image cannot be checked and are kept (dense left border).
     left[:, 1] = 5.0
     assert np.isfinite(aggregation.left_right_check(left, right, 1)[:, 1]).all()
-    # Tolerance: 1.4 px apart passes at max_diff 1.5, fails at 1.
-    left[:, 20] = shift + 1.4
-    assert np.isfinite(aggregation.left_right_check(left, right, 1.5)[:, 20]).all()
+    # Sub-pixel values (OpenCV's rule): 5.4 is checked as 5 at x - 5 and as 6 at x - 6; the
+    # right view says 3 at both, 2 and 3 px off: invalid at max_diff 1, valid at 2.
+    left[:, 20] = 5.4
     assert np.isnan(aggregation.left_right_check(left, right, 1.0)[:, 20]).all()
+    assert np.isfinite(aggregation.left_right_check(left, right, 2.0)[:, 20]).all()
+    # 3.6: floor 3 agrees exactly, so it is kept even though it rounds to 4.
+    left[:, 20] = 3.6
+    assert np.isfinite(aggregation.left_right_check(left, right, 0.0)[:, 20]).all()
+    left[:, 20] = shift
 
 
 @pytest.mark.parametrize("size", [3, 5])

@@ -37,7 +37,7 @@ def test_registered_with_declared_parameters():
 
 def test_defaults_beat_pandora_and_opencv_on_motorcycle(motorcycle):
     # Targets (issue 3): bad-2 <= 14.2 % (Pandora) with density >= 88 %, and <= 12.4 %
-    # outside the first 64 columns. Measured with these defaults: 10.6 %, 9.9 %, 92.5 %.
+    # outside the first 64 columns. Measured with these defaults: 9.6 %, 9.0 %, 94.8 %.
     result = create_backend("sgm", max_disp=64).compute(motorcycle)
     bad2, bad2_inner, density = _scores(result.disparity, motorcycle.gt_disparity)
     assert bad2 <= 0.12 and bad2_inner <= 0.11 and density >= 0.90
