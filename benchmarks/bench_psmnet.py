@@ -94,11 +94,15 @@ def main() -> int:
     print(f"# PSMNet KITTI 2015 checkpoint, {pair.name} {pair.width}x{pair.height}, device {device}")
     print(f"{environment_line()}; threads {threads}\n")
 
-    ours_backend = create_backend("psmnet", device=device)
-    ours_measure, ours_result = measure("depthapp psmnet (compute)", lambda: ours_backend.compute(pair),
-                                        repeats=args.repeats, sync=sync)
-    measurements = [ours_measure]
-    ours = ours_result.disparity
+    layouts = ("nhwc", "nchw") if not cuda else ("nchw", "nhwc")
+    measurements, outputs, stages = [], {}, {}
+    for layout in layouts:
+        backend = create_backend("psmnet", device=device, layout=layout)
+        measured, result = measure(f"depthapp psmnet {layout} (compute)", lambda: backend.compute(pair),
+                                   repeats=args.repeats, sync=sync)
+        measurements.append(measured)
+        outputs[layout] = result.disparity
+        stages[layout] = result.timings
     official = None
     if not args.skip_official:
         from depthapp.backends.psmnet.official import official_model, official_runtime
@@ -115,39 +119,52 @@ def main() -> int:
         measurements.append(official_measure)
         del model
 
-    rows = [["depthapp", *scores(ours, pair.gt_disparity), "", ""]]
+    rows = []
+    for layout, disparity in outputs.items():
+        row = [f"depthapp {layout}", *scores(disparity, pair.gt_disparity)]
+        if official is not None:
+            difference = np.abs(disparity - official)
+            row += [f"{difference.max():.2e}", f"{100.0 * np.mean(difference < 0.01):.3f}"]
+        else:
+            row += ["", ""]
+        rows.append(row)
     if official is not None:
-        difference = np.abs(ours - official)
-        rows.append(["official", *scores(official, pair.gt_disparity), f"{difference.max():.2e}",
-                     f"{100.0 * np.mean(difference < 0.01):.3f}"])
+        rows.append(["official", *scores(official, pair.gt_disparity), "", ""])
+    ours = outputs["nchw"]
     print("## Accuracy on Motorcycle (all ground-truth pixels)\n")
     print(format_table(("model", "bad-2 %", "EPE px", "max |ours - official| px",
                         "% pixels within 0.01 px"), rows))
     reference = measurements[-1].name
     print("\n## Time per pair (ours: whole compute incl. preparation; official: forward only)\n")
     print(format_table(TIMING_HEADERS, timing_rows(measurements, reference)))
-    stage_rows = [[stage, seconds] for stage, seconds in ours_result.timings.items()]
-    print("\nstages of the last depthapp run (s):", ", ".join(f"{s} {t:.3f}" for s, t in stage_rows))
+    for layout, timings in stages.items():
+        print(f"\nstages of the last depthapp {layout} run (s):",
+              ", ".join(f"{stage} {seconds:.3f}" for stage, seconds in timings.items()))
 
     if cuda or args.kitti:
         kitti = resized(pair, 1242, 375)
         kitti_measurements = []
-        for label, autocast in (("fp32", False), ("autocast fp16", True)):
+        for label, autocast, layout in (("fp32 nchw", False, "nchw"), ("fp32 nhwc", False, "nhwc"),
+                                        ("autocast fp16 nchw", True, "nchw"),
+                                        ("autocast fp16 nhwc", True, "nhwc")):
             if autocast and not cuda:
                 continue
-            backend = create_backend("psmnet", device=device, autocast=autocast)
+            if cuda:
+                torch.cuda.reset_peak_memory_stats()
+            backend = create_backend("psmnet", device=device, autocast=autocast, layout=layout)
             measured, result = measure(f"depthapp psmnet {label}", lambda: backend.compute(kitti),
                                        repeats=args.repeats, sync=sync)
-            kitti_measurements.append((measured, result))
+            peak = torch.cuda.max_memory_allocated() / 2**20 if cuda else measured.peak_rss_mb
+            kitti_measurements.append((measured, result, peak))
         print(f"\n## KITTI-sized pair 1242x375 (network input 1248x384), device {device}\n")
         rows = []
         base = kitti_measurements[0][1].disparity
-        for measured, result in kitti_measurements:
+        for measured, result, peak in kitti_measurements:
             delta = np.abs(result.disparity - base)
-            peak = (f"{torch.cuda.max_memory_allocated() / 2**20:.0f}" if cuda else f"{measured.peak_rss_mb:.0f}")
             rows.append([measured.name, 1000 * measured.median, 1000 * min(measured.wall),
-                         f"{delta.mean():.4f}", f"{100 * np.mean(delta > 0.5):.3f}", peak])
-        print(format_table(("run", "median ms", "min ms", "mean |d - fp32| px", "% > 0.5 px", "peak MiB"), rows))
+                         f"{delta.mean():.4f}", f"{100 * np.mean(delta > 0.5):.3f}", f"{peak:.0f}"])
+        print(format_table(("run", "median ms", "min ms", "mean |d - fp32 nchw| px", "% > 0.5 px",
+                            "peak MiB"), rows))
         if cuda:
             motorcycle_half = create_backend("psmnet", device=device, autocast=True).compute(pair).disparity
             bad2, epe = scores(motorcycle_half, pair.gt_disparity)

