@@ -24,6 +24,7 @@ import torch
 from ..errors import InputError, UsageError
 from ..io.atomic import atomic_path
 from ..jobs import CancelToken, ProgressCallback
+from .evaluate import evaluate_motorcycle
 from .trainer import TrainConfig, Trainer, TrainResult
 
 HOLDOUT_EVERY = 5
@@ -147,6 +148,11 @@ def adapt_to_camera(backend: str, weights: str, data: str, out: str, *, iters: i
         before = [float(v) for v in np.load(before_path)]
     else:
         before = _photometric_errors(trainer, samples)
+        motorcycle_before = evaluate_motorcycle(trainer.adapter, trainer.model, trainer.device)
+        if motorcycle_before:
+            with atomic_path(out_path / "adapt_before_motorcycle.npy", overwrite=True) as tmp:
+                with open(tmp, "wb") as handle:
+                    np.save(handle, np.asarray([motorcycle_before["bad2"], motorcycle_before["epe"]]))
         with atomic_path(out_path / "adapt_before.npy", overwrite=True) as tmp:
             with open(tmp, "wb") as handle:
                 np.save(handle, np.asarray(before, dtype=np.float64))
@@ -172,7 +178,14 @@ def adapt_to_camera(backend: str, weights: str, data: str, out: str, *, iters: i
                      f"({_change(result_numbers['before_heldout'], result_numbers['after_heldout'])})")
     lines += [f"- {name}: {b:.4f} -> {a:.4f}{' (held out)' if name in heldout else ''}"
               for name, b, a in per_pair]
-    training = trainer.finish({"Adaptation to the user's camera": "\n".join(lines)})
+    motorcycle_path = out_path / "adapt_before_motorcycle.npy"
+    if motorcycle_path.is_file():
+        bad2, epe = (float(v) for v in np.load(motorcycle_path))
+        lines.append(f"- Motorcycle (reporting only, not used) with the initial weights: bad-2 {bad2:.2f} %, "
+                     f"EPE {epe:.3f} px; after: see Measured accuracy")
+    heldout_samples = [s for s in samples if s.name in set(heldout)] or samples[:1]
+    training = trainer.finish({"Adaptation to the user's camera": "\n".join(lines)},
+                              check_samples=heldout_samples)
     return AdaptResult(out=out_path, weights=training.weights, pairs=len(ids), heldout=len(heldout),
                        training=training, per_pair=per_pair, **result_numbers)
 

@@ -105,6 +105,8 @@ def _backend_check(trainer: "Trainer", weights_path: Path, samples) -> str:
     if not adapter.same_output_as_backend:
         from .evaluate import disparity_errors
 
+        if first.disparity is None:
+            return f"loaded and run by the {adapter.backend} backend (with its own post-processing)"
         errors = disparity_errors(result, first.disparity)
         return (f"loaded and run by the {adapter.backend} backend (with its own post-processing): "
                 f"EPE {errors['epe']:.3f} px, bad-2 {errors['bad2']:.2f} % on a held-out pair")
@@ -122,7 +124,8 @@ def _exported_model(trainer: "Trainer", weights_path: Path):
     return model.to(trainer.device).eval()
 
 
-def write_outputs(trainer: "Trainer", extra_sections: dict[str, str]) -> "TrainResult":
+def write_outputs(trainer: "Trainer", extra_sections: dict[str, str],
+                  check_samples=None) -> "TrainResult":
     from .trainer import CARD_NAME, LOG_NAME, RECORD_NAME, WEIGHTS_NAME, TrainResult
 
     config, adapter, out = trainer.config, trainer.adapter, trainer.out
@@ -135,7 +138,7 @@ def write_outputs(trainer: "Trainer", extra_sections: dict[str, str]) -> "TrainR
     samples = validation_samples(config.eval_pairs, trainer.crop, adapter.max_disp) if config.eval_pairs else []
     synthetic = evaluate_samples(adapter, model, samples, trainer.device) if samples else {}
     motorcycle = evaluate_motorcycle(adapter, model, trainer.device) if config.motorcycle else None
-    backend_check = _backend_check(trainer, weights_path, samples)
+    backend_check = _backend_check(trainer, weights_path, samples or list(check_samples or []))
     del model
 
     sha256 = sha256_file(weights_path)

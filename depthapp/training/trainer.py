@@ -646,11 +646,14 @@ class Trainer:
 
     # -------------------------------------------------------------------------- the end
 
-    def finish(self, extra_sections: Optional[dict[str, str]] = None) -> TrainResult:
-        """Export the weights, measure them and write the model card and the registry record."""
+    def finish(self, extra_sections: Optional[dict[str, str]] = None,
+               check_samples: Optional[Sequence[Any]] = None) -> TrainResult:
+        """Export the weights, measure them and write the model card and the registry record.
+        ``check_samples`` (:class:`~depthapp.training.data.TrainingSample`) are used for the
+        backend check when no held-out synthetic pairs are measured."""
         from .card import write_outputs
 
-        return write_outputs(self, extra_sections or {})
+        return write_outputs(self, extra_sections or {}, check_samples)
 
 
 def train(config: TrainConfig, progress: Optional[ProgressCallback] = None,
