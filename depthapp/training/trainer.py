@@ -571,9 +571,14 @@ class Trainer:
     def _right_disparity(self, prepared_left, prepared_right) -> torch.Tensor:
         """The right view's disparity for the LR check: the network on the mirrored, swapped
         pair (mirroring turns the right view into a left view), mirrored back."""
-        with torch.no_grad():
-            flipped = self.adapter.train_outputs(self.model, torch.flip(prepared_right, dims=[-1]),
-                                                 torch.flip(prepared_left, dims=[-1])).final
+        # In eval mode, so this extra pass leaves the BatchNorm statistics alone.
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                flipped = self.adapter.forward_eval(self.model, torch.flip(prepared_right, dims=[-1]),
+                                                    torch.flip(prepared_left, dims=[-1]))
+        finally:
+            self._set_train_mode()
         return torch.flip(flipped, dims=[-1]).float()
 
     # -------------------------------------------------------------------------- the loop

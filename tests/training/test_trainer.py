@@ -132,6 +132,9 @@ def test_photometric_and_distillation_runs_log_their_terms(tmp_path):
     rows = _log(tmp_path / "photo" / "train_log.csv")
     assert list(rows[0])[:5] == ["iter", "loss", "photometric", "smoothness", "masked"]
     assert all(np.isfinite(float(r["loss"])) for r in rows)
+    for mode in ("lr", "min-reprojection"):
+        Trainer(_config(tmp_path, f"photo-{mode}", loss="photometric", occlusion=mode, iters=1)).run()
+        assert float(_log(tmp_path / f"photo-{mode}" / "train_log.csv")[0]["masked"]) > 0
 
     distill = Trainer(_config(tmp_path, "distill", loss="distill", teacher="opencv-sgbm", iters=2,
                               crop=(64, 96), max_disp=16))
