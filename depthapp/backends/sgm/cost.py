@@ -196,6 +196,14 @@ def matching_cost(grey_left: np.ndarray, grey_right: np.ndarray, n_disp: int, mi
 
     ``grey_left``/``grey_right``: ``(H, W)`` float images (0..255 scale for the caps).
     """
+    return matching_cost_with_minima(grey_left, grey_right, n_disp, min_disp, window, weights,
+                                     out)[0]
+
+
+def matching_cost_with_minima(grey_left, grey_right, n_disp, min_disp=0, window=(7, 7),
+                              weights: CostWeights = CostWeights(), out=None):
+    """:func:`matching_cost` and the sum and count of the per-pixel minimum costs over the
+    pixels whose whole disparity range lies inside the right image."""
     grey_left = np.ascontiguousarray(grey_left, dtype=np.float32)
     grey_right = np.ascontiguousarray(grey_right, dtype=np.float32)
     if grey_left.shape != grey_right.shape or grey_left.ndim != 2:
@@ -225,7 +233,8 @@ def matching_cost(grey_left: np.ndarray, grey_right: np.ndarray, n_disp: int, mi
                  np.float32(weights.intensity_cap), np.float32(weights.gradient),
                  np.float32(weights.gradient_cap), np.uint8(fixed), out, row_min_sum,
                  row_min_count)
-    border = border_cost_for(weights, float(row_min_sum.sum()), int(row_min_count.sum()))
+    min_sum, min_count = float(row_min_sum.sum()), int(row_min_count.sum())
+    border = border_cost_for(weights, min_sum, min_count)
     if border != fixed:
         _fill_border(int(min_disp), np.uint8(border), out)
-    return out
+    return out, min_sum, min_count

@@ -34,6 +34,11 @@ from .aggregation import PATH_DIRECTIONS, path_indices
 from .cost import check_window
 from .pipeline import SGMConfig, SGMOutput
 
+# numba-cuda <= 0.30 registers an overload of np.row_stack, which NumPy 2.5 removed, and fails
+# at the first kernel compile without it (seen on the GPU image: numba-cuda 0.30.4, NumPy 2.5.2).
+if not hasattr(np, "row_stack"):
+    np.row_stack = np.vstack
+
 try:
     from numba import cuda
     from numba import float32 as _f32

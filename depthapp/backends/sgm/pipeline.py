@@ -107,7 +107,14 @@ def compute_sgm(grey_left: np.ndarray, grey_right: np.ndarray, config: SGMConfig
     disparity = np.empty((height, width), np.float32)
     right = np.empty((height, width), np.float32)
     confidence = np.empty((height, width), np.float32)
-    for top, bottom, keep_top, keep_bottom in strips(height, width, config):
+    pieces = strips(height, width, config)
+    if len(pieces) > 1 and config.weights.border_scale is not None:
+        # One border cost for the whole image, so strips do not differ in it.
+        with timer("cost"):
+            config = config.with_(weights=replace(
+                config.weights, border_scale=None,
+                border_cost=_image_border_cost(grey_left, grey_right, config, pieces)))
+    for top, bottom, keep_top, keep_bottom in pieces:
         _disparity_rows(grey_left[top:bottom], grey_right[top:bottom], config, timer,
                         check_cancel, keep_top - top, keep_bottom - top,
                         disparity[keep_top:keep_bottom], right[keep_top:keep_bottom],
@@ -119,6 +126,31 @@ def compute_sgm(grey_left: np.ndarray, grey_right: np.ndarray, config: SGMConfig
         disparity = aggregation.remove_speckles(disparity, config.speckle_size,
                                                 config.speckle_range)
     return SGMOutput(disparity, confidence)
+
+
+def _image_border_cost(grey_left, grey_right, config, pieces) -> int:
+    """The border cost of the whole image, from the costs of every k-th row band (k chosen so
+    the sampled volume fits one strip's budget)."""
+    rows = max(bottom - top for top, bottom, _, _ in pieces)
+    height = grey_left.shape[0]
+    step = max(1, -(-height // rows))
+    band = config.window[0]
+    starts = range(0, height, step * band)
+    sample_left = np.concatenate([grey_left[y:y + band] for y in starts])
+    sample_right = np.concatenate([grey_right[y:y + band] for y in starts])
+    estimate = border_cost_estimate(sample_left, sample_right, config)
+    return estimate
+
+
+def border_cost_estimate(grey_left, grey_right, config: SGMConfig) -> int:
+    """The border cost :func:`matching_cost` derives for these images (see
+    :func:`depthapp.backends.sgm.cost.border_cost_for`)."""
+    from .cost import border_cost_for, matching_cost_with_minima
+
+    _, min_sum, min_count = matching_cost_with_minima(grey_left, grey_right, config.n_disp,
+                                                       config.min_disp, config.window,
+                                                       config.weights)
+    return border_cost_for(config.weights, min_sum, min_count)
 
 
 def _disparity_rows(grey_left, grey_right, config, timer, check_cancel, keep_from, keep_to,

