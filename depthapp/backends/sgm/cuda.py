@@ -48,6 +48,9 @@ except Exception as error:  # numba without a CUDA target
     _IMPORT_ERROR = f"{type(error).__name__}: {error}"
 
 MAX_DISPARITIES = 1024  # one thread per disparity in a block
+# Shared-array sizes must be plain global constants: numba-cuda types `MAX + 2` inside a kernel
+# as a run-time int64 and refuses it (the simulator accepts it, a real compile does not).
+_SHARED_PREVIOUS = MAX_DISPARITIES + 2
 _BIG = 1e30
 
 
@@ -168,7 +171,7 @@ if cuda is not None:
             else:
                 out[path, y, x] = p2
 
-    @cuda.jit(device=True, inline=True)
+    @cuda.jit(device=True)
     def _line_pixel(family, line, step, height, width):
         """(y, x) of step ``step`` (forward order) on line ``line`` of a family, and length."""
         if family == 0:  # rows, travelling right
@@ -212,7 +215,7 @@ if cuda is not None:
             path_forward, path_backward = 5, 6
         t = cuda.threadIdx.x
         threads = cuda.blockDim.x
-        previous = cuda.shared.array(MAX_DISPARITIES + 2, _f32)
+        previous = cuda.shared.array(_SHARED_PREVIOUS, _f32)
         minimum = cuda.shared.array(MAX_DISPARITIES, _f32)
         if t == 0:
             previous[0] = _BIG
@@ -458,8 +461,9 @@ def _check_available() -> None:
 
 
 def aggregate_cost_cuda(cost: np.ndarray, p1, p2, paths=8, device: str = "cuda") -> np.ndarray:
-    """:func:`depthapp.backends.sgm.aggregation.aggregate_cost` on the GPU (numpy in and out,
-    or a device array from numba/torch as ``cost``). Same dtypes and penalty shapes."""
+    """:func:`depthapp.backends.sgm.aggregation.aggregate_cost` on the GPU: ``cost`` a numpy
+    array or a numba device array (``numba.cuda.as_cuda_array(tensor)`` wraps a torch CUDA
+    tensor without a copy); returns numpy. Same dtypes and penalty shapes."""
     _check_available()
     host_cost = cost if isinstance(cost, np.ndarray) else None
     shape = cost.shape
@@ -475,9 +479,11 @@ def aggregate_cost_cuda(cost: np.ndarray, p1, p2, paths=8, device: str = "cuda")
         max_cost = float(host_cost.max())
         dtype = aggregation.accumulator_dtype(host_cost.dtype, len(indices), max_cost,
                                               float(p2_maps.max()))
-    else:
-        dtype = aggregation.accumulator_dtype(np.dtype(str(cost.dtype)), len(indices),
-                                              np.iinfo(np.uint16).max, float(p2_maps.max()))
+    else:  # a numba device array: bound the costs by their type
+        cost_dtype = np.dtype(cost.dtype)
+        bound = np.iinfo(cost_dtype).max if cost_dtype.kind in "ui" else 0.0
+        dtype = aggregation.accumulator_dtype(cost_dtype, len(indices), bound,
+                                              float(p2_maps.max()))
     with _device_context(device):
         d_cost = cuda.to_device(np.ascontiguousarray(host_cost)) if host_cost is not None else cost
         d_out = cuda.device_array(shape, dtype)
