@@ -70,11 +70,11 @@ class GANetBackend(CostVolumeBackend):
         return GANet(max_disp=self.max_disp, config=VARIANTS[self.params["variant"]])
 
     def estimate_bytes(self, padded_height: int, padded_width: int) -> int:
-        """Peak of inference, the larger of: the 3-D stage at 1/3 (cost volume, its
-        aggregation and the pure-torch SGA's line buffers, about 8 x 32 floats per voxel of the
-        (D/3+1) x H/3 x W/3 grid) and the final stage at full resolution (about six
-        (D+1) x H x W volumes: upsampled cost, LGA input, padded copy, output, correction)."""
+        """Peak of inference, the larger of: the 3-D aggregation at 1/3 (cost volume, SGA
+        weights, skips and the pure-torch SGA's buffers: measured about 315 floats per voxel
+        of the (D/3+1) x H/3 x W/3 grid for GA-Net-11, allowed 360) and the final stage at full
+        resolution (about six (D+1) x H x W volumes through LGA, softmin and LGA)."""
         third_voxels = (self.max_disp // 3 + 1) * (padded_height // 3) * (padded_width // 3)
         full_voxels = (self.max_disp + 1) * padded_height * padded_width
-        peak = max(8 * 32 * third_voxels, 6 * full_voxels + 2 * 32 * third_voxels)
-        return int(1.25 * peak * FLOAT_BYTES) + 256 * 2**20
+        floats = max(360 * third_voxels, 8 * full_voxels + 64 * third_voxels)
+        return int(1.15 * floats * FLOAT_BYTES) + 256 * 2**20

@@ -53,20 +53,29 @@ def lga_torch(volume: torch.Tensor, filters: torch.Tensor, radius: int = 2) -> t
                 tap = taps[:, e, i, j].unsqueeze(1)
                 out = out.addcmul(neighbour, tap) if functional else out.addcmul_(neighbour, tap)
     # Taps outside the volume read zeros above; the kernel reads the centre there instead:
-    # add centre * (sum of all taps - sum of the taps that were inside).
+    # add centre * (sum of all taps - sum of the taps that were inside). Inside-ness is
+    # separable: rows x columns for each disparity offset e, and offset e = -1 (+1) is outside
+    # only at the first (last) level, so interior levels share one correction map.
     rows = torch.arange(height, device=volume.device)
     cols = torch.arange(width, device=volume.device)
     offsets = torch.arange(size, device=volume.device) - radius
-    rows_in = ((rows[None, :] + offsets[:, None] >= 0) & (rows[None, :] + offsets[:, None] < height))
-    cols_in = ((cols[None, :] + offsets[:, None] >= 0) & (cols[None, :] + offsets[:, None] < width))
+    rows_in = (rows[None, :] + offsets[:, None] >= 0) & (rows[None, :] + offsets[:, None] < height)
+    cols_in = (cols[None, :] + offsets[:, None] >= 0) & (cols[None, :] + offsets[:, None] < width)
     spatial_in = (rows_in[:, None, :, None] & cols_in[None, :, None, :]).to(volume.dtype)  # (i, j, H, W)
-    inside_by_level = (taps * spatial_in).sum(dim=(2, 3))  # (N, 3, H, W): per disparity offset e
-    level = torch.arange(levels, device=volume.device)
-    level_in = torch.stack([level >= 1, torch.ones_like(level, dtype=torch.bool), level + 1 < levels])
-    # inside(d) = sum_e [d + e - 1 inside] * inside_by_level[e]          -> (N, D, H, W)
-    inside = torch.einsum("ed,nehw->ndhw", level_in.to(volume.dtype), inside_by_level)
-    total = taps.sum(dim=(1, 2, 3)).unsqueeze(1)  # (N, 1, H, W)
-    return out.addcmul(volume, total - inside)
+    inside = (taps * spatial_in).sum(dim=(2, 3))  # (N, 3, H, W): per disparity offset e
+    outside_interior = taps.sum(dim=(1, 2, 3)).unsqueeze(1) - inside.sum(dim=1, keepdim=True)  # (N, 1, H, W)
+    below, above = inside[:, 0:1], inside[:, 2:3]  # taps reading level d-1 / d+1, inside spatially
+    if functional:
+        first = volume[:, :1] * (outside_interior + below)
+        last = volume[:, -1:] * (outside_interior + above)
+        correction = volume * outside_interior
+        if levels == 1:
+            return out + volume * (outside_interior + below + above)
+        return out + torch.cat([first, correction[:, 1:-1], last], dim=1)
+    out.addcmul_(volume, outside_interior)
+    out[:, :1].addcmul_(volume[:, :1], below)
+    out[:, -1:].addcmul_(volume[:, -1:], above)  # the same level as above when D == 1
+    return out
 
 
 def lga2(volume: torch.Tensor, filters: torch.Tensor, radius: int = 2,

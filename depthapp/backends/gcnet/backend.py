@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import torch
+from torch import nn
+
 from ...params import Parameter
 from .learned import MEMORY_PARAMETER, CostVolumeBackend
 from .model import DISPARITY_MULTIPLE, INPUT_MULTIPLE, GCNet
@@ -29,15 +32,24 @@ class GCNetBackend(CostVolumeBackend):
     architecture: ClassVar[str] = "GC-Net"
     input_multiple: ClassVar[int] = INPUT_MULTIPLE
 
+    def prepare_for_device(self, model: GCNet) -> GCNet:
+        if self.device == "cpu":
+            # With the volume channels-last (model.concatenation_volume), channels-last 3-D
+            # weights let oneDNN skip its reorder copies: about 30 % less peak memory.
+            for module in model.modules():
+                if isinstance(module, (nn.Conv3d, nn.ConvTranspose3d)):
+                    module.weight.data = module.weight.data.contiguous(memory_format=torch.channels_last_3d)
+        return model
+
     def build_model(self) -> GCNet:
         return GCNet(max_disp=self.max_disp)
 
     def estimate_bytes(self, padded_height: int, padded_width: int) -> int:
-        """Peak of inference: at layer 19 the 2F-channel volume, its F-channel output and the
-        F-channel skip of layer 20 coexist at half resolution (about 4F floats per voxel of
-        the D/2 x H/2 x W/2 grid), plus the full-resolution cost and probabilities at the end."""
+        """Peak of inference. Around layers 19-21 the 2F-channel volume, its F-channel
+        successors and oneDNN's work buffers hold about 160 floats per voxel of the
+        D/2 x H/2 x W/2 grid (measured: 154 with the CPU's channels-last layout, 215 without);
+        the full-resolution soft argmin at the end needs less."""
         half_voxels = (self.max_disp // 2) * (padded_height // 2) * (padded_width // 2)
         full_voxels = self.max_disp * padded_height * padded_width
-        features = 32
-        peak = max(4 * features * half_voxels, 3 * full_voxels + features * half_voxels)
-        return int(1.25 * peak * FLOAT_BYTES) + 256 * 2**20
+        floats = max(160 * half_voxels, 4 * full_voxels)
+        return int(1.15 * floats * FLOAT_BYTES) + 256 * 2**20

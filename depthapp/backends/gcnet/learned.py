@@ -184,10 +184,14 @@ def disparity_expectation(probability, dim: int = 1):
     import torch
 
     levels = probability.shape[dim]
+    values = torch.arange(levels, dtype=probability.dtype, device=probability.device)
+    if dim == 1 and probability.dim() == 4 and probability.is_contiguous():
+        # A matrix product: no (N, D, H, W) temporary (a full-resolution volume for GA-Net).
+        n, _, height, width = probability.shape
+        return torch.matmul(values.view(1, 1, levels), probability.view(n, levels, -1)).view(n, height, width)
     shape = [1] * probability.dim()
     shape[dim] = levels
-    values = torch.arange(levels, dtype=probability.dtype, device=probability.device).view(shape)
-    return (probability * values).sum(dim=dim)
+    return (probability * values.view(shape)).sum(dim=dim)
 
 
 class ExportWrapper:
@@ -259,7 +263,7 @@ class CostVolumeBackend(Backend):
         self.model = self.build_model()
         load_state_dict_checked(self.model, state, resolved.label)
         self.model.eval()
-        self.inference_model = fuse_batchnorm(self.model).to(self.device)
+        self.inference_model = self.prepare_for_device(fuse_batchnorm(self.model).to(self.device))
 
     @classmethod
     def check_available(cls) -> None:
@@ -272,6 +276,10 @@ class CostVolumeBackend(Backend):
 
     def configure_from_checkpoint(self, state: dict) -> None:
         """Settle parameters the checkpoint decides (e.g. a network size left on ``auto``)."""
+
+    def prepare_for_device(self, model):
+        """Last touches on the inference copy for ``self.device`` (layouts, ...)."""
+        return model
 
     @abstractmethod
     def build_model(self):

@@ -111,6 +111,21 @@ def test_lga_is_differentiable(rng):
     assert torch.autograd.gradcheck(lambda v, f: lga_torch(v, f, 1), (volume, filters))
 
 
+def test_the_functional_paths_exporters_trace_give_the_same_values(rng):
+    """Under tracing (ONNX, TorchScript, torch.export) SGA and LGA avoid in-place writes;
+    torch.jit.trace takes that path, and the traced function must still match the loops."""
+    cost, weights = random_sga_inputs(rng, (1, 2, 4, 3, 5))
+    tensors = tuple(torch.tensor(a) for a in (cost, *weights))
+    traced = torch.jit.trace(sga_torch, tensors, check_trace=False)
+    np.testing.assert_allclose(traced(*tensors).numpy(), sga_loops(cost, *weights), rtol=1e-12, atol=1e-12)
+    for levels in (1, 4):
+        volume = rng.normal(size=(1, levels, 4, 5))
+        filters = rng.normal(size=(1, 75, 4, 5))
+        inputs = (torch.tensor(volume), torch.tensor(filters))
+        traced = torch.jit.trace(lambda v, f: lga_torch(v, f, 2), inputs, check_trace=False)
+        np.testing.assert_allclose(traced(*inputs).numpy(), lga_loops(volume, filters, 2), rtol=1e-12, atol=1e-12)
+
+
 # --------------------------------------------------------------------------- Triton
 
 INTERPRETER_CHECK = r"""

@@ -204,3 +204,32 @@ def test_tiny_ganet11_overfits_one_synthetic_pair(rng):
         predicted, _ = model.infer(left_t, right_t)
     assert initial > 3.0
     assert (predicted - target)[matched].abs().mean().item() < 1.0
+
+
+@pytest.fixture
+def no_tf32():
+    """Full float32 on the GPU, so CPU and GPU results are comparable."""
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    yield
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("variant", ["11", "deep"])
+def test_cuda_backend_equals_the_cpu_and_triton_equals_torch(tmp_path, no_tf32, variant):
+    """The same checkpoint on the GPU (Triton SGA/LGA when installed, then forced pure torch)
+    and on the CPU, on the real Motorcycle pair at quarter size."""
+    from depthapp.sample import load_sample
+
+    path = tmp_path / f"ganet_{variant}.pth"
+    torch.save(official_checkpoint(variant, seed=5), path)
+    pair = load_sample()
+    small = StereoPair(pair.left[::2, ::2], pair.right[::2, ::2], name="motorcycle/2")
+    cpu = create_backend("ganet", max_disp=96, device="cpu", weights=str(path)).compute(small)
+    gpu = create_backend("ganet", max_disp=96, device="cuda", weights=str(path)).compute(small)
+    gpu_torch = create_backend("ganet", max_disp=96, device="cuda", weights=str(path),
+                               kernels="torch").compute(small)
+    assert gpu.device.startswith("cuda")
+    np.testing.assert_allclose(gpu.disparity, gpu_torch.disparity, rtol=1e-3, atol=2e-3)
+    np.testing.assert_allclose(gpu.disparity, cpu.disparity, rtol=1e-3, atol=2e-3)

@@ -309,3 +309,26 @@ def test_tiny_gcnet_overfits_one_synthetic_pair(rng):
     final = (predicted - target)[matched].abs().mean().item()
     assert initial > 3.0
     assert final < 1.0
+
+
+@pytest.fixture
+def no_tf32():
+    """Full float32 on the GPU, so CPU and GPU results are comparable."""
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    yield
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_backend_equals_the_cpu(tmp_path, no_tf32):
+    from depthapp.sample import load_sample
+
+    torch.manual_seed(2)
+    weights = save_untrained(tmp_path, GCNet(96))
+    pair = load_sample()
+    small = StereoPair(pair.left[::2, ::2], pair.right[::2, ::2], name="motorcycle/2")
+    cpu = create_backend("gcnet", max_disp=96, device="cpu", weights=weights).compute(small)
+    gpu = create_backend("gcnet", max_disp=96, device="cuda", weights=weights).compute(small)
+    assert gpu.device.startswith("cuda")
+    np.testing.assert_allclose(gpu.disparity, cpu.disparity, rtol=1e-3, atol=1e-2)
