@@ -37,6 +37,13 @@ def _vm_hwm_bytes() -> int:
     return 0
 
 
+def _load() -> str:
+    try:
+        return " ".join(open("/proc/loadavg").read().split()[:3])
+    except OSError:
+        return "unknown"
+
+
 def run_one(model: str, device: str, threads: int, repeats: int, warmup: int, max_disp: int,
             kernels: str) -> dict:
     import torch
@@ -150,6 +157,7 @@ def main() -> int:
     variants = [args.kernels] if args.kernels else (["auto", "torch"] if args.device.startswith("cuda") else ["auto"])
     print(f"pair: Middlebury Motorcycle 741x500, max disparity {args.max_disp}, device {args.device}, "
           f"{args.threads} CPU threads, median of {args.repeats} (after {warmup} warm-up)")
+    print(f"machine: {os.cpu_count()} CPUs, load average {_load()} at start")
     rows = []
     for model in args.models.split(","):
         for kernels in (variants if model.startswith("ganet") else ["auto"]):
@@ -166,6 +174,7 @@ def main() -> int:
                   f"(min {row['network_min_s']:.3f}), compute median {row['total_median_s']:.3f} s, "
                   f"peak {row['peak_gib']:.2f} GiB (estimate {row['estimate_gib']:.2f} GiB), "
                   f"max disp {row['max_disp']}", flush=True)
+    print(f"load average {_load()} at the end (timings on a shared machine grow with it)")
     by_key = {(r["model"], r["kernels"]): r for r in rows}
     for model in MODELS:
         fast, slow = by_key.get((model, "auto")), by_key.get((model, "torch"))
