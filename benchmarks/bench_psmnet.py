@@ -28,7 +28,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 
 def prepared(pair, device):
-    import torch
     import torch.nn.functional as F
 
     from depthapp.backends.psmnet.backend import padded_size, prepare_image

@@ -33,7 +33,7 @@ import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Iterator, Optional
 
 from ..errors import WeightsError
 from ..jobs import Progress, ProgressCallback
