@@ -39,13 +39,20 @@ def prepared(pair, device):
     return tensors, top
 
 
-def resized(pair, width, height):
-    import cv2
+def resize_rgb(image, width, height):
+    """Area-resize with torch (no OpenCV needed on a bare GPU image)."""
+    import torch
+    import torch.nn.functional as F
 
+    tensor = torch.from_numpy(image).permute(2, 0, 1)[None].float()
+    out = F.interpolate(tensor, (height, width), mode="area")[0].permute(1, 2, 0)
+    return out.round().clamp(0, 255).to(torch.uint8).numpy()
+
+
+def resized(pair, width, height):
     from depthapp.data import StereoPair
 
-    return StereoPair(cv2.resize(pair.left, (width, height), interpolation=cv2.INTER_AREA),
-                      cv2.resize(pair.right, (width, height), interpolation=cv2.INTER_AREA),
+    return StereoPair(resize_rgb(pair.left, width, height), resize_rgb(pair.right, width, height),
                       name=f"{pair.name}-{width}x{height}")
 
 
