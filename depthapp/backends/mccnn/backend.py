@@ -116,6 +116,7 @@ class MCCNNBackend(Backend):
 
         self.resolved_weights = resolve_weights(weights, self.name, DEFAULT_WEIGHTS,
                                                 fetch_missing=False if offline else None)
+        self.weights = weights or DEFAULT_WEIGHTS
         self.variant = self._detect_variant()
         for name, value in PAPER_MIDDLEBURY[self.variant].items():
             if name not in params:

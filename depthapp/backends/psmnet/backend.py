@@ -148,6 +148,7 @@ class PSMNetBackend(Backend):
         # Resolved now so a missing or corrupted checkpoint fails before any work.
         self.resolved_weights = resolve_weights(weights, self.name, DEFAULT_WEIGHTS,
                                                 fetch_missing=False if offline else None)
+        self.weights = weights or DEFAULT_WEIGHTS
 
     @classmethod
     def weights_max_disp(cls, weights: Optional[str]) -> Optional[int]:
