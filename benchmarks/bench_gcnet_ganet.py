@@ -60,7 +60,7 @@ def run_one(model: str, device: str, threads: int, repeats: int, warmup: int, ma
     with tempfile.TemporaryDirectory() as folder:
         weights = os.path.join(folder, "untrained.pth")
         probe = cls.__new__(cls)  # the model only, to write an untrained state dict
-        probe.max_disp = cls.round_max_disp(max_disp)
+        probe.max_disp = probe.network_max_disp = cls.round_max_disp(max_disp)
         probe.params = {"variant": params.get("variant", "deep")}  # no checkpoint to detect from
         torch.save(probe.build_model().state_dict(), weights)
         backend = create_backend(backend_name, max_disp=max_disp, device=device, weights=weights, **params)

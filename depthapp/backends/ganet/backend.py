@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from ...params import Parameter
-from ..gcnet.learned import MEMORY_PARAMETER, CostVolumeBackend
+from ..gcnet.learned import MEMORY_PARAMETER, SCALE_PARAMETER, CostVolumeBackend
 from .model import DISPARITY_MULTIPLE, INPUT_MULTIPLE, VARIANTS, GANet
 
 FLOAT_BYTES = 4
@@ -34,13 +34,14 @@ class GANetBackend(CostVolumeBackend):
                   choices=("auto", "deep", "11")),
         Parameter("kernels", "choice", "auto", "SGA/LGA implementation: auto (Triton on CUDA "
                   "when installed), torch or triton", choices=("auto", "torch", "triton")),
+        SCALE_PARAMETER,
         MEMORY_PARAMETER,
     )
     default_max_disp: ClassVar[int] = 192
     disparity_multiple: ClassVar[int] = DISPARITY_MULTIPLE
     architecture: ClassVar[str] = "GA-Net"
     input_multiple: ClassVar[int] = INPUT_MULTIPLE
-    presets: ClassVar[dict[str, dict[str, Any]]] = {"fast": {"variant": "11"}}
+    presets: ClassVar[dict[str, dict[str, Any]]] = {"fast": {"scale": 0.5}}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -67,14 +68,14 @@ class GANetBackend(CostVolumeBackend):
         return network
 
     def build_model(self) -> GANet:
-        return GANet(max_disp=self.max_disp, config=VARIANTS[self.params["variant"]])
+        return GANet(max_disp=self.network_max_disp, config=VARIANTS[self.params["variant"]])
 
     def estimate_bytes(self, padded_height: int, padded_width: int) -> int:
         """Peak of inference, the larger of: the 3-D aggregation at 1/3 (cost volume, SGA
         weights, skips and the pure-torch SGA's buffers: measured about 315 floats per voxel
         of the (D/3+1) x H/3 x W/3 grid for GA-Net-11, allowed 360) and the final stage at full
         resolution (about six (D+1) x H x W volumes through LGA, softmin and LGA)."""
-        third_voxels = (self.max_disp // 3 + 1) * (padded_height // 3) * (padded_width // 3)
-        full_voxels = (self.max_disp + 1) * padded_height * padded_width
+        third_voxels = (self.network_max_disp // 3 + 1) * (padded_height // 3) * (padded_width // 3)
+        full_voxels = (self.network_max_disp + 1) * padded_height * padded_width
         floats = max(360 * third_voxels, 8 * full_voxels + 64 * third_voxels)
         return int(1.15 * floats * FLOAT_BYTES) + 256 * 2**20

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from ...params import Parameter
-from .learned import MEMORY_PARAMETER, CostVolumeBackend
+from .learned import MEMORY_PARAMETER, SCALE_PARAMETER, CostVolumeBackend
 from .model import DISPARITY_MULTIPLE, INPUT_MULTIPLE, GCNet
 
 FLOAT_BYTES = 4
@@ -26,7 +26,8 @@ class GCNetBackend(CostVolumeBackend):
 
     name: ClassVar[str] = "gcnet"
     description: ClassVar[str] = "GC-Net (Kendall et al. 2017): 3-D cost-volume regularisation, soft argmin"
-    parameters: ClassVar[tuple[Parameter, ...]] = (MEMORY_PARAMETER,)
+    parameters: ClassVar[tuple[Parameter, ...]] = (SCALE_PARAMETER, MEMORY_PARAMETER)
+    presets: ClassVar[dict[str, dict[str, Any]]] = {"fast": {"scale": 0.5}}
     default_max_disp: ClassVar[int] = 192
     disparity_multiple: ClassVar[int] = DISPARITY_MULTIPLE
     architecture: ClassVar[str] = "GC-Net"
@@ -42,14 +43,14 @@ class GCNetBackend(CostVolumeBackend):
         return model
 
     def build_model(self) -> GCNet:
-        return GCNet(max_disp=self.max_disp)
+        return GCNet(max_disp=self.network_max_disp)
 
     def estimate_bytes(self, padded_height: int, padded_width: int) -> int:
         """Peak of inference. Around layers 19-21 the 2F-channel volume, its F-channel
         successors and oneDNN's work buffers hold about 160 floats per voxel of the
         D/2 x H/2 x W/2 grid (measured: 154 with the CPU's channels-last layout, 215 without);
         the full-resolution soft argmin at the end needs less."""
-        half_voxels = (self.max_disp // 2) * (padded_height // 2) * (padded_width // 2)
-        full_voxels = self.max_disp * padded_height * padded_width
+        half_voxels = (self.network_max_disp // 2) * (padded_height // 2) * (padded_width // 2)
+        full_voxels = self.network_max_disp * padded_height * padded_width
         floats = max(160 * half_voxels, 4 * full_voxels)
         return int(1.15 * floats * FLOAT_BYTES) + 256 * 2**20

@@ -26,10 +26,13 @@ from ..base import Backend
 
 NO_WEIGHTS_HINT = "train it (depthapp train) or pass --weights PATH"
 
+SCALE_PARAMETER = Parameter(
+    "scale", "float", 1.0, "run the network on the pair resized by this factor (and on "
+    "proportionally fewer disparity levels); disparities are rescaled to the input size",
+    minimum=0.1, maximum=1.0, step=0.05)
 MEMORY_PARAMETER = Parameter(
-    "memory_limit_gib", "float", 0.0,
-    "refuse a pair whose estimated peak memory exceeds this many GiB "
-    "(0: 90 % of the memory free on the device)", minimum=0.0, step=0.5)
+    "memory_limit_gb", "float", 0.0, "refuse inputs whose estimated peak memory exceeds this "
+    "many GiB; 0 = 90 % of the memory free on the device", minimum=0.0, maximum=1024.0, step=0.5)
 
 
 def tracing() -> bool:
@@ -68,6 +71,15 @@ def pad_top_left(image, multiple: int):
     if top or left:
         image = F.pad(image, (left, 0, top, 0))
     return image, (top, left)
+
+
+def resize(image, size: tuple[int, int]):
+    """Bilinear resize of ``(N, C, H, W)`` to ``size`` (the backend and its export use this)."""
+    import torch.nn.functional as F
+
+    if tuple(image.shape[-2:]) == tuple(size):
+        return image
+    return F.interpolate(image, size, mode="bilinear", align_corners=False)
 
 
 def crop_top_left(array, padding: tuple[int, int]):
@@ -198,33 +210,41 @@ class ExportWrapper:
     """Builds the module ``depthapp export`` traces (see :meth:`CostVolumeBackend.export_spec`)."""
 
     @staticmethod
-    def build(network, height: int, width: int, padded_height: int, padded_width: int):
+    def build(network, size: tuple[int, int], scaled: tuple[int, int], multiple: int,
+              exporter_padded: tuple[int, int]):
         import torch
         import torch.nn.functional as F
         from torch import nn
 
+        height, width = size
+        outer_h, outer_w = exporter_padded
+        inner_h, inner_w = padded_size(*scaled, multiple)
+        top, left = inner_h - scaled[0], inner_w - scaled[1]
+
         class StandardisedPairNetwork(nn.Module):
             """Raw RGB (0..255) ``(1, 3, Hp, Wp)`` views, zero-padded at the top and right to
-            the exporter's size -> disparity ``(1, Hp, Wp)`` in the same layout. Inside: each
-            view standardised per channel over its ``height x width`` image, re-padded at the
-            top and left as the backend does, the network, and the padding moved back. The
+            the exporter's size -> disparity ``(1, Hp, Wp)`` in the same layout. Inside, as the
+            backend: each view standardised per channel over its ``height x width`` image,
+            resized by ``--scale``, padded at the top and left, the network, and back. The
             image size is fixed at export time."""
 
             def __init__(self):
                 super().__init__()
                 self.network = network
 
-            def standardised(self, image):
-                valid = image[:, :, padded_height - height:, :width]
+            def prepared(self, image):
+                valid = image[:, :, outer_h - height:, :width]
                 mean = valid.mean(dim=(2, 3), keepdim=True)
                 std = valid.std(dim=(2, 3), keepdim=True)
-                valid = (valid - mean) / torch.where(std > 0, std, torch.ones_like(std))
-                return F.pad(valid, (padded_width - width, 0, padded_height - height, 0))
+                valid = resize((valid - mean) / torch.where(std > 0, std, torch.ones_like(std)), scaled)
+                return F.pad(valid, (left, 0, top, 0))
 
-            def forward(self, left, right):
-                disparity = self.network(self.standardised(left), self.standardised(right))
-                disparity = disparity[:, padded_height - height:, padded_width - width:]
-                return F.pad(disparity, (0, padded_width - width, padded_height - height, 0))
+            def forward(self, left_view, right_view):
+                disparity = self.network(self.prepared(left_view), self.prepared(right_view))
+                disparity = disparity[:, top:, left:]
+                if tuple(scaled) != (height, width):
+                    disparity = resize(disparity[:, None], (height, width))[:, 0] * (width / scaled[1])
+                return F.pad(disparity, (0, outer_w - width, outer_h - height, 0))
 
         return StandardisedPairNetwork()
 
@@ -249,6 +269,9 @@ class CostVolumeBackend(Backend):
         """``weights``: a registry id or a state dict file (required); ``offline``: never
         download a missing registry checkpoint."""
         super().__init__(max_disp=max_disp, device=device, weights=weights, **params)
+        self.scale = float(self.params.get("scale", 1.0))
+        # The network searches the same range in its (scaled) pixels.
+        self.network_max_disp = self.round_max_disp(max(1, math.ceil(self.max_disp * self.scale)))
         if self.weights is None:
             raise WeightsError(f"backend {self.name} ({self.architecture}) has no trained weights "
                                f"here: {NO_WEIGHTS_HINT} (a state dict file)")
@@ -283,36 +306,40 @@ class CostVolumeBackend(Backend):
 
     @abstractmethod
     def build_model(self):
-        """A freshly initialised ``torch.nn.Module`` for ``self.max_disp`` and ``self.params``."""
+        """A freshly initialised ``torch.nn.Module`` for ``self.network_max_disp`` and
+        ``self.params``."""
 
     @abstractmethod
     def estimate_bytes(self, padded_height: int, padded_width: int) -> int:
-        """Peak memory of one inference on a padded ``padded_height x padded_width`` pair."""
+        """Peak memory of one inference of the network (``self.network_max_disp`` levels) on
+        a padded ``padded_height x padded_width`` pair."""
+
+    def network_size(self, height: int, width: int) -> tuple[int, int]:
+        """The size the network sees a ``height x width`` pair at (``--scale``), unpadded."""
+        if self.scale == 1.0:
+            return height, width
+        return max(1, round(height * self.scale)), max(1, round(width * self.scale))
 
     def memory_limit(self) -> Optional[int]:
-        limit_gib = float(self.params.get("memory_limit_gib", 0.0) or 0.0)
-        if limit_gib > 0:
-            return int(limit_gib * 2**30)
+        limit_gb = float(self.params.get("memory_limit_gb", 0.0) or 0.0)
+        if limit_gb > 0:
+            return int(limit_gb * 2**30)
         free = available_memory_bytes(self.device)
         return None if free is None else int(0.9 * free)
 
     def check_memory(self, pair: StereoPair) -> None:
         """Refuse, before any work, a pair that would not fit (InputError with the numbers)."""
-        height, width = padded_size(pair.height, pair.width, self.input_multiple)
-        needed = self.estimate_bytes(height, width)
+        needed = self.estimate_bytes(*padded_size(*self.network_size(pair.height, pair.width),
+                                                  self.input_multiple))
         limit = self.memory_limit()
         if limit is not None and needed > limit:
             where = "GPU" if self.device.startswith("cuda") else "RAM"
+            suggestion = max(0.1, math.floor(self.scale * math.sqrt(limit / needed) * 0.9 * 20) / 20)
             raise InputError(
                 f"{pair.name}: {self.architecture} needs about {needed / 2**30:.1f} GiB of {where} for "
-                f"a {pair.width}x{pair.height} pair with {self.max_disp} disparity levels, more than "
-                f"the {limit / 2**30:.1f} GiB allowed; downscale the images, lower --max-disp or "
-                f"raise --memory-limit-gib")
-
-    def network(self):
-        """The ``torch.nn.Module`` for export (BatchNorm folded, on ``self.device``): ``forward``
-        and ``infer`` take standardised ``(N, 3, H, W)`` views padded to ``input_multiple``."""
-        return self.inference_model
+                f"a {pair.width}x{pair.height} pair with {self.max_disp} disparity levels at scale "
+                f"{self.scale:g}, more than the {limit / 2**30:.1f} GiB allowed; pass --scale "
+                f"{suggestion:g} (or a smaller --max-disp, or raise --memory-limit-gb)")
 
     def export_network(self):
         """A CPU copy of the inference network for tracing (subclasses adjust it)."""
@@ -325,8 +352,8 @@ class CostVolumeBackend(Backend):
         standardisation and padding rules inside the graph, for ``height x width`` images."""
         from ...export.spec import ExportSpec
 
-        padded_h, padded_w = padded_size(height, width, self.input_multiple)
-        module = ExportWrapper.build(self.export_network(), height, width, padded_h, padded_w)
+        module = ExportWrapper.build(self.export_network(), (height, width), self.network_size(height, width),
+                                     self.input_multiple, padded_size(height, width, self.input_multiple))
         record = self.resolved_weights.record
         return ExportSpec(module=module.eval(), input_kind="rgb", input_names=("left", "right"),
                           output_name="disparity", pad_multiple=self.input_multiple,
@@ -342,15 +369,28 @@ class CostVolumeBackend(Backend):
         import torch
 
         self.check_memory(pair)
+        scaled = self.network_size(pair.height, pair.width)
         with timer("prepare"):
-            left, padding = pad_top_left(standardize(pair.left), self.input_multiple)
-            right, _ = pad_top_left(standardize(pair.right), self.input_multiple)
+            left, padding = pad_top_left(resize(standardize(pair.left), scaled), self.input_multiple)
+            right, _ = pad_top_left(resize(standardize(pair.right), scaled), self.input_multiple)
             left, right = left.to(self.device), right.to(self.device)
         cancel.raise_if_cancelled()
-        with timer("network"), torch.inference_mode():
-            disparity, confidence = self.inference_model.infer(left, right)
-        cancel.raise_if_cancelled()
-        with timer("finish"):
-            disparity = crop_top_left(disparity, padding)[0].float().cpu().numpy()
-            confidence = crop_top_left(confidence, padding)[0].float().cpu().numpy()
+        # Cancellation between any two layers: a CPU inference takes minutes.
+        hooks = [module.register_forward_pre_hook(lambda *_: cancel.raise_if_cancelled())
+                 for module in self.inference_model.modules()]
+        try:
+            with timer("network"), torch.inference_mode():
+                disparity, confidence = self.inference_model.infer(left, right)
+        finally:
+            for hook in hooks:
+                hook.remove()
+        with timer("finish"), torch.inference_mode():
+            disparity = crop_top_left(disparity, padding)
+            confidence = crop_top_left(confidence, padding)
+            if scaled != (pair.height, pair.width):
+                size = (pair.height, pair.width)
+                disparity = resize(disparity[:, None], size)[:, 0] * (pair.width / scaled[1])
+                confidence = resize(confidence[:, None], size)[:, 0]
+            disparity = disparity[0].float().cpu().numpy()
+            confidence = confidence[0].float().cpu().numpy()
         return disparity, confidence

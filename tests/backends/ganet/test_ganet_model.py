@@ -155,7 +155,7 @@ def test_export_module_computes_what_the_backend_computes(tmp_path, rng):
 def test_a_pair_too_large_for_the_memory_limit_is_refused_before_work(tmp_path):
     path = tmp_path / "ganet11.pth"
     torch.save(official_checkpoint("11"), path)
-    backend = create_backend("ganet", weights=str(path), memory_limit_gib=2.0)
+    backend = create_backend("ganet", weights=str(path), memory_limit_gb=2.0)
     big = np.zeros((1000, 1500, 3), np.uint8)
     with pytest.raises(InputError, match=r"GA-Net needs about .* GiB .*1500x1000"):
         backend.compute(StereoPair(big, big, name="big"))

@@ -195,6 +195,40 @@ def test_backend_output_is_the_network_output_cropped(tmp_path, rng):
     np.testing.assert_allclose(result.disparity, expected, atol=1e-3)
 
 
+def test_scale_runs_the_network_smaller_and_rescales_disparities(tmp_path, rng):
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    backend = create_backend("gcnet", max_disp=64, weights=save_untrained(tmp_path, GCNet(32)), scale=0.5)
+    assert backend.network_max_disp == 32  # the same range in half-size pixels
+    left = rng.integers(0, 256, (60, 90, 3), dtype=np.uint8)
+    right = np.roll(left, -6, axis=1)
+    result = backend.compute(StereoPair(left, right))
+    assert result.disparity.shape == (60, 90)
+    model = backend.model
+    with torch.inference_mode():
+        views = [pad_top_left(F.interpolate(standardize(v), (30, 45), mode="bilinear", align_corners=False), 32)
+                 for v in (left, right)]
+        small = crop_top_left(model.infer(views[0][0], views[1][0])[0], views[0][1])
+        expected = F.interpolate(small[:, None], (60, 90), mode="bilinear", align_corners=False)[0, 0] * 2
+    np.testing.assert_allclose(result.disparity, expected.numpy(), atol=1e-3)
+
+
+def test_cancelling_stops_inside_the_network(tmp_path, rng):
+    from depthapp.errors import Cancelled
+    from depthapp.jobs import CancelToken
+
+    backend = create_backend("gcnet", max_disp=32, weights=save_untrained(tmp_path, GCNet(32)))
+    token = CancelToken()
+    reached = []
+    backend.inference_model.regularization.layer19.register_forward_hook(lambda *_: token.cancel())
+    backend.inference_model.regularization.layer37.register_forward_hook(lambda *_: reached.append(37))
+    image = rng.integers(0, 256, (32, 64, 3), dtype=np.uint8)
+    with pytest.raises(Cancelled):
+        backend.compute(StereoPair(image, image), cancel=token)
+    assert not reached
+
+
 # --------------------------------------------------------------------------- weights
 
 def test_no_weights_says_how_to_get_them():
@@ -231,9 +265,9 @@ def test_a_checkpoint_of_another_shape_is_a_weights_error(tmp_path):
 
 def test_a_pair_too_large_for_the_memory_limit_is_refused_before_work(tmp_path):
     backend = create_backend("gcnet", max_disp=192, weights=save_untrained(tmp_path, GCNet(192)),
-                             memory_limit_gib=1.0)
+                             memory_limit_gb=1.0)
     big = np.zeros((1000, 1500, 3), np.uint8)
-    with pytest.raises(InputError, match=r"GiB.*1500x1000.*192 disparity levels"):
+    with pytest.raises(InputError, match=r"GiB.*1500x1000.*192 disparity levels.*pass --scale 0\.\d"):
         backend.compute(StereoPair(big, big, name="big"))
     assert backend.estimate_bytes(1024, 1536) > 4 * backend.estimate_bytes(512, 768) * 0.9
 
