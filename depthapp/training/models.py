@@ -312,7 +312,7 @@ class TinyAdapter(TrainingAdapter):
 
     backend = "tiny"
     architecture = "tiny test network"
-    variants = {"tiny": {"features": 8}, "micro": {"features": 4}}
+    variants = {"tiny": {"features": 8}, "micro": {"features": 4}, "small": {"features": 16}}
     default_variant = "tiny"
     input_multiple = 2
     disparity_multiple = 2
