@@ -84,6 +84,15 @@ class SGMBackend(Backend):
         "fast": {"census_window": "5x5", "paths": 4},
     }
 
+    def __init__(self, max_disp=None, device: str = "auto", weights=None, **params):
+        super().__init__(max_disp=max_disp, device=device, weights=weights, **params)
+        if self.device.startswith("cuda") and (device or "auto").strip().lower() == "auto":
+            from . import cuda as sgm_cuda
+
+            if not sgm_cuda.cuda_kernels_available():
+                # torch sees a GPU but numba's CUDA target cannot use it: "auto" means the CPU
+                self.device = "cpu"
+
     def config(self) -> SGMConfig:
         """The pipeline configuration of the current parameters."""
         params = self.params
