@@ -17,10 +17,10 @@ class GANetBackend(CostVolumeBackend):
     ``--weights`` takes the authors' checkpoints (``{'state_dict': ...}`` with ``module.``
     keys, from github.com/feihuzhang/GANet) or any state dict of
     :class:`~depthapp.backends.ganet.model.GANet`; ``--variant auto`` takes the size the
-    checkpoint holds. Inputs are
-    standardised per image and channel and zero-padded at the top and left to a multiple of 48
-    (the authors' predict.py); the padding is cropped off the result. The network regresses
-    over ``0 .. max_disp`` (``max_disp + 1`` levels, as the authors').
+    checkpoint holds. Inputs are standardised per image and channel and zero-padded at the top
+    and left to a multiple of 48 (the authors' predict.py); the padding is cropped off the
+    result. The network regresses over ``0 .. max_disp`` (``max_disp + 1`` levels, as the
+    authors').
 
     SGA and LGA run as Triton kernels on CUDA when Triton is installed, in pure torch
     otherwise (``--kernels torch`` forces that, e.g. to compare).

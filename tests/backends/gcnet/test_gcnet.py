@@ -237,6 +237,7 @@ def test_no_weights_says_how_to_get_them():
 
 
 def test_cli_run_without_weights_exits_non_zero_with_the_hint(tmp_path, capsys):
+    pytest.importorskip("skimage", reason="--sample reads the Motorcycle pair from scikit-image")
     from depthapp.cli import main
 
     code = main(["run", "--sample", "--backend", "gcnet", "--out", str(tmp_path / "out")])
@@ -303,7 +304,8 @@ def test_export_module_computes_what_the_backend_computes(tmp_path, rng):
 
 @pytest.mark.slow
 def test_onnx_export_matches_torch(tmp_path):
-    pytest.importorskip("onnxruntime", reason="onnxruntime(-gpu) runs the exported graph")
+    for module in ("onnx", "onnxruntime", "cv2"):
+        pytest.importorskip(module, reason="the exporter needs onnx, onnxruntime(-gpu) and OpenCV")
     from depthapp.export.exporter import export_backend
 
     weights = save_untrained(tmp_path, GCNet(32))
@@ -355,13 +357,11 @@ def no_tf32():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_cuda_backend_equals_the_cpu(tmp_path, no_tf32):
-    from depthapp.sample import load_sample
-
+def test_cuda_backend_equals_the_cpu(tmp_path, rng, no_tf32):
     torch.manual_seed(2)
     weights = save_untrained(tmp_path, GCNet(96))
-    pair = load_sample()
-    small = StereoPair(pair.left[::2, ::2], pair.right[::2, ::2], name="motorcycle/2")
+    left, right, _ = synthetic_pair(250, 370, [5, 20, 40], rng)
+    small = StereoPair((left * 255).astype(np.uint8), (right * 255).astype(np.uint8), name="synthetic")
     cpu = create_backend("gcnet", max_disp=96, device="cpu", weights=weights).compute(small)
     gpu = create_backend("gcnet", max_disp=96, device="cuda", weights=weights).compute(small)
     assert gpu.device.startswith("cuda")
