@@ -241,10 +241,12 @@ class PSMNetBackend(Backend):
                     left_features, right_features = model.features(left, right)
                 cancel.raise_if_cancelled()
                 with timer("cost volume"):
-                    volume = model.cost_volume(left_features, right_features, self.max_disp // 4)
-                    del left_features, right_features
                     if model.channels_last:
-                        volume = volume.contiguous(memory_format=torch.channels_last_3d)
+                        volume = model.cost_volume(left_features, right_features, self.max_disp // 4,
+                                                   memory_format=torch.channels_last_3d)
+                    else:
+                        volume = model.cost_volume(left_features, right_features, self.max_disp // 4)
+                    del left_features, right_features
                 with timer("aggregation"):
                     cost = model.aggregate(volume)
                     del volume
