@@ -8,7 +8,8 @@ Middlebury sample), with freshly initialised weights (timing does not depend on 
 Each model runs in a fresh subprocess so its peak memory (CPU: VmHWM of the process minus
 the baseline before the first pair; CUDA: torch.cuda.max_memory_allocated) is its own; the
 backend's pre-flight estimate is printed beside it. Reported: median and min seconds of the
-``network`` stage and of the whole ``compute`` (prepare + network + finish).
+network (every stage between ``prepare`` and ``finish``), of the whole ``compute``, and the
+median of each network stage.
 """
 
 from __future__ import annotations
@@ -87,20 +88,24 @@ def run_one(model: str, device: str, threads: int, repeats: int, warmup: int, ma
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
         baseline = torch.cuda.memory_allocated()
-    network, total = [], []
+    network, total, stages = [], [], {}
     for index in range(warmup + repeats):
         start = time.perf_counter()
         result = backend.compute(pair)
         elapsed = time.perf_counter() - start
         if index >= warmup:
-            network.append(result.timings["network"])
+            inside = {k: v for k, v in result.timings.items() if k not in ("prepare", "finish")}
+            network.append(sum(inside.values()))
             total.append(elapsed)
+            for stage, seconds in inside.items():
+                stages.setdefault(stage, []).append(seconds)
     peak = (torch.cuda.max_memory_allocated() if device.startswith("cuda") else _vm_hwm_bytes()) - baseline
     finite = result.disparity[result.valid]
     return {"model": model, "device": backend.device, "threads": threads, "max_disp": backend.max_disp,
             "kernels": params.get("kernels", "-"), "size": f"{pair.width}x{pair.height}",
             "network_median_s": statistics.median(network), "network_min_s": min(network),
             "total_median_s": statistics.median(total), "runs": repeats,
+            "stages_median_s": {k: statistics.median(v) for k, v in stages.items()},
             "peak_gib": peak / 2**30, "estimate_gib": estimate / 2**30,
             "disparity_range": [float(finite.min()), float(finite.max())] if finite.size else None}
 
@@ -190,6 +195,7 @@ def main() -> int:
                   f"(min {row['network_min_s']:.3f}), compute median {row['total_median_s']:.3f} s, "
                   f"peak {row['peak_gib']:.2f} GiB (estimate {row['estimate_gib']:.2f} GiB), "
                   f"max disp {row['max_disp']}", flush=True)
+            print("    " + ", ".join(f"{k} {v:.3f} s" for k, v in row["stages_median_s"].items()), flush=True)
     print(f"load average {_load()} at the end (timings on a shared machine grow with it)")
     by_key = {(r["model"], r["kernels"]): r for r in rows}
     for model in MODELS:

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..gcnet.learned import disparity_expectation
+from ..gcnet.learned import disparity_expectation, no_stages
 from ..gcnet.model import concatenation_volume  # the same volume as the authors' GetCostVolume
 from .lga import filter_size, lga2
 from .sga import sga
@@ -407,20 +407,23 @@ class GANet(nn.Module):
             if isinstance(module, (SGABlock, DispAgg)):
                 module.implementation = implementation
 
-    def volume_and_guidance(self, left, right):
+    def volume_and_guidance(self, left, right, stage=no_stages):
         height, width = left.shape[-2:]
         if height % INPUT_MULTIPLE or width % INPUT_MULTIPLE:
             raise ValueError(f"GA-Net input must be a multiple of {INPUT_MULTIPLE}, got {width}x{height}")
-        stem = self.conv_start(left)
-        # One view at a time, as the authors: in training, BatchNorm sees each view's statistics.
-        left_features = self.feature(left)
-        right_features = self.feature(right)
-        volume = concatenation_volume(self.conv_x(left_features), self.conv_y(right_features),
-                                      self.max_disp // 3 + 1)
-        refined = self.conv_refine(left_features)
-        refined = F.interpolate(refined, [refined.shape[2] * 3, refined.shape[3] * 3],
-                                mode="bilinear", align_corners=False)
-        guide = self.guidance(torch.cat((stem, self.bn_relu(refined)), 1))
+        with stage("features"):
+            # One view at a time, as the authors: in training, BatchNorm sees each view's statistics.
+            left_features = self.feature(left)
+            right_features = self.feature(right)
+        with stage("cost volume"):
+            volume = concatenation_volume(self.conv_x(left_features), self.conv_y(right_features),
+                                          self.max_disp // 3 + 1)
+        with stage("guidance"):
+            stem = self.conv_start(left)
+            refined = self.conv_refine(left_features)
+            refined = F.interpolate(refined, [refined.shape[2] * 3, refined.shape[3] * 3],
+                                    mode="bilinear", align_corners=False)
+            guide = self.guidance(torch.cat((stem, self.bn_relu(refined)), 1))
         return volume, guide
 
     def forward(self, left, right):
@@ -428,13 +431,16 @@ class GANet(nn.Module):
         volume, guide = self.volume_and_guidance(left, right)
         return self.cost_agg(volume, guide)
 
-    def infer(self, left, right):
-        """Disparity and confidence (probability of the most likely level), both ``(N, H, W)``."""
-        volume, guide = self.volume_and_guidance(left, right)
-        aggregated, _ = self.cost_agg.aggregate(volume, guide)
-        del volume
-        probability = self.cost_agg.final.probability(aggregated, guide["lg1"], guide["lg2"])
-        return disparity_expectation(probability), probability.amax(dim=1)
+    def infer(self, left, right, stage=no_stages):
+        """Disparity and confidence (probability of the most likely level), both ``(N, H, W)``.
+        ``stage(name)`` (e.g. a :class:`~depthapp.timing.StageTimer`) brackets each part."""
+        volume, guide = self.volume_and_guidance(left, right, stage)
+        with stage("aggregation (SGA)"):
+            aggregated, _ = self.cost_agg.aggregate(volume, guide)
+            del volume
+        with stage("refinement (LGA)"):
+            probability = self.cost_agg.final.probability(aggregated, guide["lg1"], guide["lg2"])
+            return disparity_expectation(probability), probability.amax(dim=1)
 
 
 def parameter_count(model: nn.Module) -> int:

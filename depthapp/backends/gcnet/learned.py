@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 from abc import abstractmethod
+from contextlib import contextmanager
 from typing import Any, ClassVar, Optional
 
 import numpy as np
@@ -33,6 +34,12 @@ SCALE_PARAMETER = Parameter(
 MEMORY_PARAMETER = Parameter(
     "memory_limit_gb", "float", 0.0, "refuse inputs whose estimated peak memory exceeds this "
     "many GiB; 0 = 90 % of the memory free on the device", minimum=0.0, maximum=1024.0, step=0.5)
+
+
+@contextmanager
+def no_stages(name: str):
+    """The default ``stage`` of the models' ``infer``: times nothing."""
+    yield
 
 
 def tracing() -> bool:
@@ -379,8 +386,8 @@ class CostVolumeBackend(Backend):
         hooks = [module.register_forward_pre_hook(lambda *_: cancel.raise_if_cancelled())
                  for module in self.inference_model.modules()]
         try:
-            with timer("network"), torch.inference_mode():
-                disparity, confidence = self.inference_model.infer(left, right)
+            with torch.inference_mode():
+                disparity, confidence = self.inference_model.infer(left, right, stage=timer)
         finally:
             for hook in hooks:
                 hook.remove()

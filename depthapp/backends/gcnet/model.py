@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .learned import soft_argmin, tracing
+from .learned import no_stages, soft_argmin, tracing
 
 INPUT_MULTIPLE = 32
 DISPARITY_MULTIPLE = 32
@@ -167,27 +167,33 @@ class GCNet(nn.Module):
         self.unary = UnaryFeatures(features, residual_blocks)
         self.regularization = CostRegularization(features)
 
-    def matching_cost(self, left, right):
-        """``(N, 3, H, W)`` x2 -> cost ``(N, D, H, W)``; H and W multiples of 32."""
+    def matching_cost(self, left, right, stage=no_stages):
+        """``(N, 3, H, W)`` x2 -> cost ``(N, D, H, W)``; H and W multiples of 32. ``stage(name)``
+        (e.g. a :class:`~depthapp.timing.StageTimer`) brackets each part."""
         height, width = left.shape[-2:]
         if height % INPUT_MULTIPLE or width % INPUT_MULTIPLE:
             raise ValueError(f"GC-Net input must be a multiple of {INPUT_MULTIPLE}, got {width}x{height}")
-        # Both views through the shared tower in one batch.
-        features = self.unary(torch.cat([left, right], dim=0))
-        left_features, right_features = features.chunk(2, dim=0)
-        volume = concatenation_volume(left_features, right_features, self.max_disp // 2)
-        del features, left_features, right_features
-        return self.regularization(volume).squeeze(1)
+        with stage("features"):
+            # Both views through the shared tower in one batch.
+            features = self.unary(torch.cat([left, right], dim=0))
+            left_features, right_features = features.chunk(2, dim=0)
+        with stage("cost volume"):
+            volume = concatenation_volume(left_features, right_features, self.max_disp // 2)
+            del features, left_features, right_features
+        with stage("regularization"):
+            return self.regularization(volume).squeeze(1)
 
     def forward(self, left, right):
         """Disparity ``(N, H, W)``; differentiable (training and export)."""
         disparity, _ = soft_argmin(self.matching_cost(left, right))
         return disparity
 
-    def infer(self, left, right):
+    def infer(self, left, right, stage=no_stages):
         """Disparity and confidence (probability of the most likely level), both ``(N, H, W)``."""
-        disparity, probability = soft_argmin(self.matching_cost(left, right))
-        return disparity, probability.amax(dim=1)
+        cost = self.matching_cost(left, right, stage)
+        with stage("soft argmin"):
+            disparity, probability = soft_argmin(cost)
+            return disparity, probability.amax(dim=1)
 
 
 def table1_parameter_count(features: int = 32, residual_blocks: int = 8) -> int:

@@ -123,6 +123,8 @@ def test_backend_output_is_the_network_output_cropped(tmp_path, rng):
     right = np.roll(left, -3, axis=1)
     result = backend.compute(StereoPair(left, right))
     assert result.disparity.shape == result.confidence.shape == (40, 70)
+    assert list(result.timings) == ["prepare", "features", "cost volume", "guidance", "aggregation (SGA)",
+                                    "refinement (LGA)", "finish"]
     model.eval()
     with torch.inference_mode():
         l, padding = pad_top_left(standardize(left), 48)
