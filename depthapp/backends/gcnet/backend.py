@@ -35,7 +35,7 @@ class GCNetBackend(CostVolumeBackend):
 
     def prepare_for_device(self, model: GCNet) -> GCNet:
         if self.device == "cpu":
-            # With the volume channels-last (model.concatenation_volume), channels-last 3-D
+            # With the volume channels-last (GCNet.matching_cost on the CPU), channels-last 3-D
             # weights let oneDNN skip its reorder copies: about 30 % less peak memory.
             for module in model.modules():
                 if isinstance(module, (nn.Conv3d, nn.ConvTranspose3d)):

@@ -70,9 +70,10 @@ class UnaryFeatures(nn.Module):
         return self.layer18(self.blocks(self.layer1(image)))
 
 
-def concatenation_volume(left_features, right_features, levels: int):
+def concatenation_volume(left_features, right_features, levels: int, channels_last: bool = False):
     """``(N, F, H, W)`` x2 -> ``(N, 2F, levels, H, W)``: left features beside the right features
-    shifted by each disparity (left ``x`` meets right ``x - d``); zero where ``x - d < 0``."""
+    shifted by each disparity (left ``x`` meets right ``x - d``); zero where ``x - d < 0``.
+    ``channels_last``: the volume in ``torch.channels_last_3d`` layout (same values)."""
     n, channels, height, width = left_features.shape
     if tracing():  # exporters want no writes into slices: pad-and-stack, same values
         slices = [torch.cat([F.pad(left_features[..., d:], (d, 0)),
@@ -80,11 +81,17 @@ def concatenation_volume(left_features, right_features, levels: int):
                   if d < width else left_features.new_zeros(n, 2 * channels, height, width)
                   for d in range(levels)]
         return torch.stack(slices, dim=2)
+    if channels_last:
+        # Written as (N, D, H, W, 2F), whose (0, 4, 1, 2, 3) permutation is exactly the
+        # channels-last layout: each copy moves whole pixels' feature vectors.
+        left_pixels = left_features.permute(0, 2, 3, 1)
+        right_pixels = right_features.permute(0, 2, 3, 1)
+        pixels = left_features.new_zeros(n, levels, height, width, 2 * channels)
+        for d in range(min(levels, width)):
+            pixels[:, d, :, d:, :channels] = left_pixels[:, :, d:]
+            pixels[:, d, :, d:, channels:] = right_pixels[:, :, :width - d]
+        return pixels.permute(0, 4, 1, 2, 3)
     volume = left_features.new_zeros(n, 2 * channels, levels, height, width)
-    if volume.device.type == "cpu":
-        # oneDNN's 3-D convolutions run about 1.4x faster and without reordering copies on
-        # channels-last volumes; every layer after this keeps the layout.
-        volume = volume.contiguous(memory_format=torch.channels_last_3d)
     for d in range(min(levels, width)):
         volume[:, :channels, d, :, d:] = left_features[:, :, :, d:]
         volume[:, channels:, d, :, d:] = right_features[:, :, :, :width - d]
@@ -178,7 +185,10 @@ class GCNet(nn.Module):
             features = self.unary(torch.cat([left, right], dim=0))
             left_features, right_features = features.chunk(2, dim=0)
         with stage("cost volume"):
-            volume = concatenation_volume(left_features, right_features, self.max_disp // 2)
+            # oneDNN's 3-D convolutions run faster and without reordering copies on
+            # channels-last volumes (the CPU backend makes the weights channels-last too).
+            volume = concatenation_volume(left_features, right_features, self.max_disp // 2,
+                                          channels_last=left.device.type == "cpu")
             del features, left_features, right_features
         with stage("regularization"):
             return self.regularization(volume).squeeze(1)

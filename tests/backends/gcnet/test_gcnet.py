@@ -104,6 +104,9 @@ def test_concatenation_volume_pairs_left_x_with_right_x_minus_d():
     right = -torch.arange(2 * 3 * 7, dtype=torch.float32).view(1, 2, 3, 7) - 1
     volume = concatenation_volume(left, right, 4)
     assert volume.shape == (1, 4, 4, 3, 7)
+    channels_last = concatenation_volume(left, right, 4, channels_last=True)
+    assert channels_last.is_contiguous(memory_format=torch.channels_last_3d)
+    assert torch.equal(channels_last, volume)
     for d in range(4):
         for x in range(7):
             if x < d:
