@@ -252,3 +252,25 @@ def test_cuda_torch_sga_and_lga_equal_the_cpu(rng):
     with torch.inference_mode():
         out = lga_torch(volume.cuda(), filters.cuda(), 2).cpu()
     torch.testing.assert_close(out, lga_torch(volume, filters, 2), rtol=1e-4, atol=1e-4)
+
+
+NO_TRITON_CHECK = r"""
+import sys
+sys.modules["triton"] = None  # as on a machine without Triton: `import triton` raises ImportError
+import torch
+from depthapp.backends.ganet import GANetBackend, triton_kernels
+from depthapp.backends.ganet.lga import lga
+from depthapp.backends.ganet.sga import sga
+assert not triton_kernels.AVAILABLE
+out = sga(torch.randn(1, 2, 3, 4, 5), *[torch.rand(1, 2, 5, 4, 5) for _ in range(4)])
+assert out.shape == (1, 2, 3, 4, 5)
+assert lga(torch.randn(1, 3, 4, 5), torch.rand(1, 75, 4, 5)).shape == (1, 3, 4, 5)
+print("ok")
+"""
+
+
+def test_everything_imports_and_runs_without_triton():
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE.parents[2]), os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run([sys.executable, "-c", NO_TRITON_CHECK], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]

@@ -76,6 +76,17 @@ def test_a_checkpoint_in_the_authors_format_loads(tmp_path, variant):
     create_backend("ganet", max_disp=192, weights=str(path), variant=variant)
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
+def test_triton_kernels_are_refused_on_the_cpu(tmp_path, monkeypatch):
+    from depthapp.errors import BackendUnavailableError
+
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    path = tmp_path / "ganet11.pth"
+    torch.save(official_checkpoint("11"), path)
+    with pytest.raises(BackendUnavailableError, match="ganet --kernels triton"):
+        create_backend("ganet", weights=str(path), device="cpu", kernels="triton")
+
+
 def test_a_checkpoint_of_the_other_size_is_a_weights_error(tmp_path):
     path = tmp_path / "ganet11.pth"
     torch.save(official_checkpoint("11"), path)
