@@ -561,6 +561,9 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:
         self.save_settings()
         self.debounce.stop()
+        # Timers whose lambdas reach into child widgets must not fire into a closing window.
+        self.refresh_timer.stop()
+        self.note_timer.stop()
         self.state.cancel(silent=True)
         holders = list(self._extensions.values()) + ([self.live_dock] if self.live_dock else [])
         for widget in holders:
