@@ -114,9 +114,12 @@ def test_scale_option_rescales_disparity_to_the_input(checkpoint_path, half_moto
 
 @cuda_only
 @pytest.mark.network
-def test_cuda_fp32_and_autocast_agree_with_the_cpu(checkpoint_path, half_motorcycle):
+def test_cuda_fp32_and_autocast_agree_with_the_cpu(checkpoint_path, half_motorcycle, score):
+    # CUDA convolutions may use TF32 (PyTorch's default for cuDNN), hence the px-level tolerance.
     cpu = create_backend("psmnet", device="cpu").compute(half_motorcycle).disparity
     cuda = create_backend("psmnet", device="cuda").compute(half_motorcycle).disparity
     half = create_backend("psmnet", device="cuda", autocast=True).compute(half_motorcycle).disparity
-    assert np.mean(np.abs(cuda - cpu) < 0.01) > 0.99
+    assert np.mean(np.abs(cuda - cpu) < 0.1) > 0.99
     assert np.mean(np.abs(half - cpu) < 0.5) > 0.98
+    gt = half_motorcycle.gt_disparity
+    assert abs(score(half, gt)[0] - score(cpu, gt)[0]) < 0.5
