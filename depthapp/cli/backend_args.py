@@ -104,7 +104,13 @@ def _flag_parser(parameters: Sequence[Parameter], prog: str) -> argparse.Argumen
 
 
 def backend_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The keyword arguments for ``create_backend`` that every backend accepts."""
+    """The keyword arguments for ``create_backend`` that every backend accepts.
+
+    On the command line a missing registry checkpoint is fetched with a progress line unless
+    ``--offline`` is given (the library and the GUI ask first)."""
+    from ..weights import set_auto_fetch
+
+    set_auto_fetch(not getattr(args, "offline", False))
     options: dict[str, Any] = {"device": args.device}
     if getattr(args, "weights", None):
         options["weights"] = args.weights
