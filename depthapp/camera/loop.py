@@ -171,6 +171,7 @@ class CameraLoop:
         self._started: Optional[float] = None
         self._latency: Optional[float] = None
         self._end_reason = ""
+        self._rectification_checked = False
 
     # Control (any thread) ------------------------------------------------------------------------
     def stop(self) -> None:
@@ -321,7 +322,7 @@ class CameraLoop:
         fitted to the frame size."""
         calibration = self.calibration
         if calibration is None:
-            return frame.to_stereo_pair()
+            return self._checked(frame.to_stereo_pair())
         if not calibration.rectified:
             if self.rectifier is None:
                 from ..calibration.rectify import Rectifier
@@ -338,7 +339,19 @@ class CameraLoop:
             self._fitted[frame.size] = fitted
             if note:
                 self._status(note)
-        return frame.to_stereo_pair(fitted)
+        return self._checked(frame.to_stereo_pair(fitted))
+
+    def _checked(self, pair: StereoPair) -> StereoPair:
+        """Warn once per stream when a pair that claims to be rectified is not (the check
+        matches features: ~0.4 s, so it runs on the first pair only)."""
+        if not self._rectification_checked:
+            self._rectification_checked = True
+            from ..calibration.rectify import check_rectified
+
+            warning = check_rectified(pair)
+            if warning:
+                self._status(f"warning: {warning}")
+        return pair
 
     def _status(self, message: str) -> None:
         if self.on_status is not None:

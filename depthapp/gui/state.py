@@ -103,6 +103,19 @@ class _ReportingTimer(StageTimer):
             yield
 
 
+def _rectification_warnings(pair: StereoPair) -> list[str]:
+    """A warning when a pair that claims to be rectified is not; checked once per pair (the
+    feature matching takes ~0.4 s, too slow to repeat on every recompute)."""
+    cached = getattr(pair, "_rectification_warnings", None)
+    if cached is None:
+        from ..calibration.rectify import check_rectified
+
+        warning = check_rectified(pair)
+        cached = [f"warning: {warning}"] if warning else []
+        pair._rectification_warnings = cached
+    return list(cached)
+
+
 @dataclass
 class ComputeRequest:
     """Everything one backend run needs; immutable once submitted, safe to run in a thread."""
@@ -126,6 +139,8 @@ class ComputeRequest:
         if on_stage:
             on_stage("prepare pair")
         pair, notes = prepare_pair(self.pair)
+        if not notes or not notes[0].startswith("rectified"):
+            notes = _rectification_warnings(self.pair) + notes
         max_disp, origin = choose_max_disp(self.backend, self.max_disp, self.weights,
                                            pair.calibration)
         options: dict[str, Any] = dict(self.params)
