@@ -72,10 +72,12 @@ class GANetBackend(CostVolumeBackend):
 
     def estimate_bytes(self, padded_height: int, padded_width: int) -> int:
         """Peak of inference, the larger of: the 3-D aggregation at 1/3 (cost volume, SGA
-        weights, skips and the pure-torch SGA's buffers: measured about 315 floats per voxel
-        of the (D/3+1) x H/3 x W/3 grid for GA-Net-11, allowed 360) and the final stage at full
-        resolution (about six (D+1) x H x W volumes through LGA, softmin and LGA)."""
+        weights, skips and the pure-torch SGA's buffers: measured on the CPU 315-352 floats per
+        voxel of the (D/3+1) x H/3 x W/3 grid for GA-Net-11 and 376 for GA-Net-deep, allowed
+        400 and 440) and the final stage at full resolution (about six (D+1) x H x W volumes
+        through LGA, softmin and LGA)."""
         third_voxels = (self.network_max_disp // 3 + 1) * (padded_height // 3) * (padded_width // 3)
         full_voxels = (self.network_max_disp + 1) * padded_height * padded_width
-        floats = max(360 * third_voxels, 8 * full_voxels + 64 * third_voxels)
+        per_voxel = 440 if self.params["variant"] == "deep" else 400
+        floats = max(per_voxel * third_voxels, 8 * full_voxels + 64 * third_voxels)
         return int(1.15 * floats * FLOAT_BYTES) + 256 * 2**20
