@@ -102,8 +102,8 @@ def test_lga_in_bands_of_rows_matches_the_pixel_loop(rng, monkeypatch):
         out = lga_torch(torch.tensor(volume), torch.tensor(filters), 2)
     np.testing.assert_allclose(out.numpy(), lga_loops(volume, filters, 2), rtol=1e-12, atol=1e-12)
     inputs = (torch.tensor(volume[:, :2, :3, :4], requires_grad=True),
-              torch.tensor(filters[:, :, :3, :4], requires_grad=True))
-    assert torch.autograd.gradcheck(lambda v, f: lga_torch(v, f, 2), inputs)
+              torch.tensor(filters[:, :27, :3, :4], requires_grad=True))
+    assert torch.autograd.gradcheck(lambda v, f: lga_torch(v, f, 1), inputs)
 
 
 def test_lga2_is_two_passes_of_the_same_filter(rng):
