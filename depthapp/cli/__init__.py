@@ -79,6 +79,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 130
     except BrokenPipeError:
         return 1
+    finally:
+        # A command may let backends fetch weights (see backend_args.backend_options); the
+        # library default (ask first) comes back when the command ends.
+        weights = sys.modules.get("depthapp.weights")
+        if weights is not None:
+            weights.set_auto_fetch(False)
 
 
 if __name__ == "__main__":
