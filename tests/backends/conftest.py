@@ -1,3 +1,5 @@
+"""Fixtures shared by the learned backends' tests: the Motorcycle pair at reduced sizes, scoring."""
+
 from __future__ import annotations
 
 import cv2
@@ -33,3 +35,8 @@ def score():
 @pytest.fixture(scope="module")
 def half_motorcycle(motorcycle_session) -> StereoPair:
     return downscale(motorcycle_session, 2)
+
+
+@pytest.fixture(scope="module")
+def quarter_motorcycle(motorcycle_session) -> StereoPair:
+    return downscale(motorcycle_session, 4)
