@@ -34,7 +34,8 @@ def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
                        help="Scene Flow render pass (default clean)")
     group.add_argument("--resolution", choices=("F", "H", "Q", "auto"),
                        help="MiddEval3 resolution (default auto: H, else Q, else F)")
-    group.add_argument("--ids", metavar="FILE", help="only these sample ids, one per line (a split list)")
+    group.add_argument("--ids", metavar="FILE", help="only these sample ids, one per line (a split list), or the name "
+                            "of a shipped list such as kitti2015_val40 (datasets/splits/)")
     group.add_argument("--limit", type=int, metavar="N", help="only the first N pairs")
     run = parser.add_argument_group("execution")
     run.add_argument("--workers", type=int, default=1, metavar="N",

@@ -171,8 +171,18 @@ def _first_existing(paths: Sequence[Path]) -> Optional[Path]:
     return next((path for path in paths if path.exists()), None)
 
 
+def shipped_split(name: str) -> Optional[Path]:
+    """A split list shipped with depthapp (``kitti2015_val40`` ...), or None."""
+    from importlib import resources
+
+    candidate = Path(str(resources.files("depthapp") / "resources" / "splits" / f"{Path(name).stem}.txt"))
+    return candidate if candidate.exists() else None
+
+
 def _read_ids(path: os.PathLike | str) -> list[str]:
     path = Path(path)
+    if not path.exists() and (shipped := shipped_split(str(path))) is not None:
+        path = shipped
     try:
         lines = path.read_text().splitlines()
     except OSError as error:
