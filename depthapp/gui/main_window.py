@@ -448,6 +448,8 @@ class MainWindow(QMainWindow):
         compute_menu = bar.addMenu("C&ompute")
         self._action(compute_menu, "&Compute", self.compute, ["F5", "Ctrl+R"])
         self.cancel_action = self._action(compute_menu, "C&ancel", self.cancel, ["Esc"])
+        self._action(compute_menu, "&Adapt to my camera...", self.open_adapt_dialog, [],
+                     "fine-tune the learned backend on your own pairs (photometric, no ground truth)")
         self.auto_action = self._action(compute_menu, "&Recompute on change", self._toggle_auto, [],
                                         "fast backends (opencv-*, sgm) recompute while you edit",
                                         checkable=True)
@@ -557,6 +559,14 @@ class MainWindow(QMainWindow):
         s.setValue("paneKinds", json.dumps(list(kinds)))
         s.setValue("paneLayout", self.grid.layout_name)
         s.sync()
+
+    @guarded("Adapt to my camera")
+    def open_adapt_dialog(self):
+        from .adapt_dialog import AdaptDialog
+
+        dialog = AdaptDialog(self.state, self)
+        dialog.show()
+        return dialog
 
     def closeEvent(self, event) -> None:
         self.save_settings()
