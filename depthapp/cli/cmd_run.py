@@ -72,14 +72,11 @@ def _check_outputs(out_dir: Path, force: bool) -> None:
 
 
 def score_line(disparity: np.ndarray, gt: np.ndarray) -> str:
-    valid_gt = np.isfinite(gt)
-    error = np.abs(disparity - gt)[valid_gt]
-    filled = np.isfinite(error)
-    bad2_all = 100.0 * np.mean(~(error <= 2.0))
-    bad2_filled = 100.0 * np.mean(error[filled] > 2.0) if filled.any() else float("nan")
-    epe = float(np.mean(error[filled])) if filled.any() else float("nan")
-    return (f"vs ground truth: bad-2 all {bad2_all:.2f} %, bad-2 filled {bad2_filled:.2f} %, "
-            f"density {100.0 * filled.mean():.2f} %, EPE (filled) {epe:.3f} px")
+    from ..evaluation.metrics import score
+
+    metrics = score(disparity, gt, 2.0)
+    return (f"vs ground truth: bad-2 all {metrics.bad_all:.2f} %, bad-2 filled {metrics.bad_filled:.2f} %, "
+            f"density {metrics.density:.2f} %, EPE (filled) {metrics.epe:.3f} px")
 
 
 def handle(args, extra) -> int:

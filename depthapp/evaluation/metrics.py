@@ -19,6 +19,7 @@ error of exactly 5 % (e.g. 84 px for 80 px) *is* an outlier there, and here.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
 import numpy as np
@@ -550,3 +551,43 @@ def kitti_error_image(estimate: Any, gt_noc: Any, gt_occ: Any) -> np.ndarray:
             paint = centre[source_rows, source_cols]
             image[target_rows, target_cols][paint] = colors[source_rows, source_cols][paint]
     return image
+
+
+# --------------------------------------------------------------------------- quick score
+
+@dataclass(frozen=True)
+class Metrics:
+    """Scores of one disparity map against ground truth, over pixels with a GT value.
+
+    ``bad_all``: % of GT pixels whose error exceeds ``threshold`` px or that have no prediction
+    (Middlebury's "all" convention); ``bad_filled``: the same over predicted pixels only;
+    ``density``: % of GT pixels predicted; ``epe``: mean absolute error (px) of predicted pixels.
+    """
+
+    threshold: float
+    bad_all: float
+    bad_filled: float
+    density: float
+    epe: float
+    gt_pixels: int
+
+    def summary(self) -> str:
+        n = f"{self.threshold:g}"
+        return (f"bad-{n} {self.bad_all:.2f} % (filled {self.bad_filled:.2f} %), "
+                f"EPE {self.epe:.3f} px, density {self.density:.1f} %")
+
+
+def score(disparity: np.ndarray, gt: np.ndarray, threshold: float) -> Metrics:
+    valid_gt = np.isfinite(gt)
+    count = int(valid_gt.sum())
+    if count == 0:
+        return Metrics(threshold, float("nan"), float("nan"), float("nan"), float("nan"), 0)
+    error = np.abs(disparity[valid_gt] - gt[valid_gt])
+    filled = np.isfinite(error)
+    bad_all = 100.0 * float(np.mean(~(error <= threshold)))
+    if filled.any():
+        bad_filled = 100.0 * float(np.mean(error[filled] > threshold))
+        epe = float(np.mean(error[filled]))
+    else:
+        bad_filled = epe = float("nan")
+    return Metrics(threshold, bad_all, bad_filled, 100.0 * float(filled.mean()), epe, count)

@@ -32,6 +32,7 @@ from ..geometry import disparity_to_depth, disparity_to_points, pixel_to_point
 from ..jobs import CancelToken
 from ..pipeline import PipelineOutput, choose_max_disp, fit_calibration, prepare_pair
 from ..timing import StageTimer
+from ..evaluation.metrics import Metrics, score
 from ..events import Signal
 from .sources import FolderSequence, PairSequence, VideoSequence, load_calibration_file, load_pair_files
 
@@ -48,44 +49,6 @@ def is_fast_backend(name: str) -> bool:
 
 
 # --------------------------------------------------------------------------- metrics
-
-@dataclass(frozen=True)
-class Metrics:
-    """Scores of one disparity map against ground truth, over pixels with a GT value.
-
-    ``bad_all``: % of GT pixels whose error exceeds ``threshold`` px or that have no prediction
-    (Middlebury's "all" convention); ``bad_filled``: the same over predicted pixels only;
-    ``density``: % of GT pixels predicted; ``epe``: mean absolute error (px) of predicted pixels.
-    """
-
-    threshold: float
-    bad_all: float
-    bad_filled: float
-    density: float
-    epe: float
-    gt_pixels: int
-
-    def summary(self) -> str:
-        n = f"{self.threshold:g}"
-        return (f"bad-{n} {self.bad_all:.2f} % (filled {self.bad_filled:.2f} %), "
-                f"EPE {self.epe:.3f} px, density {self.density:.1f} %")
-
-
-def score(disparity: np.ndarray, gt: np.ndarray, threshold: float) -> Metrics:
-    valid_gt = np.isfinite(gt)
-    count = int(valid_gt.sum())
-    if count == 0:
-        return Metrics(threshold, float("nan"), float("nan"), float("nan"), float("nan"), 0)
-    error = np.abs(disparity[valid_gt] - gt[valid_gt])
-    filled = np.isfinite(error)
-    bad_all = 100.0 * float(np.mean(~(error <= threshold)))
-    if filled.any():
-        bad_filled = 100.0 * float(np.mean(error[filled] > threshold))
-        epe = float(np.mean(error[filled]))
-    else:
-        bad_filled = epe = float("nan")
-    return Metrics(threshold, bad_all, bad_filled, 100.0 * float(filled.mean()), epe, count)
-
 
 # --------------------------------------------------------------------------- compute
 
