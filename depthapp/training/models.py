@@ -471,17 +471,7 @@ class PSMNetAdapter(TrainingAdapter):
         # The backend's own volume builder writes into a preallocated tensor (inference only);
         # this one is the same tensor and differentiable.
         volume = concatenation_volume(left_features, right_features, model.max_disp // 4)
-        cost0 = model.dres0(volume)
-        cost0 = model.dres1(cost0) + cost0
-        out1, pre1, post1 = model.dres2(cost0, None, None)
-        out1 = out1 + cost0
-        out2, _, post2 = model.dres3(out1, pre1, post1)
-        out2 = out2 + cost0
-        out3, _, _ = model.dres4(out2, pre1, post2)
-        out3 = out3 + cost0
-        cost1 = model.classif1(out1)
-        cost2 = model.classif2(out2) + cost1
-        cost3 = model.classif3(out3) + cost2
+        cost1, cost2, cost3 = model.aggregate_heads(volume)
         disparities = [disparity_regression(cost, model.max_disp) for cost in (cost1, cost2, cost3)]
         return TrainOutputs(disparities, [0.5, 0.7, 1.0])
 

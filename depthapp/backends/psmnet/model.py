@@ -198,6 +198,10 @@ class PSMNet(nn.Module):
 
     def aggregate(self, cost: torch.Tensor) -> torch.Tensor:
         """``(B, 64, D/4, H/4, W/4)`` volume -> ``(B, 1, D/4, H/4, W/4)`` matching cost (final head)."""
+        return self.aggregate_heads(cost)[-1]
+
+    def aggregate_heads(self, cost: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The three stacked-hourglass outputs (training supervises all three; inference uses the last)."""
         cost0 = self.dres0(cost)
         cost0 = self.dres1(cost0) + cost0
         out1, pre1, post1 = self.dres2(cost0, None, None)
@@ -208,7 +212,7 @@ class PSMNet(nn.Module):
         out3 = out3 + cost0
         cost1 = self.classif1(out1)
         cost2 = self.classif2(out2) + cost1
-        return self.classif3(out3) + cost2
+        return cost1, cost2, self.classif3(out3) + cost2
 
     def forward(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
         left_features, right_features = self.features(left, right)
