@@ -33,6 +33,14 @@ def _as_rgb(image: np.ndarray, name: str, source: str) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
+LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # BT.601
+
+
+def luma(image: np.ndarray) -> np.ndarray:
+    """``(H, W, 3)`` RGB -> ``(H, W)`` float32 luma (BT.601: 0.299 R + 0.587 G + 0.114 B)."""
+    return image[..., :3].astype(np.float32) @ LUMA_WEIGHTS
+
+
 @dataclass
 class StereoPair:
     """A rectified (or to-be-rectified) stereo pair.
@@ -78,8 +86,7 @@ class StereoPair:
 
     def grey(self) -> tuple[np.ndarray, np.ndarray]:
         """Luma (BT.601: 0.299 R + 0.587 G + 0.114 B) of both views as float32 ``(H, W)``."""
-        weights = np.array([0.299, 0.587, 0.114], dtype=np.float32)
-        return (self.left.astype(np.float32) @ weights, self.right.astype(np.float32) @ weights)
+        return luma(self.left), luma(self.right)
 
 
 @dataclass

@@ -15,7 +15,7 @@ from typing import Optional
 import cv2
 import numpy as np
 
-from ..data import StereoPair
+from ..data import StereoPair, luma
 from ..errors import CalibrationError, InputError
 from .model import StereoCalibration
 
@@ -136,7 +136,7 @@ class Rectifier:
 def _grey_uint8(image: np.ndarray) -> np.ndarray:
     image = np.asarray(image)
     if image.ndim == 3:
-        image = image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+        image = luma(image)
     if image.dtype != np.uint8:
         top = 255.0 if image.max(initial=0) > 1.0 else 1.0
         image = np.clip(image.astype(np.float32) * (255.0 / top), 0, 255).round().astype(np.uint8)

@@ -63,8 +63,11 @@ def _example_images(height: int, width: int):
 
 
 def grey_standardised(image: np.ndarray) -> np.ndarray:
-    grey = image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-    return ((grey - grey.mean()) / max(float(grey.std()), 1e-6)).astype(np.float32)
+    """MC-CNN's input: luma standardised per image, exactly as the mccnn backend prepares it."""
+    from ..backends.mccnn.model import standardise
+    from ..data import luma
+
+    return standardise(luma(image))
 
 
 def example_inputs(spec: ExportSpec, height: int, width: int) -> tuple[list[np.ndarray], tuple[int, int]]:

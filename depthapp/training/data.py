@@ -34,6 +34,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from ..data import luma
 from ..errors import InputError, UsageError
 from .synthetic import SyntheticConfig, generate
 
@@ -102,7 +103,7 @@ def _grey(image: np.ndarray) -> np.ndarray:
     image = image.astype(np.float32)
     if image.max() <= 1.0 + 1e-6 and image.dtype != np.uint8:
         image = image * 255.0
-    return image[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    return luma(image)
 
 
 def refuse_heldout(image: np.ndarray, name: str) -> None:
@@ -312,7 +313,7 @@ def _apply_jitter(image: np.ndarray, parameters) -> np.ndarray:
     image = image * np.float32(brightness)
     mean = image.mean()
     image = (image - mean) * np.float32(contrast) + mean
-    grey = (image @ np.array([0.299, 0.587, 0.114], dtype=np.float32))[..., None]
+    grey = luma(image)[..., None]
     image = (image - grey) * np.float32(saturation) + grey
     return np.clip(image, 0.0, 1.0) ** np.float32(gamma)
 
