@@ -91,9 +91,12 @@ class PipelineOutput:
 
 
 def run_pipeline(pair: StereoPair, backend: Backend, cancel: Optional[CancelToken] = None,
-                 with_points: bool = True) -> PipelineOutput:
-    """Rectify if needed, compute disparity, and with a calibration depth (m) and points."""
-    pair, notes = prepare_pair(pair)
+                 with_points: bool = True, prepared: bool = False) -> PipelineOutput:
+    """Rectify if needed, compute disparity, and with a calibration depth (m) and points.
+
+    ``prepared``: the caller already ran :func:`prepare_pair` (to choose the disparity range
+    from the fitted calibration), so it is not done twice."""
+    pair, notes = (pair, []) if prepared else prepare_pair(pair)
     result = backend.compute(pair, cancel)
     output = PipelineOutput(pair=pair, result=result, notes=notes + list(result.messages))
     if pair.calibration is not None:

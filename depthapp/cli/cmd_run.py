@@ -87,30 +87,26 @@ def handle(args, extra) -> int:
 
     params = parse_backend_parameters(args.backend, extra, args.preset)
     if args.model:
-        params_model = {"model": args.model}
-    else:
-        params_model = {}
+        params["model"] = args.model
     pair = _load_input(args)
     out_dir = Path(args.out)
     _check_outputs(out_dir, args.force)
     pair, notes = prepare_pair(pair)
     max_disp, origin = choose_max_disp(args.backend, args.max_disp, args.weights, pair.calibration)
-    backend = create_backend(args.backend, max_disp=max_disp, **backend_options(args), **params_model, **params)
+    backend = create_backend(args.backend, max_disp=max_disp, **backend_options(args), **params)
     print(f"pair: {pair.name} ({pair.width}x{pair.height})")
     for note in notes:
         print(f"note: {note}")
     if pair.calibration is not None:
         print(f"calibration: {pair.calibration.summary()}")
-        try:
+        if pair.calibration.rectified and not any(n.startswith("rectified") for n in notes):
             from ..calibration.rectify import check_rectified
-        except ImportError:
-            check_rectified = None
-        if check_rectified is not None and not notes:
+
             warning = check_rectified(pair)
             if warning:
                 print(f"warning: {warning}", file=sys.stderr)
     print(f"backend: {args.backend} on {backend.device}, max disparity {backend.max_disp} levels ({origin})")
-    output = run_pipeline(pair, backend)
+    output = run_pipeline(pair, backend, prepared=True)
     result = output.result
     for message in result.messages:
         print(f"note: {message}")

@@ -118,7 +118,7 @@ class ComputeRequest:
         self.cancel.raise_if_cancelled()
         from ..pipeline import run_pipeline
 
-        output = run_pipeline(pair, backend, cancel=self.cancel)
+        output = run_pipeline(pair, backend, cancel=self.cancel, prepared=True)
         self.cancel.raise_if_cancelled()
         output.notes[:0] = notes
         return ComputeOutcome(output=output, backend=self.backend, params=dict(backend.params),
