@@ -10,7 +10,37 @@ os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
 # interval lets the simulated threads reach each syncthreads promptly (about 8x faster).
 sys.setswitchinterval(2e-5)
 
+import threading  # noqa: E402
+
 import numpy as np  # noqa: E402
+from numba.core import types  # noqa: E402
+from numba.cuda.simulator import kernelapi  # noqa: E402
+from numba.np import numpy_support  # noqa: E402
+
+# The simulator finds a block's shared array by a dict lookup then an insert, unlocked: two
+# simulated threads of one block can both miss and each get its own "shared" array, and the
+# kernel then reads values no other thread wrote (seen once in CI as a spurious mismatch).
+_shared_lock = threading.Lock()
+
+
+def _locked_shared_array(self, shape, dtype):
+    if shape == 0:  # dynamic shared memory: one buffer, no lookup
+        return _dynamic_shared_array(self, shape, dtype)
+    if isinstance(dtype, types.Type):
+        dtype = numpy_support.as_dtype(dtype)
+    caller = sys._getframe(1)
+    site = (caller.f_code.co_filename, caller.f_lineno)  # as the simulator keys it
+    with _shared_lock:
+        found = self._allocations.get(site)
+        if found is None:
+            found = self._allocations[site] = np.empty(shape, dtype)
+    return found
+
+
+_dynamic_shared_array = kernelapi.FakeCUDAShared.array
+
+
+kernelapi.FakeCUDAShared.array = _locked_shared_array
 
 from depthapp.backends.sgm import aggregation, reference  # noqa: E402
 from depthapp.backends.sgm import cuda as sgm_cuda  # noqa: E402
