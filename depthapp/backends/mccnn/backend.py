@@ -7,13 +7,17 @@
 
 Defaults are the paper's Middlebury hyper-parameters of the variant the weights hold (its
 ``mb`` settings for ``fast`` and ``slow``/accurate); a parameter the user sets explicitly wins.
+
+The feature network is pluggable (``features=``, a :class:`FeatureNetwork`): the ``onnx``
+backend runs an exported MC-CNN feature network under onnxruntime and hands it in, and the
+rest of the method is this module's.
 """
 
 from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Protocol
 
 import numpy as np
 
@@ -64,6 +68,41 @@ def load_network(path: str, label: str, device: str):
     return network
 
 
+class FeatureNetwork(Protocol):
+    """Where the pipeline gets its features.
+
+    ``variant`` (``"fast"`` or ``"accurate"``) decides the matching cost; ``channels`` is the
+    feature length. Called with the two ``(H, W)`` float32 standardised grey images, returns
+    their ``(C, H, W)`` float32 feature maps as torch tensors (on any device), the network's
+    receptive field edge-replicated so every pixel has a feature.
+    """
+
+    variant: str
+    channels: int
+
+    def __call__(self, grey_left: np.ndarray, grey_right: np.ndarray) -> tuple[Any, Any]: ...
+
+
+class TorchFeatures:
+    """:class:`FeatureNetwork` of a loaded checkpoint network on ``device`` (one batch of two)."""
+
+    def __init__(self, network, device: str):
+        self.network = network
+        self.device = device
+        self.variant = network.variant
+        self.channels = network.channels
+
+    def __call__(self, grey_left: np.ndarray, grey_right: np.ndarray):
+        import torch
+
+        from .cost import network_input
+
+        device = torch.device(self.device)
+        batch = torch.cat((network_input(grey_left, device), network_input(grey_right, device)))
+        features = self.network(batch.contiguous(memory_format=torch.channels_last))
+        return features[0], features[1]
+
+
 def _variant_help(name: str, text: str) -> str:
     fast, accurate = PAPER_MIDDLEBURY["fast"][name], PAPER_MIDDLEBURY["accurate"][name]
     return f"{text} (default: the paper's Middlebury value, fast {fast:g}, accurate {accurate:g})"
@@ -108,41 +147,77 @@ class MCCNNBackend(Backend):
                                                     "blur_sigma": 0.0, "cbca_before": 0, "cbca_after": 0}}
 
     def __init__(self, max_disp: Optional[int] = None, device: str = "auto",
-                 weights: Optional[str] = None, offline: bool = False, **params):
+                 weights: Optional[str] = None, offline: bool = False,
+                 features: Optional[FeatureNetwork] = None, **params):
         """``offline``: never download missing weights (otherwise
-        :func:`depthapp.weights.set_auto_fetch` decides)."""
+        :func:`depthapp.weights.set_auto_fetch` decides).
+
+        ``features``: a feature network to use instead of the checkpoint's (e.g. an ONNX
+        export). Its variant decides the cost; ``fast`` then needs no checkpoint at all, while
+        ``accurate`` takes its decision network from ``weights`` (no default: the checkpoint
+        the features were exported from)."""
         super().__init__(max_disp=max_disp, device=device, weights=weights, **params)
         from ...weights import resolve_weights
 
-        self.resolved_weights = resolve_weights(weights, self.name, DEFAULT_WEIGHTS,
-                                                fetch_missing=False if offline else None)
-        self.weights = weights or DEFAULT_WEIGHTS
+        self.external_features = features
+        if features is not None and features.variant not in PAPER_MIDDLEBURY:
+            raise WeightsError(f"MC-CNN features of unknown variant {features.variant!r} "
+                               f"(known: {', '.join(PAPER_MIDDLEBURY)})")
+        if features is not None and features.variant == "fast":
+            self.resolved_weights = None  # the correlation of fast features needs no weights
+        else:
+            default = DEFAULT_WEIGHTS if features is None else None
+            self.resolved_weights = resolve_weights(weights, self.name, default,
+                                                    fetch_missing=False if offline else None)
+            self.weights = weights or default
         self.variant = self._detect_variant()
+        if features is not None and features.variant == "accurate":
+            network = self.network()
+            if network.variant != "accurate" or network.channels != features.channels:
+                raise WeightsError(
+                    f"{self.resolved_weights.label}: a {network.variant} MC-CNN with "
+                    f"{network.channels} features cannot score the given accurate features "
+                    f"({features.channels} channels); pass the checkpoint they were exported from")
         for name, value in PAPER_MIDDLEBURY[self.variant].items():
             if name not in params:
                 self.params[name] = value
 
     def _detect_variant(self) -> str:
+        if self.external_features is not None:
+            return self.external_features.variant
         record = self.resolved_weights.record
         if record is not None:
             return record.variant
         return getattr(self.network(), "variant", "fast")
 
     def network(self):
+        """The checkpoint's network on ``self.device`` (the decision network for ``accurate``)."""
+        if self.resolved_weights is None:
+            raise WeightsError("this MC-CNN pipeline runs external fast features and has no checkpoint")
         return load_network(str(self.resolved_weights.path), self.resolved_weights.label, self.device)
+
+    def feature_network(self) -> FeatureNetwork:
+        """The features this pipeline matches: the external ones if given, else the checkpoint's."""
+        if self.external_features is not None:
+            return self.external_features
+        return TorchFeatures(self.network(), self.device)
 
     def export_spec(self, height: int, width: int):
         """The feature network for ``depthapp export``: one standardised grey image
         ``(1, 1, H, W)`` -> ``(1, C, H, W)`` features (edge replication included). The cost is
         ``-<f_L(x), f_R(x - d)>`` for ``fast``; ``accurate`` needs its decision network
-        (``extra['variant']``), which stays in depthapp."""
+        (``extra['variant']``), which stays in depthapp: the ``onnx`` backend loads it from the
+        checkpoint named (and hashed) in the metadata."""
         import copy
 
         import torch
 
         from ...export.spec import ExportSpec
+        from ...weights import sha256_file
         from .model import PATCH_RADIUS
 
+        if self.resolved_weights is None:
+            raise WeightsError("an MC-CNN pipeline on external features has no network to export")
         network = copy.deepcopy(load_network(str(self.resolved_weights.path),
                                               self.resolved_weights.label, "cpu"))
         module = torch.nn.Sequential(torch.nn.ReplicationPad2d(PATCH_RADIUS),
@@ -152,7 +227,7 @@ class MCCNNBackend(Backend):
                           output_name="features", pad_multiple=1, pad_mode="bottom_right",
                           mean=(0.0,), std=(1.0,), max_disp=self.max_disp, backend=self.name,
                           weights_id=record.id if record else "",
-                          weights_sha256=record.sha256 if record else "",
+                          weights_sha256=record.sha256 if record else sha256_file(self.resolved_weights.path),
                           extra={"variant": self.variant, "channels": network.channels,
                                  "cost": "-dot(f_left(x), f_right(x - d))" if self.variant == "fast"
                                  else "decision network (not exported)"})
@@ -161,25 +236,24 @@ class MCCNNBackend(Backend):
         """``(H, W, D)`` float32 matching cost and the two standardised grey images."""
         import torch
 
-        from .cost import accurate_volume, correlation_volume, network_input
+        from .cost import accurate_volume, correlation_volume
         from .model import standardise
 
         timer = timer or StageTimer()
         grey_left, grey_right = (standardise(g) for g in pair.grey())
-        network = self.network()
+        features = self.feature_network()
         device = torch.device(self.device)
         use_autocast = bool(self.params["autocast"])
         half = torch.float16 if device.type == "cuda" else torch.bfloat16
         with torch.inference_mode(), torch.autocast(device.type, dtype=half, enabled=use_autocast):
             with timer("features"):
-                batch = torch.cat((network_input(grey_left, device), network_input(grey_right, device)))
-                batch = batch.contiguous(memory_format=torch.channels_last)
-                features = network(batch)
+                left, right = features(grey_left, grey_right)
+                left, right = left.to(device), right.to(device)
             with timer("cost volume"):
-                if network.variant == "fast":
-                    volume = correlation_volume(features[0], features[1], self.max_disp, invalid_cost=1.0)
+                if self.variant == "fast":
+                    volume = correlation_volume(left, right, self.max_disp, invalid_cost=1.0)
                 else:
-                    volume = accurate_volume(network, features[0], features[1], self.max_disp, invalid_cost=0.0)
+                    volume = accurate_volume(self.network(), left, right, self.max_disp, invalid_cost=0.0)
                 volume = volume.float().cpu().numpy()
         return np.ascontiguousarray(volume), grey_left, grey_right
 
