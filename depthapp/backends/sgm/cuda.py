@@ -5,16 +5,17 @@ cost volume.
     aggregate_cost_cuda(cost, p1, p2, paths=8)                      -> numpy (H, W, D)
 
 Same definitions, layouts and results as the CPU kernels (:mod:`.cost`, :mod:`.aggregation`);
-tests compare both with :mod:`.reference`. The kernels use only shared memory and
-``syncthreads`` (no warp shuffles), so numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1`` set
-before numba is imported) runs them on a machine without a GPU.
+tests compare both with :mod:`.reference`, in numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``
+set before numba is imported) on a machine without a GPU, and on a GPU when there is one.
 
 Kernels: census (a thread per pixel), cost (a thread per volume entry, coalesced writes),
-aggregation (a block per path line, a thread per disparity, forward then backward along the
-line so the two paths of a line never race on the output; all line families in one launch,
-each into its own volume, then summed),
+aggregation (a warp per path line, each lane a few consecutive disparities; neighbours and the
+per-step minimum through warp shuffles, so a step has no block barrier; every path of every line
+in one launch, each path into its own volume, then summed; frames whose per-path volumes exceed
+``CONCURRENT_BUDGET`` fall back to a block per line, one launch per line family),
 winner-take-all and right-view winners (a thread per pixel), left-right check and median
-(a thread per pixel). Speckle removal (a flood fill) runs on the CPU after the download.
+(a thread per pixel), speckle removal (connected components by union-find with atomics, then
+region sizes; the same regions as the CPU flood fill). Only the result is downloaded.
 Aggregation runs in float32, which is exact for the integer costs used here (sums < 2**24).
 
 Importing this module never fails on a machine without CUDA; :func:`cuda_kernels_available`
@@ -380,6 +381,202 @@ if cuda is not None:
         out[y, x] = window[(count - 1) // 2]
 
 
+_FULL_WARP = 0xFFFFFFFF
+_PATH_FAMILY = (0, 0, 1, 1, 2, 3, 3, 2)  # path index -> line family
+_WARP_KERNELS: dict = {}
+
+
+def _warp_aggregation_kernel(per_lane: int):
+    """The aggregation kernel for ``per_lane`` consecutive disparities a lane (compiled once
+    per value; a compile-time count keeps the lane's values in registers).
+
+    A warp per (path, line): lanes hold disparities ``lane * per_lane ...``; the d +- 1
+    neighbours across lanes and the minimum over all disparities come from warp shuffles, so
+    a step has no block barrier; the next pixel's costs and penalties are loaded a step ahead.
+    Each path writes its own volume (no read-modify-write), so the forward and backward paths
+    of a line run concurrently.
+    """
+    if per_lane in _WARP_KERNELS:
+        return _WARP_KERNELS[per_lane]
+
+    @cuda.jit(cache=True)
+    def kernel(cost, p1, p2, paths, first_line, volumes):
+        height, width, n_disp = cost.shape
+        lane = cuda.threadIdx.x
+        index = cuda.blockIdx.x * cuda.blockDim.y + cuda.threadIdx.y
+        if index >= first_line[first_line.shape[0] - 1]:
+            return
+        entry = 0
+        while index >= first_line[entry + 1]:
+            entry += 1
+        path = paths[entry]
+        volume = volumes[entry]
+        family = 0
+        backward = False
+        if path == 1:
+            backward = True
+        elif path == 2:
+            family = 1
+        elif path == 3:
+            family = 1
+            backward = True
+        elif path == 4:
+            family = 2
+        elif path == 5:
+            family = 3
+        elif path == 6:
+            family = 3
+            backward = True
+        elif path == 7:
+            family = 2
+            backward = True
+        line = index - first_line[entry]
+        _, _, length = _line_pixel(family, line, 0, height, width)
+        base = lane * per_lane
+        previous = cuda.local.array(per_lane, _f32)
+        upcoming = cuda.local.array(per_lane, _f32)
+        following = cuda.local.array(per_lane, _f32)
+        y, x, _ = _line_pixel(family, line, length - 1 if backward else 0, height, width)
+        for j in range(per_lane):
+            upcoming[j] = _f32(cost[y, x, base + j]) if base + j < n_disp else _f32(_BIG)
+        pen1 = p1[path, y, x]
+        pen2 = p2[path, y, x]
+        best = _f32(0.0)
+        for i in range(length):
+            y_next, x_next = y, x
+            pen1_next, pen2_next = pen1, pen2
+            if i + 1 < length:  # issue the next pixel's loads now: they hide their latency
+                y_next, x_next, _ = _line_pixel(family, line, length - 2 - i if backward
+                                                else i + 1, height, width)
+                for j in range(per_lane):
+                    following[j] = (_f32(cost[y_next, x_next, base + j]) if base + j < n_disp
+                                    else _f32(_BIG))
+                pen1_next = p1[path, y_next, x_next]
+                pen2_next = p2[path, y_next, x_next]
+            if i > 0:
+                lower_edge = cuda.shfl_up_sync(_FULL_WARP, previous[per_lane - 1], 1)
+                upper_edge = cuda.shfl_down_sync(_FULL_WARP, previous[0], 1)
+                if lane == 0:
+                    lower_edge = _f32(_BIG)
+                if lane == 31:
+                    upper_edge = _f32(_BIG)
+                jump = best + pen2
+                below = lower_edge
+                for j in range(per_lane):
+                    above = previous[j + 1] if j + 1 < per_lane else upper_edge
+                    candidate = min(previous[j], below + pen1)
+                    candidate = min(candidate, above + pen1)
+                    candidate = min(candidate, jump)
+                    below = previous[j]
+                    if base + j < n_disp:
+                        previous[j] = upcoming[j] + candidate - best
+            else:
+                for j in range(per_lane):
+                    previous[j] = upcoming[j]
+            lowest = _f32(_BIG)
+            for j in range(per_lane):
+                if base + j < n_disp:
+                    volume[y, x, base + j] = previous[j]
+                    lowest = min(lowest, previous[j])
+            for offset in (16, 8, 4, 2, 1):
+                lowest = min(lowest, cuda.shfl_xor_sync(_FULL_WARP, lowest, offset))
+            best = lowest
+            for j in range(per_lane):
+                upcoming[j] = following[j]
+            y, x, pen1, pen2 = y_next, x_next, pen1_next, pen2_next
+
+    _WARP_KERNELS[per_lane] = kernel
+    return kernel
+
+
+if cuda is not None:
+
+    # Speckle removal as connected-component labelling (union-find with atomicMin, after
+    # Playne & Hawick 2018): regions are 4-connected pixels whose disparities differ by at
+    # most max_diff, as the CPU flood fill defines them, so both remove the same pixels.
+    @cuda.jit(device=True)
+    def _find_root(labels, node):
+        while labels[node] != node:
+            node = labels[node]
+        return node
+
+    @cuda.jit(device=True)
+    def _union(labels, a, b):
+        while True:
+            a = _find_root(labels, a)
+            b = _find_root(labels, b)
+            if a == b:
+                return
+            if a < b:
+                old = cuda.atomic.min(labels, b, a)
+                if old == b:
+                    return
+                b = old
+            else:
+                old = cuda.atomic.min(labels, a, b)
+                if old == a:
+                    return
+                a = old
+
+    @cuda.jit(cache=True)
+    def _speckle_init_kernel(disparity, labels, sizes):
+        index = cuda.grid(1)
+        height, width = disparity.shape
+        if index >= height * width:
+            return
+        y = index // width
+        labels[index] = index if math.isfinite(disparity[y, index - y * width]) else -1
+        sizes[index] = 0
+
+    @cuda.jit(cache=True)
+    def _speckle_merge_kernel(disparity, max_diff, labels):
+        index = cuda.grid(1)
+        height, width = disparity.shape
+        if index >= height * width:
+            return
+        y = index // width
+        x = index - y * width
+        value = disparity[y, x]
+        if not math.isfinite(value):
+            return
+        if x + 1 < width:
+            neighbour = disparity[y, x + 1]
+            if math.isfinite(neighbour) and abs(neighbour - value) <= max_diff:
+                _union(labels, index, index + 1)
+        if y + 1 < height:
+            neighbour = disparity[y + 1, x]
+            if math.isfinite(neighbour) and abs(neighbour - value) <= max_diff:
+                _union(labels, index, index + width)
+
+    @cuda.jit(cache=True)
+    def _speckle_count_kernel(labels, sizes):
+        index = cuda.grid(1)
+        if index >= labels.shape[0] or labels[index] < 0:
+            return
+        root = _find_root(labels, index)
+        labels[index] = root
+        cuda.atomic.add(sizes, root, 1)
+
+    @cuda.jit(cache=True)
+    def _speckle_apply_kernel(labels, sizes, max_size, disparity):
+        index = cuda.grid(1)
+        height, width = disparity.shape
+        if index >= height * width or labels[index] < 0:
+            return
+        if sizes[labels[index]] <= max_size:
+            y = index // width
+            disparity[y, index - y * width] = math.nan
+
+
+def _remove_speckles_device(disparity, max_size: int, max_diff: float, labels, sizes) -> None:
+    """:func:`.aggregation.remove_speckles` in place on a device ``(H, W)`` float32 array."""
+    grid = _grid1(disparity.shape[0] * disparity.shape[1])
+    _speckle_init_kernel[grid](disparity, labels, sizes)
+    _speckle_merge_kernel[grid](disparity, np.float64(max_diff), labels)
+    _speckle_count_kernel[grid](labels, sizes)
+    _speckle_apply_kernel[grid](labels, sizes, int(max_size), disparity)
+
+
 _FAMILY_PATHS = ((0, 0, 1), (1, 2, 3), (2, 4, 7), (3, 5, 6))  # family, forward, backward
 
 
@@ -425,23 +622,33 @@ def _launch_aggregation(cost, p1_maps, p2_maps, indices, volumes, entries) -> No
         np.array([e[2] for e in entries], np.bool_), use, volumes)
 
 
-def _aggregate_device(cost, p1_maps, p2_maps, indices, out, family_volumes=None) -> None:
+def _warps_per_block() -> int:
+    # The simulator's shuffles (tests) are block barriers, so it gets one warp per block.
+    return 1 if simulator_enabled() else 4
+
+
+def _aggregate_device(cost, p1_maps, p2_maps, indices, out, path_volumes=None) -> None:
     """Aggregate on the device into ``out`` ``(H, W, D)``.
 
-    With ``family_volumes`` (``(families, H, W, D)`` scratch), every line of every family runs
-    in one launch, each family into its own volume, then one kernel sums them: thousands of
-    concurrent lines instead of a few hundred per launch. Without it (large frames), one launch
-    per family accumulates into ``out``.
+    With ``path_volumes`` (``(len(indices), H, W, D)`` scratch), a warp per (path, line), all
+    in one launch, each path into its own volume, then one kernel sums them. Without it (frames
+    too large for the scratch), one launch per line family accumulates into ``out`` (a block per
+    line, forward then backward).
     """
-    families = used_families(indices)
-    if family_volumes is not None:
-        _launch_aggregation(cost, p1_maps, p2_maps, indices, family_volumes,
-                            [(family, slot, True) for slot, family in enumerate(families)])
-        height, width, n_disp = cost.shape
-        _sum_kernel[_grid1(height * width * n_disp)](family_volumes, len(families), out)
+    height, width, n_disp = cost.shape
+    if path_volumes is not None:
+        first_line = [0]
+        for path in indices:
+            first_line.append(first_line[-1] + _line_count(_PATH_FAMILY[path], height, width))
+        warps = _warps_per_block()
+        kernel = _warp_aggregation_kernel(max(1, math.ceil(n_disp / 32)))
+        kernel[math.ceil(first_line[-1] / warps), (32, warps)](
+            cost, p1_maps, p2_maps, np.array(indices, np.int32), np.array(first_line, np.int32),
+            path_volumes)
+        _sum_kernel[_grid1(height * width * n_disp)](path_volumes, len(indices), out)
         return
     volumes = out.reshape((1,) + tuple(out.shape))
-    for number, family in enumerate(families):
+    for number, family in enumerate(used_families(indices)):
         _launch_aggregation(cost, p1_maps, p2_maps, indices, volumes, [(family, 0, number == 0)])
 
 
@@ -487,27 +694,27 @@ def aggregate_cost_cuda(cost: np.ndarray, p1, p2, paths=8, device: str = "cuda")
     with _device_context(device):
         d_cost = cuda.to_device(np.ascontiguousarray(host_cost)) if host_cost is not None else cost
         d_out = cuda.device_array(shape, dtype)
-        scratch = _family_scratch(len(used_families(indices)), shape, dtype)
+        scratch = _path_scratch(len(indices), shape, dtype)
         _aggregate_device(d_cost, cuda.to_device(p1_maps), cuda.to_device(p2_maps), indices,
                           d_out, scratch)
         return d_out.copy_to_host()
 
 
-CONCURRENT_BUDGET = 4 * 1024 ** 3  # bytes of per-family volumes worth the concurrency
+CONCURRENT_BUDGET = 4 * 1024 ** 3  # bytes of per-path volumes worth the concurrency
 
 
-def _family_scratch(families: int, shape, dtype):
-    """Per-family volumes for the one-launch aggregation, or None when over budget."""
-    nbytes = families * int(np.prod(shape)) * np.dtype(dtype).itemsize
+def _path_scratch(paths: int, shape, dtype):
+    """Per-path volumes for the one-launch aggregation, or None when over budget."""
+    nbytes = paths * int(np.prod(shape)) * np.dtype(dtype).itemsize
     if nbytes > CONCURRENT_BUDGET:
         return None
-    return cuda.device_array((families,) + tuple(shape), dtype)
+    return cuda.device_array((paths,) + tuple(shape), dtype)
 
 
 class _Workspace:
     """Device buffers for one frame size, reused across frames (no allocation per frame)."""
 
-    def __init__(self, height: int, width: int, n_disp: int, accumulator, families: int):
+    def __init__(self, height: int, width: int, n_disp: int, accumulator, paths: int):
         self.key = (height, width, n_disp, np.dtype(accumulator).str)
         shape2 = (height, width)
         self.rgb = [cuda.device_array((height, width, 3), np.uint8) for _ in range(2)]
@@ -516,7 +723,9 @@ class _Workspace:
         self.census = [cuda.device_array(shape2, np.uint64) for _ in range(2)]
         self.cost = cuda.device_array((height, width, n_disp), np.uint8)
         self.aggregated = cuda.device_array((height, width, n_disp), accumulator)
-        self.families = _family_scratch(families, (height, width, n_disp), accumulator)
+        self.path_volumes = _path_scratch(paths, (height, width, n_disp), accumulator)
+        self.labels = cuda.device_array(height * width, np.int32)
+        self.region_sizes = cuda.device_array(height * width, np.int32)
         self.p1 = cuda.device_array((8, height, width), np.float32)
         self.p2 = cuda.device_array((8, height, width), np.float32)
         self.disparity = cuda.device_array(shape2, np.float32)
@@ -530,11 +739,11 @@ _WORKSPACES: dict = {}
 
 
 def _workspace(device: str, height: int, width: int, n_disp: int, accumulator,
-               families: int) -> _Workspace:
-    key = (device, height, width, n_disp, np.dtype(accumulator).str, families)
+               paths: int) -> _Workspace:
+    key = (device, height, width, n_disp, np.dtype(accumulator).str, paths)
     if key not in _WORKSPACES:
         _WORKSPACES.clear()  # one frame size at a time: a new size frees the old buffers
-        _WORKSPACES[key] = _Workspace(height, width, n_disp, accumulator, families)
+        _WORKSPACES[key] = _Workspace(height, width, n_disp, accumulator, paths)
     return _WORKSPACES[key]
 
 
@@ -566,8 +775,7 @@ def compute_sgm_cuda(grey_left: np.ndarray, grey_right: np.ndarray, config: SGMC
     weights = config.weights
     grid, block = _grid2(height, width)
     with _device_context(device):
-        work = _workspace(device, height, width, n_disp, accumulator,
-                          len(used_families(indices)))
+        work = _workspace(device, height, width, n_disp, accumulator, len(indices))
         with timer("upload"):
             if rgb:
                 for side, image in enumerate((grey_left, grey_right)):
@@ -594,7 +802,7 @@ def compute_sgm_cuda(grey_left: np.ndarray, grey_right: np.ndarray, config: SGMC
         check_cancel()
         with timer("aggregation"):
             _aggregate_device(work.cost, work.p1, work.p2, indices, work.aggregated,
-                              work.families)
+                              work.path_volumes)
         check_cancel()
         with timer("winner-take-all"):
             _wta_kernel[grid, block](work.aggregated, np.float32(config.uniqueness),
@@ -611,10 +819,11 @@ def compute_sgm_cuda(grey_left: np.ndarray, grey_right: np.ndarray, config: SGMC
             if config.median_size > 1:
                 _median_kernel[grid, block](current, int(config.median_size), work.filtered)
                 current = work.filtered
+            if config.speckle_size > 0:
+                _remove_speckles_device(current, config.speckle_size, config.speckle_range,
+                                        work.labels, work.region_sizes)
             disparity = current.copy_to_host()
             confidence = work.confidence.copy_to_host()
-            disparity = aggregation.remove_speckles(disparity, config.speckle_size,
-                                                    config.speckle_range)
     return SGMOutput(disparity, confidence)
 
 
@@ -632,11 +841,10 @@ def device_memory_bytes(height: int, width: int, config: SGMConfig) -> int:
     n_paths = len(path_indices(config.paths))
     accumulator = aggregation.accumulator_dtype(np.uint8, n_paths, 255, config.p2)
     pixels = height * width
-    families = len(used_families(path_indices(config.paths)))
-    scratch = families * pixels * config.n_disp * accumulator.itemsize
+    scratch = n_paths * pixels * config.n_disp * accumulator.itemsize
     volume = pixels * config.n_disp * (1 + accumulator.itemsize)
     volume += scratch if scratch <= CONCURRENT_BUDGET else 0
-    return int(volume + pixels * (2 * 4 * 2 + 2 * 8 + 2 * 8 * 4 + 5 * 4))
+    return int(volume + pixels * (2 * 4 * 2 + 2 * 8 + 2 * 8 * 4 + 5 * 4 + 2 * 4))
 
 
 __all__ = ["MAX_DISPARITIES", "aggregate_cost_cuda", "compute_sgm_cuda",

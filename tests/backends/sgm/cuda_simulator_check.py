@@ -42,6 +42,33 @@ _dynamic_shared_array = kernelapi.FakeCUDAShared.array
 
 kernelapi.FakeCUDAShared.array = _locked_shared_array
 
+
+# The simulator has no warp shuffles. The aggregation kernel launches one warp per block there
+# (cuda._warps_per_block), and every lane of it reaches each shuffle, so a shuffle can be
+# simulated as a block-wide exchange between barriers with CUDA's documented semantics
+# (out-of-range source lanes return the caller's own value). The real instructions run in the
+# GPU tests.
+def _warp_exchange(module, value, source_of):
+    thread = threading.current_thread()
+    assert tuple(module.blockDim) == (32, 1, 1), "simulated shuffles need a one-warp block"
+    slots = module.__dict__.setdefault("_warp_slots", {})
+    lane = thread.threadIdx.x
+    module.syncthreads()
+    slots[lane] = value
+    module.syncthreads()
+    source = source_of(lane)
+    result = slots[source] if 0 <= source < 32 else value
+    module.syncthreads()
+    return result
+
+
+kernelapi.FakeCUDAModule.shfl_up_sync = (
+    lambda self, mask, value, delta: _warp_exchange(self, value, lambda lane: lane - delta))
+kernelapi.FakeCUDAModule.shfl_down_sync = (
+    lambda self, mask, value, delta: _warp_exchange(self, value, lambda lane: lane + delta))
+kernelapi.FakeCUDAModule.shfl_xor_sync = (
+    lambda self, mask, value, lane_mask: _warp_exchange(self, value, lambda lane: lane ^ lane_mask))
+
 from depthapp.backends.sgm import aggregation, reference  # noqa: E402
 from depthapp.backends.sgm import cuda as sgm_cuda  # noqa: E402
 from depthapp.backends.sgm.cost import CostWeights, census_transform, matching_cost  # noqa: E402
@@ -66,6 +93,12 @@ def main():
     got = sgm_cuda.aggregate_cost_cuda(cost, p1, p2, paths=8)
     check("8-path aggregation of a uint8 cost equals the reference",
           got.dtype == np.uint16 and np.array_equal(got, reference.aggregate(cost, p1, p2)))
+
+    wide = rng.integers(0, 40, (3, 5, 45)).astype(np.uint8)  # two disparities a lane
+    wide_p2 = rng.integers(6, 25, (8, 3, 5))
+    check("8-path aggregation across lanes (45 disparities) equals the reference",
+          np.array_equal(sgm_cuda.aggregate_cost_cuda(wide, 3, wide_p2, paths=8),
+                         reference.aggregate(wide, 3, wide_p2)))
 
     budget = sgm_cuda.CONCURRENT_BUDGET
     sgm_cuda.CONCURRENT_BUDGET = 0  # large frames: one launch per family into one volume
@@ -103,6 +136,17 @@ def main():
 
     # The intermediate stages against their definitions, through the same device kernels.
     from numba import cuda
+
+    levels = rng.integers(0, 4, (9, 11)).astype(np.float32) * 1.5
+    levels[rng.random(levels.shape) < 0.15] = np.nan
+    on_device = cuda.to_device(levels)
+    labels = cuda.device_array(levels.size, np.int32)
+    sizes = cuda.device_array(levels.size, np.int32)
+    sgm_cuda._remove_speckles_device(on_device, 3, 1.5, labels, sizes)
+    expected = aggregation.remove_speckles(levels, 3, 1.5)
+    check("speckle removal (device labelling) equals the CPU flood fill",
+          np.array_equal(on_device.copy_to_host(), expected, equal_nan=True)
+          and np.isnan(expected).sum() > np.isnan(levels).sum())
 
     grid, block = sgm_cuda._grid2(height, width)
     census = cuda.device_array((height, width), np.uint64)
