@@ -189,6 +189,9 @@ class ONNXBackend(Backend):
                      names[1]: prepare_rgb(pair.right, mean, std, padded_h, padded_w, mode)}
         with timer("onnxruntime"):
             output = np.asarray(self.session.run(None, feeds)[0], dtype=np.float32)
+        if output.shape[-2:] != (padded_h, padded_w):
+            raise InputError(f"{self.model_path}: the graph returned {output.shape[-1]}x{output.shape[-2]} "
+                             f"disparities for a {padded_w}x{padded_h} input; re-export it")
         with timer("crop"):
             disparity = crop_output(output, pair.height, pair.width, padded_h, padded_w, mode)
             disparity = disparity.reshape(pair.height, pair.width)

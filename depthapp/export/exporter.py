@@ -157,6 +157,43 @@ def _run_exported(path: Path, fmt: str, spec: ExportSpec, inputs) -> np.ndarray:
         return torch.export.load(str(path)).module()(*tensors).numpy()
 
 
+def _verify(path: Path, out, fmt: str, spec: ExportSpec, height: int, width: int,
+            tolerance: float) -> tuple[float, float, float]:
+    """Run the torch module and the exported file on the sample at ``height x width``;
+    ExportVerificationError unless they agree within ``tolerance``. Returns the largest
+    difference over the image and the two run times."""
+    import torch
+
+    inputs, (padded_h, padded_w) = example_inputs(spec, height, width)
+    with torch.inference_mode():
+        start = time.perf_counter()
+        reference = spec.module(*[torch.from_numpy(x) for x in inputs]).float().numpy()
+        torch_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    try:
+        exported = _run_exported(path, fmt, spec, inputs).astype(np.float32)
+    except Exception as error:  # any failure of the exported model is a failed export
+        raise ExportVerificationError(f"{out}: the exported {fmt} fails on a {width}x{height} input "
+                                      f"({type(error).__name__}: {str(error)[:300]}); the file was removed") from None
+    exported_seconds = time.perf_counter() - start
+    for name, output in (("torch", reference), (fmt, exported)):
+        if output.shape[-2:] != (padded_h, padded_w):
+            raise ExportVerificationError(
+                f"{out}: the {name} model returns {output.shape[-1]}x{output.shape[-2]} for a "
+                f"{padded_w}x{padded_h} input (a graph fixed to one size); the file was removed")
+    ref = crop_output(reference, height, width, padded_h, padded_w, spec.pad_mode)
+    got = crop_output(exported, height, width, padded_h, padded_w, spec.pad_mode)
+    if ref.shape != got.shape:
+        raise ExportVerificationError(f"{out}: exported output shape {got.shape} != torch {ref.shape} "
+                                      f"for a {width}x{height} input; the file was removed")
+    difference = float(np.nanmax(np.abs(ref - got))) if ref.size else 0.0
+    if not np.isfinite(difference) or difference > tolerance:
+        raise ExportVerificationError(
+            f"{out}: exported {fmt} differs from torch by {difference:.4f} (tolerance {tolerance}) "
+            f"on the sample at {width}x{height}; the file was removed")
+    return difference, torch_seconds, exported_seconds
+
+
 def export_backend(backend_name: str, weights: Optional[str], fmt: str, height: int, width: int,
                    out: str | os.PathLike, dynamic: bool = False, fp16: bool = False,
                    opset: int = 18, overwrite: bool = False, max_disp: Optional[int] = None,
@@ -175,8 +212,14 @@ def export_backend(backend_name: str, weights: Optional[str], fmt: str, height: 
         raise UsageError(f"backend {backend_name} cannot be exported: it is "
                          f"{'a classical method that runs inside depthapp' if not cls.learned else 'not exportable yet'}"
                          " (exportable: mccnn, psmnet, gcnet, ganet)")
+    refusal = getattr(cls, "export_refusals", {}).get(fmt)
+    if refusal:
+        raise UsageError(f"backend {backend_name} cannot be exported to {fmt}: {refusal}")
     if fp16 and fmt != "onnx":
         raise UsageError("--fp16 is supported for --format onnx only")
+    if dynamic and fmt != "onnx":
+        raise UsageError("--dynamic is supported for --format onnx only (torchscript and pt2 "
+                         "exports are traced at --height x --width)")
     out = check_writable(out, overwrite)
     options = {"device": "cpu"}
     if weights:
@@ -187,14 +230,13 @@ def export_backend(backend_name: str, weights: Optional[str], fmt: str, height: 
         options["offline"] = True
     backend = cls(**options)
     spec: ExportSpec = backend.export_spec(height, width)
+    if dynamic and not spec.dynamic_size:
+        raise UsageError(f"backend {backend_name} exports for one image size only (its graph "
+                         f"fixes the size); drop --dynamic and give the size with --height/--width")
     spec.module.eval()
     inputs, (padded_h, padded_w) = example_inputs(spec, height, width)
     log(f"exporting {backend_name} ({spec.weights_id or 'weights given'}) as {fmt} for "
         f"{width}x{height} (padded to {padded_w}x{padded_h}{', dynamic' if dynamic else ''})")
-    with torch.inference_mode():
-        start = time.perf_counter()
-        reference = spec.module(*[torch.from_numpy(x) for x in inputs]).float().numpy()
-        torch_seconds = time.perf_counter() - start
     metadata = metadata_of(spec, height, width, dynamic, fp16, fmt)
     tolerance = FP32_TOLERANCE if not fp16 else float(spec.extra.get("fp16_tolerance", 1.0))
     with atomic_path(out, overwrite) as tmp:
@@ -210,18 +252,13 @@ def export_backend(backend_name: str, weights: Optional[str], fmt: str, height: 
         else:
             program = torch.export.export(spec.module, tuple(torch.from_numpy(x) for x in inputs))
             torch.export.save(program, str(tmp), extra_files={"depthapp.json": json.dumps(metadata)})
-        start = time.perf_counter()
-        exported = _run_exported(tmp, fmt, spec, inputs).astype(np.float32)
-        exported_seconds = time.perf_counter() - start
-        ref = crop_output(reference, height, width, padded_h, padded_w, spec.pad_mode)
-        got = crop_output(exported, height, width, padded_h, padded_w, spec.pad_mode)
-        if ref.shape != got.shape:
-            raise ExportVerificationError(f"{out}: exported output shape {got.shape} != torch {ref.shape}; removed")
-        difference = float(np.nanmax(np.abs(ref - got))) if ref.size else 0.0
-        if not np.isfinite(difference) or difference > tolerance:
-            raise ExportVerificationError(
-                f"{out}: exported {fmt} differs from torch by {difference:.4f} "
-                f"(tolerance {tolerance}) on the sample; the file was removed")
+        difference, torch_seconds, exported_seconds = _verify(tmp, out, fmt, spec, height, width, tolerance)
+        if dynamic:
+            # A dynamic graph must also hold at another size: exporters can silently
+            # specialise a dimension to the example's.
+            other_h, other_w = padded_h + spec.pad_multiple, padded_w + 2 * spec.pad_multiple
+            other_difference, _, _ = _verify(tmp, out, fmt, spec, other_h, other_w, tolerance)
+            difference = max(difference, other_difference)
     nodes = _count_nodes(out) if fmt == "onnx" else None
     return ExportReport(Path(out), fmt, difference, tolerance, torch_seconds, exported_seconds,
                         nodes, metadata)

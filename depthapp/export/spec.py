@@ -37,6 +37,7 @@ class ExportSpec:
     std: tuple[float, ...] = IMAGENET_STD
     max_disp: Optional[int] = None
     min_padded_size: int = 0
+    dynamic_size: bool = True  # False: the module fixes the image size (no --dynamic)
     backend: str = ""
     weights_id: str = ""
     weights_sha256: str = ""

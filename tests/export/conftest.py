@@ -80,3 +80,29 @@ class TinyStateful(TinyExportable):
 @pytest.fixture
 def tiny_backend():
     return TinyExportable
+
+
+class FixedSizeNet(TinyStereoNet):
+    """Works on the export-time ``height x width`` window whatever it is given, like a wrapper
+    that fixes the image size: fine at that size, wrong as a dynamic graph."""
+
+    def __init__(self, height: int, width: int, max_disp: int = 8):
+        super().__init__(max_disp)
+        self.height, self.width = height, width
+
+    def forward(self, left, right):
+        window = (slice(None), slice(None), slice(0, self.height), slice(0, self.width))
+        disparity = super().forward(left[window], right[window])
+        return torch.nn.functional.pad(disparity, (0, 64 - self.width, 0, 64 - self.height))
+
+
+@register_backend
+class TinyFixedSizeClaimingDynamic(TinyExportable):
+    """A spec that wrongly allows --dynamic: the exporter's second-size check must catch it."""
+
+    name = "test-tiny-fixed-size"
+
+    def export_spec(self, height, width):
+        spec = super().export_spec(height, width)
+        spec.module = FixedSizeNet(height, width, self.max_disp).eval()
+        return spec

@@ -217,3 +217,105 @@ def test_a_corrupted_mccnn_export_is_detected_and_removed(tmp_path, mccnn_fast, 
     with pytest.raises(ExportVerificationError, match=r"differs from torch by .*the file was removed"):
         export_backend("mccnn", None, "onnx", 32, 48, tmp_path / "features.onnx", **quiet)
     assert list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- gcnet
+
+@pytest.mark.parametrize("fmt", ["torchscript", "pt2"])
+def test_gcnet_exports_with_parity_and_metadata(tmp_path, fmt):
+    weights = random_weights(tmp_path, "gcnet", 32)
+    report = export_backend("gcnet", weights, fmt, 40, 60, tmp_path / f"gcnet.{fmt}", max_disp=32, **quiet)
+    assert report.max_abs_diff < 1e-3  # measured 0 (the same kernels run)
+    meta = stored_metadata(report.path, fmt)
+    assert meta["depthapp.backend"] == "gcnet" and meta["depthapp.max_disp"] == "32"
+    assert (meta["depthapp.padded_height"], meta["depthapp.padded_width"]) == ("64", "64")
+    assert json.loads(meta["depthapp.extra"])["fixed_size"] == [40, 60]
+
+
+@pytest.mark.slow
+def test_gcnet_onnx_export_runs_in_the_onnx_backend_through_the_cli(tmp_path, motorcycle):
+    weights = random_weights(tmp_path, "gcnet", 32)
+    model = tmp_path / "gcnet.onnx"
+    assert main(["export", "--backend", "gcnet", "--weights", weights, "--max-disp", "32",
+                 "--format", "onnx", "--height", "40", "--width", "60", "--out", str(model)]) == 0
+    meta = read_onnx_metadata(model)
+    assert meta["depthapp.backend"] == "gcnet" and meta["depthapp.weights_sha256"] == ""
+    images = resized_pair(motorcycle, 40, 60, tmp_path)
+    exported = run_disparity(images, tmp_path / "onnx", "--backend", "onnx", "--model", str(model))
+    reference = run_disparity(images, tmp_path / "torch", "--backend", "gcnet", "--weights", weights,
+                              "--max-disp", "32")
+    assert np.abs(exported - reference).max() < 0.01  # measured 6e-6 px
+
+
+def test_gcnet_dynamic_export_is_refused_before_any_work(tmp_path, capsys):
+    """Its graph standardises and crops a fixed-size window; as a dynamic ONNX graph it came
+    out specialised (and wrong) at other sizes, so the exporter refuses --dynamic."""
+    weights = random_weights(tmp_path, "gcnet", 32)
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main(["export", "--backend", "gcnet", "--weights", weights, "--max-disp", "32", "--format",
+                 "onnx", "--dynamic", "--height", "40", "--width", "60", "--out", str(out / "g.onnx")]) == 2
+    assert "exports for one image size only" in capsys.readouterr().err
+    assert list(out.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- psmnet
+
+@pytest.mark.slow
+@pytest.mark.network
+def test_psmnet_onnx_export_runs_in_the_onnx_backend_through_the_cli(tmp_path, psmnet_checkpoint,
+                                                                     motorcycle, capsys):
+    """The official KITTI 2015 model exported for 128x64 images: the network needs at least
+    256x256 (its pyramid pooling), so the export pads to that and records it."""
+    model = tmp_path / "psmnet.onnx"
+    assert main(["export", "--backend", "psmnet", "--format", "onnx", "--height", "64", "--width",
+                 "128", "--out", str(model)]) == 0
+    assert "verified: max |exported - torch|" in capsys.readouterr().out
+    meta = read_onnx_metadata(model)
+    record = RECORDS["psmnet-kitti2015"]
+    assert meta["depthapp.weights_id"] == record.id and meta["depthapp.weights_sha256"] == record.sha256
+    assert (meta["depthapp.padded_height"], meta["depthapp.padded_width"]) == ("256", "256")
+    assert meta["depthapp.min_padded_size"] == "256" and meta["depthapp.pad_mode"] == "top_right"
+    assert meta["depthapp.max_disp"] == "192" and json.loads(meta["depthapp.mean"])[0] == pytest.approx(0.485)
+    assert len(onnx.load(str(model), load_external_data=False).graph.node) < 1000  # dynamo + slim
+    images = resized_pair(motorcycle, 64, 128, tmp_path)
+    exported = run_disparity(images, tmp_path / "onnx", "--backend", "onnx", "--model", str(model))
+    reference = run_disparity(images, tmp_path / "torch", "--backend", "psmnet")
+    assert np.abs(exported - reference).max() < 0.01  # measured 1e-5 px
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("fmt", ["torchscript", pytest.param("pt2", marks=pytest.mark.slow)])
+def test_psmnet_exports_with_parity_and_metadata(tmp_path, psmnet_checkpoint, fmt):
+    report = export_backend("psmnet", None, fmt, 64, 128, tmp_path / f"psmnet.{fmt}", **quiet)
+    assert report.max_abs_diff < 1e-3  # measured 0
+    meta = stored_metadata(report.path, fmt)
+    assert meta["depthapp.weights_id"] == "psmnet-kitti2015" and meta["depthapp.format"] == fmt
+    assert (meta["depthapp.padded_height"], meta["depthapp.padded_width"]) == ("256", "256")
+
+
+# --------------------------------------------------------------------------- ganet
+
+@pytest.mark.slow
+def test_ganet_exports_to_torchscript_at_a_fixed_size(tmp_path):
+    """GA-Net-11 (its SGA scan and LGA in pure torch) traced for 40x40 images, checked.
+    (pt2 works as well but takes 45 s here, most of it saving and loading the 7,700-node
+    program: see the table in depthapp/export/exporter.py.)"""
+    weights = random_weights(tmp_path, "ganet", 24)
+    fmt = "torchscript"
+    report = export_backend("ganet", weights, fmt, 40, 40, tmp_path / "ganet.pt", max_disp=24, **quiet)
+    assert report.max_abs_diff < 1e-3  # measured 6e-5 px
+    meta = stored_metadata(report.path, fmt)
+    assert meta["depthapp.backend"] == "ganet" and json.loads(meta["depthapp.extra"])["fixed_size"] == [40, 40]
+    assert (meta["depthapp.padded_height"], meta["depthapp.padded_width"]) == ("48", "48")
+
+
+def test_ganet_onnx_is_refused_up_front_and_leaves_no_file(tmp_path, capsys):
+    weights = random_weights(tmp_path, "ganet", 24)
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main(["export", "--backend", "ganet", "--weights", weights, "--format", "onnx",
+                 "--height", "40", "--width", "40", "--out", str(out / "ganet.onnx")]) == 2
+    error = capsys.readouterr().err
+    assert "ganet cannot be exported to onnx" in error and "--format torchscript or pt2" in error
+    assert list(out.iterdir()) == []

@@ -64,3 +64,20 @@ def test_classical_backends_cannot_be_exported(tmp_path, capsys):
     assert main(["export", "--backend", "opencv-sgbm", "--format", "onnx", "--height", "64",
                  "--width", "64", "--out", str(tmp_path / "x.onnx")]) == 2
     assert "cannot be exported" in capsys.readouterr().err
+
+
+def test_a_dynamic_export_is_also_verified_at_another_size(tmp_path, tiny_backend):
+    report = export_backend("test-tiny-net", None, "onnx", 50, 70, tmp_path / "dynamic.onnx",
+                            dynamic=True, log=lambda s: None)
+    assert report.max_abs_diff < 0.05 and report.metadata["depthapp.padded_width"] == "dynamic"
+    # A graph fixed to the export size passes there, so only the second size can catch it.
+    with pytest.raises(ExportVerificationError, match=r"returns 64x64 for a 96x80 input .*removed"):
+        export_backend("test-tiny-fixed-size", None, "onnx", 50, 60, tmp_path / "fixed.onnx",
+                       dynamic=True, log=lambda s: None)
+    assert not (tmp_path / "fixed.onnx").exists()
+
+
+def test_dynamic_is_refused_for_traced_formats(tmp_path, tiny_backend):
+    with pytest.raises(UsageError, match="--dynamic is supported for --format onnx only"):
+        export_backend("test-tiny-net", None, "pt2", 50, 70, tmp_path / "m.pt2", dynamic=True)
+    assert list(tmp_path.iterdir()) == []

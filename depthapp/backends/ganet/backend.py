@@ -42,6 +42,12 @@ class GANetBackend(CostVolumeBackend):
     architecture: ClassVar[str] = "GA-Net"
     input_multiple: ClassVar[int] = INPUT_MULTIPLE
     presets: ClassVar[dict[str, dict[str, Any]]] = {"fast": {"scale": 0.5}}
+    # Formats `depthapp export` refuses before any work, and why (measured on GA-Net-11, 40x40).
+    export_refusals: ClassVar[dict[str, str]] = {
+        "onnx": "its semi-global aggregation is a sequential scan that unrolls into the graph "
+                "(50,000 ONNX nodes even for a 40x40 image: the ONNX optimiser does not finish in "
+                "15 minutes, and the unoptimised graph fails in onnxruntime); use --format "
+                "torchscript or pt2 (fixed size)"}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

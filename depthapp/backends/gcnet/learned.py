@@ -365,7 +365,7 @@ class CostVolumeBackend(Backend):
         return ExportSpec(module=module.eval(), input_kind="rgb", input_names=("left", "right"),
                           output_name="disparity", pad_multiple=self.input_multiple,
                           pad_mode="top_right", mean=(0.0, 0.0, 0.0), std=(1 / 255,) * 3,
-                          max_disp=self.max_disp, backend=self.name,
+                          max_disp=self.max_disp, dynamic_size=False, backend=self.name,
                           weights_id=record.id if record else "",
                           weights_sha256=record.sha256 if record else "",
                           extra={"architecture": self.architecture, "parameters": dict(self.params),
