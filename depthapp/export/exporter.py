@@ -273,6 +273,10 @@ def _convert_fp16(path: Path) -> None:
 
     model = onnx.load(str(path))
     props = {p.key: p.value for p in model.metadata_props}
+    # The exporter's float32 value_info would survive the conversion and contradict the casts
+    # it inserts (PSMNet: "Type (tensor(float)) of output arg ... does not match float16");
+    # onnxruntime infers the types again.
+    del model.graph.value_info[:]
     model = float16.convert_float_to_float16(model, keep_io_types=True)
     del model.metadata_props[:]
     for key, value in props.items():

@@ -97,6 +97,17 @@ def test_mccnn_feature_network_exports_with_parity_and_metadata(tmp_path, mccnn_
     assert json.loads(meta["depthapp.extra"])["channels"] == 64
 
 
+@pytest.mark.network
+def test_mccnn_fp16_export_is_checked_against_its_own_tolerance(tmp_path, mccnn_fast):
+    pytest.importorskip("onnxconverter_common", reason="--fp16 needs onnxconverter-common")
+    report = export_backend("mccnn", None, "onnx", 48, 64, tmp_path / "features16.onnx", fp16=True, **quiet)
+    assert report.tolerance == 0.01 and report.max_abs_diff < 0.01  # measured 6e-4
+    model = onnx.load(str(report.path))
+    assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT  # float32 I/O
+    assert any(t.data_type == onnx.TensorProto.FLOAT16 for t in model.graph.initializer)
+    assert read_onnx_metadata(report.path)["depthapp.fp16"] == "true"
+
+
 @pytest.fixture(scope="module")
 def fast_features_onnx(tmp_path_factory, mccnn_fast):
     """A dynamic-size ONNX export of the fast Middlebury feature network, made by the CLI."""
