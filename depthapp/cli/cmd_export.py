@@ -31,7 +31,9 @@ def handle(args) -> int:
                             args.out, dynamic=args.dynamic, fp16=args.fp16, opset=args.opset,
                             overwrite=args.force, max_disp=args.max_disp, offline=args.offline)
     nodes = f", {report.nodes} nodes" if report.nodes is not None else ""
-    print(f"verified: max |exported - torch| = {report.max_abs_diff:.5f} px "
+    output = report.metadata["depthapp.output_name"]
+    unit = "px" if output == "disparity" else f"(in {output})"
+    print(f"verified: max |exported - torch| = {report.max_abs_diff:.5f} {unit} "
           f"(tolerance {report.tolerance}) on the sample; torch {report.torch_seconds:.3f} s, "
           f"exported {report.exported_seconds:.3f} s{nodes}")
     print(f"wrote {report.path}")

@@ -1,18 +1,21 @@
 """``depthapp export``: learned backends to ONNX, TorchScript or ``torch.export`` (pt2), each
 export verified against the torch model on a real sample before it is kept.
 
-What is known to work (fixed-size exports; ``--dynamic`` only where the graph allows it):
+What works, measured on this project's CPU machine (max |exported - torch| over the image, on
+the Motorcycle pair resized to the export size; tests in ``tests/export/test_backends.py``):
 
 | backend | onnx | torchscript | pt2 |
 |---|---|---|---|
-| psmnet | verified at 741x500 (0.0035 px, 608 nodes) | verified by its tests | untested |
-| gcnet | verified (tests) | untested | untested |
-| mccnn | feature network only, verified; its pipeline stays in depthapp | verified | untested |
-| ganet | impractical: the SGA scan unrolls into the graph | works by hand at small sizes | untested |
+| psmnet (official KITTI 2015) | 1e-5 px at 128x64 (padded to its 256x256 minimum), 608 nodes; 0.0035 px at 741x500 (benchmarks/bench_export.py); by hand: ``--dynamic`` 5e-4 px at 128x64 and 288x272, 833 nodes, ``--fp16`` 0.008 px | 0 px at 128x64 | 0 px at 128x64 |
+| gcnet (seeded random weights; no public checkpoint) | 6e-6 px at 60x40, 213 nodes; ``--fp16`` 0.004 px (by hand); fixed size only (``--dynamic`` refused) | 0 px at 60x40 | 0 px at 60x40 |
+| mccnn (feature network, fast and accurate) | features within 2e-7 (fast) / 6e-6 (accurate), 11-17 nodes; ``--dynamic`` works; ``--fp16`` 6e-4. Runs in the ``onnx`` backend with the mccnn pipeline: fast 3e-6 px from the torch backend at 185x125; accurate, on a 64x40 crop, 99.8 % of pixels within 0.05 px (max 0.064 px: near-ties after 16 cross aggregations) | features exact | features exact |
+| ganet (GA-Net-11, seeded random weights) | refused: the SGA scan unrolls (50,000 nodes at 40x40; the ONNX optimiser did not finish in 15 min, and the unoptimised graph fails to run in onnxruntime) | 4e-5 px at 40x40 (10 s to export); fixed size only | 6e-5 px at 70x40 by hand, not in the test suite: 45 s to export, save and load the 7,700-node program |
 | sgm, opencv-* | classical: not exportable (a clear usage error) | | |
 
-Every export is verified on the sample before it is kept, so an unsupported combination fails
-with a message and leaves no file.
+``--dynamic`` is for ONNX only; a dynamic export is verified at the export size and at a second
+size. For MC-CNN the check compares the features (unit vectors for fast; tolerance 0.05, fp16
+0.01), and the rest of its method stays in depthapp. Every export is verified before it is
+kept, so an unsupported combination fails with a message and leaves no file.
 """
 
 from __future__ import annotations
