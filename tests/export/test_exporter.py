@@ -66,6 +66,7 @@ def test_classical_backends_cannot_be_exported(tmp_path, capsys):
     assert "cannot be exported" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_dynamic_export_is_also_verified_at_another_size(tmp_path, tiny_backend):
     report = export_backend("test-tiny-net", None, "onnx", 50, 70, tmp_path / "dynamic.onnx",
                             dynamic=True, log=lambda s: None)
