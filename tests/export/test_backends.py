@@ -295,8 +295,9 @@ def test_psmnet_onnx_export_runs_in_the_onnx_backend_through_the_cli(tmp_path, p
     assert np.abs(exported - reference).max() < 0.01  # measured 1e-5 px
 
 
+@pytest.mark.slow
 @pytest.mark.network
-@pytest.mark.parametrize("fmt", ["torchscript", pytest.param("pt2", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("fmt", ["torchscript", "pt2"])
 def test_psmnet_exports_with_parity_and_metadata(tmp_path, psmnet_checkpoint, fmt):
     report = export_backend("psmnet", None, fmt, 64, 128, tmp_path / f"psmnet.{fmt}", **quiet)
     assert report.max_abs_diff < 1e-3  # measured 0
