@@ -28,6 +28,8 @@ class Backend(ABC):
         disparity_multiple: ``max_disp`` is rounded up to a multiple of this.
         supports_cuda: whether ``device='cuda'`` is possible.
         learned: needs weights; ``exportable``: ``depthapp export`` supports it.
+        kind: how listings describe it: "learned", "classical" (the default from ``learned``),
+            or e.g. "exported model".
         presets: named parameter sets, e.g. ``{"fast": {...}}`` for the live camera.
     """
 
@@ -39,7 +41,12 @@ class Backend(ABC):
     supports_cuda: ClassVar[bool] = False
     learned: ClassVar[bool] = False
     exportable: ClassVar[bool] = False
+    kind: ClassVar[str] = ""
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    @classmethod
+    def kind_label(cls) -> str:
+        return cls.kind or ("learned" if cls.learned else "classical")
 
     def __init__(self, max_disp: Optional[int] = None, device: str = "auto",
                  weights: Optional[str] = None, **params: Any):

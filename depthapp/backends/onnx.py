@@ -67,6 +67,7 @@ class ONNXBackend(Backend):
     description = "a model exported by `depthapp export`, run by onnxruntime (--model FILE)"
     supports_cuda = False  # the provider, not torch, decides where it runs
     learned = False
+    kind = "exported model"
     # Whole networks take the range they were exported with (the metadata); for MC-CNN feature
     # models, where the range is free, the default is the mccnn backend's.
     default_max_disp = MCCNNBackend.default_max_disp

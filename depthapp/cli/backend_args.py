@@ -121,7 +121,7 @@ def describe_backend(info: BackendInfo) -> str:
     if info.cls is None:
         return f"{info.name}: unavailable ({info.problem})"
     cls = info.cls
-    tags = ["learned" if cls.learned else "classical"]
+    tags = [cls.kind_label()]
     tags.append("cpu+cuda" if cls.supports_cuda else "cpu")
     if cls.exportable:
         tags.append("exportable")

@@ -19,6 +19,9 @@ def register(subparsers) -> None:
     parser.add_argument("--opset", type=int, default=18, help="ONNX opset (default 18)")
     parser.add_argument("--max-disp", type=int, help="disparity levels (default: the weights')")
     parser.add_argument("--offline", action="store_true", help="never fetch missing weights")
+    parser.add_argument("--device", default="cpu", metavar="cpu|cuda|cuda:N",
+                        help="torchscript/pt2: the device the graph is traced on and will run "
+                             "on (they record it); default cpu")
     parser.add_argument("--out", required=True, metavar="FILE", help="output file")
     parser.add_argument("--force", action="store_true", help="overwrite FILE")
     parser.set_defaults(handler=handle)
@@ -29,7 +32,8 @@ def handle(args) -> int:
 
     report = export_backend(args.backend, args.weights, args.format, args.height, args.width,
                             args.out, dynamic=args.dynamic, fp16=args.fp16, opset=args.opset,
-                            overwrite=args.force, max_disp=args.max_disp, offline=args.offline)
+                            overwrite=args.force, max_disp=args.max_disp, offline=args.offline,
+                            device=args.device)
     nodes = f", {report.nodes} nodes" if report.nodes is not None else ""
     output = report.metadata["depthapp.output_name"]
     unit = "px" if output == "disparity" else f"(in {output})"

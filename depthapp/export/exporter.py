@@ -12,6 +12,14 @@ the Motorcycle pair resized to the export size; tests in ``tests/export/test_bac
 | ganet (GA-Net-11, seeded random weights) | refused: the SGA scan unrolls (50,000 nodes at 40x40; the ONNX optimiser did not finish in 15 min, and the unoptimised graph fails to run in onnxruntime) | 4e-5 px at 40x40 (10 s to export); fixed size only | 6e-5 px at 70x40 by hand, not in the test suite: 45 s to export, save and load the 7,700-node program |
 | sgm, opencv-* | classical: not exportable (a clear usage error) | | |
 
+TorchScript and pt2 graphs record the device they were traced on (tensors the network creates
+carry it as a constant), so a CPU export does not run on CUDA ("Tensor device mismatch"):
+export with ``--device cuda`` for a GPU. Measured on an H100 (``benchmarks/export_cuda.py``,
+traced on CUDA): PSMNet 1242x375 eager 50.5 ms, TorchScript 42.1 ms, pt2 54.3 ms; GC-Net 512x256
+22.3 / 24.5 / 28.7 ms; MC-CNN fast features 1242x375 2.7 / 2.7 / 2.9 ms; all 0.0 px from eager.
+ONNX graphs are device-independent: the ``onnx`` backend's ``--provider`` picks where they run
+(``cuda`` / ``tensorrt`` need an onnxruntime-gpu build with the CUDA / TensorRT libraries).
+
 ``--dynamic`` is for ONNX only; a dynamic export is verified at the export size and at a second
 size. For MC-CNN the check compares the features (unit vectors for fast; tolerance 0.05, fp16
 0.01), and the rest of its method stays in depthapp. Every export is verified before it is
@@ -146,22 +154,24 @@ def onnx_session(path: str | os.PathLike, provider: str = "cpu", threads: Option
     return session, used, note
 
 
-def _run_exported(path: Path, fmt: str, spec: ExportSpec, inputs) -> np.ndarray:
+def _run_exported(path: Path, fmt: str, spec: ExportSpec, inputs, device: str = "cpu") -> np.ndarray:
     if fmt == "onnx":
         session, _, _ = onnx_session(path)
         feeds = {name: x for name, x in zip(spec.input_names, inputs)}
         return np.asarray(session.run(None, feeds)[0])
     import torch
 
-    tensors = tuple(torch.from_numpy(x) for x in inputs)
+    tensors = tuple(torch.from_numpy(x).to(device) for x in inputs)
     with torch.inference_mode():
         if fmt == "torchscript":
-            return torch.jit.load(str(path)).eval()(*tensors).numpy()
-        return torch.export.load(str(path)).module()(*tensors).numpy()
+            output = torch.jit.load(str(path), map_location=device).eval()(*tensors)
+        else:
+            output = torch.export.load(str(path)).module()(*tensors)
+        return output.float().cpu().numpy()
 
 
 def _verify(path: Path, out, fmt: str, spec: ExportSpec, height: int, width: int,
-            tolerance: float) -> tuple[float, float, float]:
+            tolerance: float, device: str = "cpu") -> tuple[float, float, float]:
     """Run the torch module and the exported file on the sample at ``height x width``;
     ExportVerificationError unless they agree within ``tolerance``. Returns the largest
     difference over the image and the two run times."""
@@ -170,11 +180,12 @@ def _verify(path: Path, out, fmt: str, spec: ExportSpec, height: int, width: int
     inputs, (padded_h, padded_w) = example_inputs(spec, height, width)
     with torch.inference_mode():
         start = time.perf_counter()
-        reference = spec.module(*[torch.from_numpy(x) for x in inputs]).float().numpy()
+        reference = spec.module(*[torch.from_numpy(x).to(device) for x in inputs])
+        reference = reference.float().cpu().numpy()
         torch_seconds = time.perf_counter() - start
     start = time.perf_counter()
     try:
-        exported = _run_exported(path, fmt, spec, inputs).astype(np.float32)
+        exported = _run_exported(path, fmt, spec, inputs, device).astype(np.float32)
     except Exception as error:  # any failure of the exported model is a failed export
         raise ExportVerificationError(f"{out}: the exported {fmt} fails on a {width}x{height} input "
                                       f"({type(error).__name__}: {str(error)[:300]}); the file was removed") from None
@@ -200,7 +211,8 @@ def _verify(path: Path, out, fmt: str, spec: ExportSpec, height: int, width: int
 def export_backend(backend_name: str, weights: Optional[str], fmt: str, height: int, width: int,
                    out: str | os.PathLike, dynamic: bool = False, fp16: bool = False,
                    opset: int = 18, overwrite: bool = False, max_disp: Optional[int] = None,
-                   offline: bool = False, log: Callable[[str], None] = print) -> ExportReport:
+                   offline: bool = False, log: Callable[[str], None] = print,
+                   device: str = "cpu") -> ExportReport:
     """Export ``backend_name`` and verify the export on the real sample; see the module doc."""
     import torch
 
@@ -212,8 +224,10 @@ def export_backend(backend_name: str, weights: Optional[str], fmt: str, height: 
         raise UsageError(f"--height/--width must be at least 16, got {height}x{width}")
     cls = get_backend_class(backend_name)
     if not cls.exportable or not hasattr(cls, "export_spec"):
-        raise UsageError(f"backend {backend_name} cannot be exported: it is "
-                         f"{'a classical method that runs inside depthapp' if not cls.learned else 'not exportable yet'}"
+        why = {"classical": "a classical method that runs inside depthapp",
+               "exported model": "already an exported model"}.get(cls.kind_label(),
+                                                                   "not exportable yet")
+        raise UsageError(f"backend {backend_name} cannot be exported: it is {why}"
                          " (exportable: mccnn, psmnet, gcnet, ganet)")
     refusal = getattr(cls, "export_refusals", {}).get(fmt)
     if refusal:
@@ -223,8 +237,12 @@ def export_backend(backend_name: str, weights: Optional[str], fmt: str, height: 
     if dynamic and fmt != "onnx":
         raise UsageError("--dynamic is supported for --format onnx only (torchscript and pt2 "
                          "exports are traced at --height x --width)")
+    if device != "cpu" and fmt == "onnx":
+        raise UsageError("--device is for torchscript and pt2 (their graphs keep the device they "
+                         "were traced on); an ONNX graph runs anywhere: choose the provider with "
+                         "`depthapp run --backend onnx --provider cuda`")
     out = check_writable(out, overwrite)
-    options = {"device": "cpu"}
+    options = {"device": device}
     if weights:
         options["weights"] = weights
     if max_disp:
@@ -241,6 +259,7 @@ def export_backend(backend_name: str, weights: Optional[str], fmt: str, height: 
     log(f"exporting {backend_name} ({spec.weights_id or 'weights given'}) as {fmt} for "
         f"{width}x{height} (padded to {padded_w}x{padded_h}{', dynamic' if dynamic else ''})")
     metadata = metadata_of(spec, height, width, dynamic, fp16, fmt)
+    metadata["depthapp.device"] = "cpu" if fmt == "onnx" else device
     tolerance = FP32_TOLERANCE if not fp16 else float(spec.extra.get("fp16_tolerance", 1.0))
     with atomic_path(out, overwrite) as tmp:
         if fmt == "onnx":
@@ -249,18 +268,22 @@ def export_backend(backend_name: str, weights: Optional[str], fmt: str, height: 
                 _convert_fp16(tmp)
         elif fmt == "torchscript":
             with torch.inference_mode():
-                traced = torch.jit.trace(spec.module, tuple(torch.from_numpy(x) for x in inputs),
+                traced = torch.jit.trace(spec.module,
+                                         tuple(torch.from_numpy(x).to(device) for x in inputs),
                                          check_trace=False)
             torch.jit.save(traced, str(tmp), _extra_files={"depthapp.json": json.dumps(metadata)})
         else:
-            program = torch.export.export(spec.module, tuple(torch.from_numpy(x) for x in inputs))
+            program = torch.export.export(spec.module,
+                                          tuple(torch.from_numpy(x).to(device) for x in inputs))
             torch.export.save(program, str(tmp), extra_files={"depthapp.json": json.dumps(metadata)})
-        difference, torch_seconds, exported_seconds = _verify(tmp, out, fmt, spec, height, width, tolerance)
+        difference, torch_seconds, exported_seconds = _verify(tmp, out, fmt, spec, height, width,
+                                                              tolerance, device)
         if dynamic:
             # A dynamic graph must also hold at another size: exporters can silently
             # specialise a dimension to the example's.
             other_h, other_w = padded_h + spec.pad_multiple, padded_w + 2 * spec.pad_multiple
-            other_difference, _, _ = _verify(tmp, out, fmt, spec, other_h, other_w, tolerance)
+            other_difference, _, _ = _verify(tmp, out, fmt, spec, other_h, other_w, tolerance,
+                                             device)
             difference = max(difference, other_difference)
     nodes = _count_nodes(out) if fmt == "onnx" else None
     return ExportReport(Path(out), fmt, difference, tolerance, torch_seconds, exported_seconds,

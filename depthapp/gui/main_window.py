@@ -629,7 +629,7 @@ class MainWindow(QMainWindow):
         except DepthAppError as error:
             self.backend_description.setText(str(error))
             return
-        tags = ["learned" if cls.learned else "classical",
+        tags = [cls.kind_label(),
                 "CPU + CUDA" if cls.supports_cuda else "CPU",
                 "live recompute" if is_fast_backend(cls.name) else "press Compute"]
         self.backend_description.setText(f"{cls.description} [{', '.join(tags)}]")

@@ -331,3 +331,47 @@ def test_ganet_onnx_is_refused_up_front_and_leaves_no_file(tmp_path, capsys):
     error = capsys.readouterr().err
     assert "ganet cannot be exported to onnx" in error and "--format torchscript or pt2" in error
     assert list(out.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- --device
+
+def test_onnx_export_refuses_a_device_and_names_the_provider_instead(tmp_path, capsys):
+    weights = random_weights(tmp_path, "gcnet", 32)
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main(["export", "--backend", "gcnet", "--weights", weights, "--max-disp", "32",
+                 "--format", "onnx", "--device", "cuda", "--height", "40", "--width", "60",
+                 "--out", str(out / "g.onnx")]) == 2
+    assert "--provider cuda" in capsys.readouterr().err
+    assert list(out.iterdir()) == []
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without CUDA")
+def test_a_cuda_export_without_a_gpu_is_a_clear_error_and_leaves_no_file(tmp_path, capsys):
+    weights = random_weights(tmp_path, "gcnet", 32)
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main(["export", "--backend", "gcnet", "--weights", weights, "--max-disp", "32",
+                 "--format", "torchscript", "--device", "cuda", "--height", "40", "--width", "60",
+                 "--out", str(out / "g.pt")]) == 1
+    assert "no CUDA device" in capsys.readouterr().err
+    assert list(out.iterdir()) == []
+
+
+def test_a_cpu_export_records_its_device(tmp_path):
+    weights = random_weights(tmp_path, "gcnet", 32)
+    report = export_backend("gcnet", weights, "torchscript", 40, 60, tmp_path / "g.pt",
+                            max_disp=32, **quiet)
+    assert stored_metadata(report.path, "torchscript")["depthapp.device"] == "cpu"
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("fmt", ["torchscript", "pt2"])
+def test_a_cuda_export_runs_on_cuda_with_parity(tmp_path, fmt):
+    """Traced on CUDA, the graph runs there (a CPU trace fails with a device mismatch)."""
+    weights = random_weights(tmp_path, "gcnet", 32)
+    report = export_backend("gcnet", weights, fmt, 40, 60, tmp_path / f"g.{fmt}", max_disp=32,
+                            device="cuda", **quiet)
+    assert report.max_abs_diff < 1e-3
+    assert stored_metadata(report.path, fmt)["depthapp.device"].startswith("cuda")
