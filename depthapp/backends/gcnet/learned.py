@@ -349,10 +349,11 @@ class CostVolumeBackend(Backend):
                 f"{suggestion:g} (or a smaller --max-disp, or raise --memory-limit-gb)")
 
     def export_network(self):
-        """A CPU copy of the inference network for tracing (subclasses adjust it)."""
+        """A copy of the inference network on the backend's device, for tracing (subclasses
+        adjust it)."""
         import copy
 
-        return copy.deepcopy(self.inference_model).cpu().eval()
+        return copy.deepcopy(self.inference_model).to(self.device).eval()
 
     def export_spec(self, height: int, width: int):
         """``depthapp export``: raw RGB in (mean 0, std 1/255 undo the exporter's scaling),

@@ -219,7 +219,7 @@ class MCCNNBackend(Backend):
         if self.resolved_weights is None:
             raise WeightsError("an MC-CNN pipeline on external features has no network to export")
         network = copy.deepcopy(load_network(str(self.resolved_weights.path),
-                                              self.resolved_weights.label, "cpu"))
+                                              self.resolved_weights.label, self.device))
         module = torch.nn.Sequential(torch.nn.ReplicationPad2d(PATCH_RADIUS),
                                      network.to(memory_format=torch.contiguous_format)).eval()
         record = self.resolved_weights.record

@@ -191,16 +191,18 @@ class PSMNetBackend(Backend):
 
     def export_spec(self, height: int, width: int):
         """The network for ``depthapp export``: normalised, padded RGB pair -> ``(1, Hp, Wp)``.
-        A fresh CPU copy whose cost volume is built by pad-and-stack (no in-place writes, so
-        exporters can trace it; same values)."""
+        A fresh copy on the backend's device whose cost volume is built by pad-and-stack (no
+        in-place writes, so exporters can trace it) and whose softmax is written out (fast in
+        onnxruntime); same values within float rounding."""
         import copy
 
         from ...export.spec import ExportSpec
-        from .model import concat_cost_volume_stacked
+        from .model import concat_cost_volume_stacked, disparity_regression_explicit
 
         module = copy.deepcopy(load_model(str(self.resolved_weights.path), self.resolved_weights.label,
-                                          "cpu", self.max_disp))
+                                          self.device, self.max_disp))
         module.cost_volume = concat_cost_volume_stacked
+        module.regression = disparity_regression_explicit
         record = self.resolved_weights.record
         return ExportSpec(module=module.eval(), input_kind="rgb", input_names=("left", "right"),
                           output_name="disparity", pad_multiple=PAD_MULTIPLE, pad_mode="top_right",
