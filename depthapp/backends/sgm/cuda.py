@@ -615,11 +615,17 @@ def _launch_aggregation(cost, p1_maps, p2_maps, indices, volumes, entries) -> No
     first_block = [0]
     for family, _, _ in entries:
         first_block.append(first_block[-1] + _line_count(family, height, width))
-    use = np.array([i in indices for i in range(8)], np.bool_)
+    use = [i in indices for i in range(8)]
     _aggregate_kernel[first_block[-1], _threads_for(n_disp)](
-        cost, p1_maps, p2_maps, np.array([e[0] for e in entries], np.int32),
-        np.array(first_block, np.int32), np.array([e[1] for e in entries], np.int32),
-        np.array([e[2] for e in entries], np.bool_), use, volumes)
+        cost, p1_maps, p2_maps, _small_table([e[0] for e in entries], np.int32),
+        _small_table(first_block, np.int32), _small_table([e[1] for e in entries], np.int32),
+        _small_table([e[2] for e in entries], np.bool_), _small_table(use, np.bool_), volumes)
+
+
+def _small_table(values, dtype):
+    """A few launch constants as a device array: passing a host array to a kernel copies it
+    anyway and makes numba-cuda print a performance warning on every run."""
+    return cuda.to_device(np.array(values, dtype))
 
 
 def _warps_per_block() -> int:
@@ -643,8 +649,8 @@ def _aggregate_device(cost, p1_maps, p2_maps, indices, out, path_volumes=None) -
         warps = _warps_per_block()
         kernel = _warp_aggregation_kernel(max(1, math.ceil(n_disp / 32)))
         kernel[math.ceil(first_line[-1] / warps), (32, warps)](
-            cost, p1_maps, p2_maps, np.array(indices, np.int32), np.array(first_line, np.int32),
-            path_volumes)
+            cost, p1_maps, p2_maps, _small_table(indices, np.int32),
+            _small_table(first_line, np.int32), path_volumes)
         _sum_kernel[_grid1(height * width * n_disp)](path_volumes, len(indices), out)
         return
     volumes = out.reshape((1,) + tuple(out.shape))
