@@ -760,13 +760,19 @@ def compute_sgm_cuda(grey_left: np.ndarray, grey_right: np.ndarray, config: SGMC
 
     ``grey_left``/``grey_right``: ``(H, W)`` grey images (0..255 float), or ``(H, W, 3)`` RGB
     uint8 images, which are uploaded as bytes and converted to luma on the device (a third of
-    the transfer, no CPU pass).
+    the transfer, no CPU pass) when contiguous, else converted on the host.
     """
     _check_available()
     config.validate()
     timer = timer or (lambda stage: nullcontext())
     check_cancel = check_cancel or (lambda: None)
     rgb = np.ndim(grey_left) == 3
+    if rgb and not (grey_left.flags.c_contiguous and grey_right.flags.c_contiguous):
+        # A strided view (e.g. channel-last over a torch tensor's planes): luma on the host reads
+        # the planes in place, about 6x cheaper than gathering the bytes into a copy to upload.
+        from ...data import luma
+
+        grey_left, grey_right, rgb = luma(grey_left), luma(grey_right), False
     if rgb:
         grey_left = np.ascontiguousarray(grey_left, dtype=np.uint8)
         grey_right = np.ascontiguousarray(grey_right, dtype=np.uint8)

@@ -133,6 +133,12 @@ def main():
     cpu = compute_sgm(*rgb_pair.grey(), config)
     check("RGB input (luma on the device) equals the CPU pipeline on StereoPair.grey",
           np.allclose(gpu.disparity, cpu.disparity, atol=1e-4, equal_nan=True))
+    planes = [np.ascontiguousarray(np.moveaxis(view, 2, 0)) for view in (rgb_pair.left, rgb_pair.right)]
+    strided = [np.moveaxis(plane, 0, 2) for plane in planes]  # channel-last views of planes
+    assert not strided[0].flags.c_contiguous
+    from_views = sgm_cuda.compute_sgm_cuda(strided[0], strided[1], config)
+    check("RGB views that are not contiguous (luma on the host) give the same disparity",
+          np.allclose(from_views.disparity, gpu.disparity, atol=1e-4, equal_nan=True))
 
     # The intermediate stages against their definitions, through the same device kernels.
     from numba import cuda

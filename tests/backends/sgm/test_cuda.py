@@ -29,7 +29,7 @@ def test_cuda_kernels_in_the_simulator_match_the_reference():
                           env=env, timeout=600, cwd=Path(__file__).parents[3])
     assert done.returncode == 0, done.stdout + done.stderr
     assert "all CUDA simulator checks passed" in done.stdout
-    assert done.stdout.count(": ok") == 13
+    assert done.stdout.count(": ok") == 14
 
 
 @pytest.mark.cuda
