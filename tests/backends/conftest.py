@@ -5,6 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from depthapp.data import StereoPair
 
@@ -40,3 +41,12 @@ def half_motorcycle(motorcycle_session) -> StereoPair:
 @pytest.fixture(scope="module")
 def quarter_motorcycle(motorcycle_session) -> StereoPair:
     return downscale(motorcycle_session, 4)
+
+
+@pytest.fixture
+def no_tf32():
+    """Full float32 on the GPU, so CPU and GPU results are comparable."""
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    yield
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved

@@ -219,14 +219,6 @@ def test_tiny_ganet11_overfits_one_synthetic_pair(rng):
     assert (predicted - target)[matched].abs().mean().item() < 1.0
 
 
-@pytest.fixture
-def no_tf32():
-    """Full float32 on the GPU, so CPU and GPU results are comparable."""
-    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-    yield
-    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
-
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("variant", ["11", "deep"])

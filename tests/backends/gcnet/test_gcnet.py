@@ -351,14 +351,6 @@ def test_tiny_gcnet_overfits_one_synthetic_pair(rng):
     assert final < 1.0
 
 
-@pytest.fixture
-def no_tf32():
-    """Full float32 on the GPU, so CPU and GPU results are comparable."""
-    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-    yield
-    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
-
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_backend_equals_the_cpu(tmp_path, rng, no_tf32):
