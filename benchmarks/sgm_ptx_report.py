@@ -41,7 +41,7 @@ def main() -> int:
         "aggregation, warp per path line, 4 disparities a lane (128)": (
             sgm_cuda._warp_aggregation_kernel(4),
             (array(u8, 3), array(f32, 3), array(f32, 3), array(i32, 1), array(i32, 1),
-             array(u16, 4))),
+             array(types.boolean, 1), array(i32, 1), array(u16, 4))),
         "aggregation fallback, block per line": (
             sgm_cuda._aggregate_kernel,
             (array(u8, 3), array(f32, 3), array(f32, 3), array(i32, 1), array(i32, 1),

@@ -382,7 +382,9 @@ if cuda is not None:
 
 
 _FULL_WARP = 0xFFFFFFFF
-_PATH_FAMILY = (0, 0, 1, 1, 2, 3, 3, 2)  # path index -> line family
+_FAMILY_PATHS = ((0, 0, 1), (1, 2, 3), (2, 4, 7), (3, 5, 6))  # family, forward, backward
+_PATH_FAMILY = {path: family for family, *pair in _FAMILY_PATHS for path in pair}
+_BACKWARD_PATHS = frozenset(backward for _, _, backward in _FAMILY_PATHS)
 _WARP_KERNELS: dict = {}
 
 
@@ -400,7 +402,7 @@ def _warp_aggregation_kernel(per_lane: int):
         return _WARP_KERNELS[per_lane]
 
     @cuda.jit(cache=True)
-    def kernel(cost, p1, p2, paths, first_line, volumes):
+    def kernel(cost, p1, p2, paths, families, backwards, first_line, volumes):
         height, width, n_disp = cost.shape
         lane = cuda.threadIdx.x
         index = cuda.blockIdx.x * cuda.blockDim.y + cuda.threadIdx.y
@@ -410,26 +412,9 @@ def _warp_aggregation_kernel(per_lane: int):
         while index >= first_line[entry + 1]:
             entry += 1
         path = paths[entry]
+        family = families[entry]
+        backward = backwards[entry]
         volume = volumes[entry]
-        family = 0
-        backward = False
-        if path == 1:
-            backward = True
-        elif path == 2:
-            family = 1
-        elif path == 3:
-            family = 1
-            backward = True
-        elif path == 4:
-            family = 2
-        elif path == 5:
-            family = 3
-        elif path == 6:
-            family = 3
-            backward = True
-        elif path == 7:
-            family = 2
-            backward = True
         line = index - first_line[entry]
         _, _, length = _line_pixel(family, line, 0, height, width)
         base = lane * per_lane
@@ -577,8 +562,6 @@ def _remove_speckles_device(disparity, max_size: int, max_diff: float, labels, s
     _speckle_apply_kernel[grid](labels, sizes, int(max_size), disparity)
 
 
-_FAMILY_PATHS = ((0, 0, 1), (1, 2, 3), (2, 4, 7), (3, 5, 6))  # family, forward, backward
-
 
 def _grid2(height: int, width: int):
     """Launch shape for a thread per pixel, x fastest (coalesced rows). The simulator runs each
@@ -650,6 +633,8 @@ def _aggregate_device(cost, p1_maps, p2_maps, indices, out, path_volumes=None) -
         kernel = _warp_aggregation_kernel(max(1, math.ceil(n_disp / 32)))
         kernel[math.ceil(first_line[-1] / warps), (32, warps)](
             cost, p1_maps, p2_maps, _small_table(indices, np.int32),
+            _small_table([_PATH_FAMILY[path] for path in indices], np.int32),
+            _small_table([path in _BACKWARD_PATHS for path in indices], np.bool_),
             _small_table(first_line, np.int32), path_volumes)
         _sum_kernel[_grid1(height * width * n_disp)](path_volumes, len(indices), out)
         return
