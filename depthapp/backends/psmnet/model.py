@@ -157,13 +157,19 @@ def concat_cost_volume_official(left: torch.Tensor, right: torch.Tensor, levels:
     return volume
 
 
-def disparity_regression(cost: torch.Tensor, max_disp: int) -> torch.Tensor:
-    """Soft argmin: ``(B, 1, D/4, H/4, W/4)`` cost -> ``(B, H, W)`` expected disparity (float32)."""
+def _full_resolution_cost(cost: torch.Tensor, max_disp: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(B, 1, D/4, H/4, W/4)`` cost -> trilinear ``(B, D, H, W)`` float32 cost and the
+    disparity levels ``(1, D, 1, 1)``."""
     height, width = cost.shape[-2] * 4, cost.shape[-1] * 4
     cost = F.interpolate(cost.float(), [max_disp, height, width], mode="trilinear", align_corners=True)
-    probability = F.softmax(cost.squeeze(1), dim=1)
-    levels = torch.arange(max_disp, dtype=probability.dtype, device=probability.device).view(1, max_disp, 1, 1)
-    return torch.sum(probability * levels, 1)
+    levels = torch.arange(max_disp, dtype=cost.dtype, device=cost.device).view(1, max_disp, 1, 1)
+    return cost.squeeze(1), levels
+
+
+def disparity_regression(cost: torch.Tensor, max_disp: int) -> torch.Tensor:
+    """Soft argmin: ``(B, 1, D/4, H/4, W/4)`` cost -> ``(B, H, W)`` expected disparity (float32)."""
+    cost, levels = _full_resolution_cost(cost, max_disp)
+    return torch.sum(F.softmax(cost, dim=1) * levels, 1)
 
 
 def disparity_regression_explicit(cost: torch.Tensor, max_disp: int) -> torch.Tensor:
@@ -171,11 +177,8 @@ def disparity_regression_explicit(cost: torch.Tensor, max_disp: int) -> torch.Te
     values within float rounding. Exporters then emit element-wise ops and reductions, which
     onnxruntime runs far faster than its Softmax over a non-last axis (that one op took 3.6 s of
     14 s for PSMNet at 741x500 on 2 CPU cores)."""
-    height, width = cost.shape[-2] * 4, cost.shape[-1] * 4
-    cost = F.interpolate(cost.float(), [max_disp, height, width], mode="trilinear", align_corners=True)
-    cost = cost.squeeze(1)
+    cost, levels = _full_resolution_cost(cost, max_disp)
     weights = torch.exp(cost - cost.amax(dim=1, keepdim=True))
-    levels = torch.arange(max_disp, dtype=weights.dtype, device=weights.device).view(1, max_disp, 1, 1)
     return torch.sum(weights * levels, 1) / torch.sum(weights, 1)
 
 
