@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
 import cv2
@@ -44,6 +45,26 @@ def colorize(values: np.ndarray, vmin: Optional[float] = None, vmax: Optional[fl
         rgb = cv2.cvtColor(cv2.applyColorMap(normalised, code), cv2.COLOR_BGR2RGB)
     rgb[~valid] = invalid_color
     return rgb
+
+
+LEGEND_STEPS = 256
+
+
+@dataclass
+class Legend:
+    """A colour bar: ``colours`` ``(LEGEND_STEPS, 3)`` uint8 from ``vmin`` (left) to ``vmax``."""
+
+    vmin: float
+    vmax: float
+    label: str
+    colours: np.ndarray
+
+
+def colormap_legend(vmin: float, vmax: float, label: str, colormap: str,
+                    invert: bool = False) -> Legend:
+    """The legend of ``colorize(values, vmin, vmax, colormap, invert=invert)``."""
+    ramp = np.linspace(vmin, vmax, LEGEND_STEPS, dtype=np.float32)[None, :]
+    return Legend(vmin, vmax, label, colorize(ramp, vmin, vmax, colormap, invert=invert)[0])
 
 
 def with_legend(image: np.ndarray, vmin: float, vmax: float, label: str = "disparity [px]",

@@ -1,8 +1,8 @@
-"""A small PyQt6 window for ``depthapp camera``: the colourised disparity and the loop's FPS.
+"""The window of ``depthapp camera``: a live depth view (the same widget and model as the
+viewer's Live tab) over a :class:`~depthapp.camera.CameraLoop` running in a worker thread.
 
-The full viewer (depthapp.gui) has the complete Live mode; this window is only the CLI's
-preview. PyQt6 is imported inside the functions, so importing this module costs nothing and
-the rest of depthapp.camera stays Qt-free.
+PyQt6 is imported inside the functions, so importing this module costs nothing and the rest of
+depthapp.camera stays Qt-free.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 from typing import Callable, Optional
 
 import numpy as np
@@ -33,16 +34,24 @@ def display_problem() -> Optional[str]:
     return None
 
 
-def run_with_window(loop: CameraLoop, title: str, vmax: float, max_width: int = 960,
-                    on_started: Optional[Callable[[], None]] = None) -> LoopStats:
-    """Run ``loop`` in a worker thread while a window shows its newest disparity.
+def run_with_window(loop: CameraLoop, title: str, vmax: float,
+                    on_started: Optional[Callable[[], None]] = None,
+                    snapshot_dir: str = ".", calibration_file: Optional[str] = None,
+                    screenshot: Optional[str] = None, overwrite: bool = False,
+                    size: tuple[int, int] = (1100, 640)) -> LoopStats:
+    """Run ``loop`` in a worker thread while a live depth view shows its newest pair.
 
-    Closing the window stops the loop; the end of the loop closes the window. Errors of the
-    loop are re-raised here. Returns the loop's final stats.
+    The window is :class:`depthapp.gui.live_view.LiveView` over a
+    :class:`~depthapp.camera.live_view.LiveViewModel` (``vmax``: the fixed disparity range's
+    top). Closing the window stops the loop; the end of the loop closes the window, after
+    saving it to ``screenshot`` (a PNG) when asked. Errors of the loop are re-raised here.
+    Returns the loop's final stats.
     """
-    from PyQt6 import QtCore, QtGui, QtWidgets
+    from PyQt6 import QtCore, QtWidgets
 
-    from ..visualize import colorize
+    from ..gui.live_view import LiveView
+    from ..gui.qt_util import qimage_to_rgb
+    from .live_view import LiveViewModel
 
     global _application
     app = QtWidgets.QApplication.instance()
@@ -73,34 +82,28 @@ def run_with_window(loop: CameraLoop, title: str, vmax: float, max_width: int = 
             loop.stop()
             event.accept()
 
+    model = LiveViewModel(max_disp=vmax, snapshot_dir=snapshot_dir)
+    model.attach(loop)
     window = Window()
     window.setWindowTitle(title)
-    image_label = QtWidgets.QLabel("waiting for the first pair...")
-    image_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
-    image_label.setMinimumSize(320, 240)
-    text_label = QtWidgets.QLabel("")
-    text_label.setWordWrap(True)
-    layout = QtWidgets.QVBoxLayout(window)
-    layout.addWidget(image_label, stretch=1)
-    layout.addWidget(text_label)
-    window.resize(720, 600)
+    view = LiveView(model)
+    view.calibration_file = calibration_file
+    QtWidgets.QVBoxLayout(window).addWidget(view)
+    window.resize(*size)
     window.show()
 
     event_loop = QtCore.QEventLoop()
+    last_stats = [0.0]
 
     def refresh() -> None:
         with lock:
             frame, latest["frame"] = latest["frame"], None
         if frame is not None:
-            rgb = np.ascontiguousarray(colorize(frame.disparity, 0.0, vmax))
-            height, width = rgb.shape[:2]
-            image = QtGui.QImage(rgb.data, width, height, 3 * width,
-                                 QtGui.QImage.Format.Format_RGB888).copy()
-            pixmap = QtGui.QPixmap.fromImage(image)
-            if width > max_width:
-                pixmap = pixmap.scaledToWidth(max_width, QtCore.Qt.TransformationMode.SmoothTransformation)
-            image_label.setPixmap(pixmap)
-            text_label.setText(frame.stats.summary().replace(" | ", "\n", 2))
+            model.show_frame(frame)
+        elif time.monotonic() - last_stats[0] > 0.5 and model.frame is not None:
+            model.set_stats(loop.stats())  # a stalled camera shows as a falling rate
+        if frame is not None:
+            last_stats[0] = time.monotonic()
         if not worker.is_alive():
             event_loop.quit()
 
@@ -125,6 +128,16 @@ def run_with_window(loop: CameraLoop, title: str, vmax: float, max_width: int = 
         timer.timeout.disconnect(refresh)
         loop.stop()  # when the event loop ended for another reason
         worker.join()
+        if model.recording and model.recorder is not loop.recorder:
+            model.stop_recording()  # a recording started from the window
+        if screenshot and "error" not in outcome:
+            refresh()
+            model.set_stats(loop.stats())
+            _show_a_valid_pixel(view)
+            app.processEvents()
+            from ..io import write_image
+
+            write_image(screenshot, qimage_to_rgb(window.grab().toImage()), overwrite=overwrite)
         window.close()
         window.deleteLater()
         app.setQuitOnLastWindowClosed(quit_on_close)
@@ -132,3 +145,15 @@ def run_with_window(loop: CameraLoop, title: str, vmax: float, max_width: int = 
     if "error" in outcome:
         raise outcome["error"]  # type: ignore[misc]
     return outcome.get("stats") or loop.stats()  # type: ignore[return-value]
+
+
+def _show_a_valid_pixel(view) -> None:
+    """Point the readout at a pixel near the centre with a value (screenshots show it)."""
+    values = view.model.frame.depth if view.model.has_depth else (
+        view.model.frame.disparity if view.model.frame is not None else None)
+    if values is None or not np.isfinite(values).any():
+        return
+    ys, xs = np.nonzero(np.isfinite(values))
+    height, width = values.shape
+    nearest = int(np.argmin((xs - width * 0.55) ** 2 + (ys - height * 0.55) ** 2))
+    view.point_at(int(xs[nearest]), int(ys[nearest]))

@@ -1,9 +1,12 @@
 """The viewer's Live mode: the panel behind the "Live" tab (the hook of :mod:`depthapp.gui.live`).
 
 The panel picks a source (two cameras, a side-by-side camera, two video files, a side-by-side
-video, an image folder or recording), starts and stops a :class:`~depthapp.camera.CameraLoop`
-on a worker thread, shows capture/processing FPS, skew, drops and reconnects, and records.
-Every processed pair is handed to the viewer on the GUI thread with
+video, an image folder or recording) and starts and stops a :class:`~depthapp.camera.CameraLoop`
+on a worker thread. Beside the picker is the live depth view that ``depthapp camera`` shows too
+(:class:`depthapp.gui.live_view.LiveView` over a :class:`~depthapp.camera.live_view.LiveViewModel`):
+the left image beside disparity or depth with its legend and range, the values under the
+cursor, frame rate, latency and drops, record and snapshot.
+Every processed pair is also handed to the viewer on the GUI thread with
 ``state.present(output, backend, seconds)``, so every view of the viewer (disparity, depth,
 hover readout, 3-D cloud, saving) follows the live stream. The loop uses the viewer's current
 backend, parameters, device, weights, disparity range and calibration, and follows their
@@ -24,8 +27,9 @@ from PyQt6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QHB
                              QLineEdit, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
 from ..errors import DepthAppError
+from ..gui.live_view import LiveView
+from .live_view import LiveViewModel
 from .loop import CameraLoop, LiveFrame, LoopStats
-from .recorder import Recorder
 from .sources import FrameSource, open_source
 
 # (key, label, needs a right source, what "Browse" opens: None | "file" | "folder")
@@ -45,7 +49,7 @@ def create_live_panel(window, state) -> "LivePanel":
 
 
 class LivePanel(QWidget):
-    """Source picker, start/stop, statistics and recording for the live stream."""
+    """Source picker and start/stop beside the live depth view of the stream."""
 
     frame_ready = pyqtSignal()
     loop_ended = pyqtSignal()
@@ -56,7 +60,7 @@ class LivePanel(QWidget):
         self.state = state
         self.window = window
         self.loop: Optional[CameraLoop] = None
-        self.recorder: Optional[Recorder] = None
+        self.model = LiveViewModel()
         self.last_stats: Optional[LoopStats] = None
         self.error: Optional[str] = None
         self.presented = 0
@@ -89,7 +93,9 @@ class LivePanel(QWidget):
         self.left_browse, self.right_browse = QPushButton("Browse..."), QPushButton("Browse...")
         self.left_browse.clicked.connect(lambda: self._browse(self.left_edit))
         self.right_browse.clicked.connect(lambda: self._browse(self.right_edit))
-        self.realtime = QCheckBox("Real time (pace files by their frame rate, drop late frames)")
+        self.realtime = QCheckBox("Real time")
+        self.realtime.setToolTip("pace files by their frame rate and drop the frames processing "
+                                 "cannot keep up with, like a camera")
         self.width_spin, self.height_spin = QSpinBox(), QSpinBox()
         for spin in (self.width_spin, self.height_spin):
             spin.setRange(0, 8192)
@@ -98,12 +104,13 @@ class LivePanel(QWidget):
         self.start_button.clicked.connect(self.start)
         self.stop_button = QPushButton("Stop")
         self.stop_button.clicked.connect(self.stop)
-        self.record_button = QPushButton("Record...")
-        self.record_button.setCheckable(True)
-        self.record_button.toggled.connect(self._record_toggled)
-        self.stats_label = QLabel("Not running.")
-        self.stats_label.setWordWrap(True)
-        self.status_label = QLabel("")
+        self.live_view = LiveView(self.model)
+        self.live_view.choose_folder = lambda title: QFileDialog.getExistingDirectory(
+            self, title, self._default_folder()) or None
+        self.record_button = self.live_view.record_button
+        self.stats_label = self.live_view.stats_label
+        self.model.recording_changed.connect(self._recording_changed)
+        self.status_label = QLabel("Not running.")
         self.status_label.setWordWrap(True)
 
         form = QFormLayout()
@@ -117,14 +124,19 @@ class LivePanel(QWidget):
         form.addRow("Camera height", self.height_spin)
         form.addRow("", self.realtime)
         buttons = QHBoxLayout()
-        for button in (self.start_button, self.stop_button, self.record_button):
+        for button in (self.start_button, self.stop_button):
             buttons.addWidget(button)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addLayout(buttons)
-        layout.addWidget(self.stats_label)
-        layout.addWidget(self.status_label)
-        layout.addStretch(1)
+        picker = QWidget()
+        picker.setMaximumWidth(340)
+        column = QVBoxLayout(picker)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addLayout(form)
+        column.addLayout(buttons)
+        column.addWidget(self.status_label)
+        column.addStretch(1)
+        layout = QHBoxLayout(self)
+        layout.addWidget(picker)
+        layout.addWidget(self.live_view, 1)
         self._sync_buttons()
 
     def _kind_changed(self) -> None:
@@ -211,8 +223,12 @@ class LivePanel(QWidget):
             return False
         calibration = self.state.calibration
         self.loop = CameraLoop(source, backend, calibration, on_frame=self._on_frame,
-                               on_status=self.status_message.emit, recorder=self.recorder,
+                               on_status=self.status_message.emit, recorder=self.model.recorder,
                                with_points=calibration is not None)
+        self.model.reset()
+        self.model.fixed_ranges["disparity"] = (0.0, float(backend.max_disp))
+        self.model.snapshot_dir = Path(self._default_folder())
+        self.model.attach(self.loop)
         self.presented = 0
         # Live results arrive by present(); the viewer must not recompute each new pair itself.
         self._auto_recompute = self.state.auto_recompute
@@ -235,8 +251,6 @@ class LivePanel(QWidget):
         thread = self._thread
         if thread is not None:
             thread.join(timeout=10.0)
-        if self.recorder is not None:
-            self.recorder.close()
         self._ended()
 
     def _work(self) -> None:
@@ -266,9 +280,9 @@ class LivePanel(QWidget):
         if live is None:
             return
         output = PipelineOutput(pair=live.pair, result=live.result, depth=live.depth, cloud=live.cloud)
+        self.model.show_frame(live)
         self.state.present(output, self._backend_name or live.result.backend, live.result.total_time)
         self.presented += 1
-        self._show_stats(live.stats)
 
     def _ended(self) -> None:
         thread, self._thread = self._thread, None
@@ -281,10 +295,11 @@ class LivePanel(QWidget):
         self.ticker.stop()
         if self.loop is not None:
             self.last_stats = self.loop.stats()
-            self._show_stats(self.last_stats)
+            self.model.set_stats(self.last_stats)
+        self.model.attach(None)
         recorded = ""
-        if self.recorder is not None:
-            folder = self.recorder.folder
+        if self.model.recorder is not None:
+            folder = self.model.recorder.folder
             recorded = f" Recorded {self.stop_recording()} pairs to {folder}."
         if self.error:
             self._fail(self.error + recorded)
@@ -295,45 +310,30 @@ class LivePanel(QWidget):
 
     # ------------------------------------------------------------------ recording
     def start_recording(self, folder: str, force: bool = False) -> bool:
-        """Record every processed pair into ``folder`` from now on (the Record button)."""
+        """Record every processed pair into ``folder`` from now on (what the Record button
+        does once the user picked the folder; ``force`` replaces a recording there)."""
         try:
-            recorder = Recorder(folder, overwrite=force,
-                                calibration_file=self._calibration_file())
-            recorder.open()
+            self.model.start_recording(folder, overwrite=force,
+                                       calibration_file=self._calibration_file())
         except DepthAppError as error:
             self._fail(str(error))
             return False
-        self.recorder = recorder
-        if self.loop is not None and self.running:
-            self.loop.set_recorder(recorder)
         self.status_label.setText(f"Recording to {folder}")
-        if not self.record_button.isChecked():
-            with _blocked(self.record_button):
-                self.record_button.setChecked(True)
         return True
 
     def stop_recording(self) -> Optional[int]:
         """Stop recording; returns the number of pairs written."""
-        recorder, self.recorder = self.recorder, None
-        if recorder is None:
-            return None
-        if self.loop is not None and self.running:
-            self.loop.set_recorder(None)
-        recorder.close()  # waits for the pairs still queued
-        self.status_label.setText(f"Recorded {recorder.frames_written} pairs to {recorder.folder}")
-        if self.record_button.isChecked():
-            with _blocked(self.record_button):
-                self.record_button.setChecked(False)
-        return recorder.frames_written
+        folder = self.model.recorder.folder if self.model.recorder is not None else None
+        written = self.model.stop_recording()
+        if written is not None:
+            self.status_label.setText(f"Recorded {written} pairs to {folder}")
+        return written
 
-    def _record_toggled(self, checked: bool) -> None:
-        if checked:
-            folder = QFileDialog.getExistingDirectory(self, "Record into an empty folder")
-            if not folder or not self.start_recording(folder):
-                with _blocked(self.record_button):
-                    self.record_button.setChecked(False)
-        else:
-            self.stop_recording()
+    def _recording_changed(self, recording: bool) -> None:
+        self.live_view.calibration_file = self._calibration_file()
+
+    def _default_folder(self) -> str:
+        return str(getattr(self.window, "last_dir", "") or Path.cwd())
 
     def _calibration_file(self) -> Optional[str]:
         calibration = self.state.calibration
@@ -358,13 +358,7 @@ class LivePanel(QWidget):
     # ------------------------------------------------------------------ read-outs
     def _refresh_stats(self) -> None:
         if self.loop is not None:
-            self._show_stats(self.loop.stats())
-
-    def _show_stats(self, stats: LoopStats) -> None:
-        text = stats.summary().replace(" | ", "\n")
-        if stats.source.state == "reconnecting":
-            text += "\nreconnecting..."
-        self.stats_label.setText(text)
+            self.model.set_stats(self.loop.stats())
 
     def _show_status(self, message: str) -> None:
         self.status_label.setText(message)
@@ -384,15 +378,3 @@ def _row(*widgets) -> QWidget:
         layout.addWidget(widget)
     return row
 
-
-class _blocked:
-    """Change a widget without triggering its signals."""
-
-    def __init__(self, widget):
-        self.widget = widget
-
-    def __enter__(self):
-        self.previous = self.widget.blockSignals(True)
-
-    def __exit__(self, *exc):
-        self.widget.blockSignals(self.previous)

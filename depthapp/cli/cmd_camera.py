@@ -47,7 +47,13 @@ def register(subparsers) -> None:
     parser.add_argument("--record", metavar="DIR",
                         help="write every processed pair to DIR/left/NNNNNN.png, DIR/right/NNNNNN.png "
                              "and DIR/timestamps.csv")
-    parser.add_argument("--force", action="store_true", help="record into a non-empty DIR (replaces a recording)")
+    parser.add_argument("--force", action="store_true",
+                        help="record into a non-empty DIR (replaces a recording); replace the --screenshot FILE")
+    parser.add_argument("--snapshots", default=".", metavar="DIR",
+                        help="window: where the Snapshot button (key S) saves the newest pair "
+                             "(default: the current folder; existing files are replaced only if you agree)")
+    parser.add_argument("--screenshot", metavar="FILE",
+                        help="window: save it as a PNG when the stream ends (with --frames N)")
     parser.add_argument("--frames", type=int, metavar="N", help="stop after N processed pairs")
     parser.add_argument("--no-window", action="store_true", help="run headless (print statistics only)")
     parser.add_argument("--stats-every", type=float, default=2.0, metavar="S",
@@ -95,6 +101,12 @@ def handle(args, extra) -> int:
         raise UsageError(f"--frames must be at least 1, got {args.frames}")
     if args.stats_every < 0:
         raise UsageError(f"--stats-every must be >= 0, got {args.stats_every}")
+    if args.screenshot:
+        if args.no_window:
+            raise UsageError("--screenshot saves the window: drop --no-window")
+        from ..io.atomic import check_writable
+
+        check_writable(args.screenshot, args.force)
     name, preset, why = choose_backend(args.backend, args.preset, args.device)
     params = parse_backend_parameters(name, extra, preset)
     if args.model:
@@ -165,7 +177,9 @@ def _run(args, source, backend, name, preset, why, origin, calibration, recorder
         else:
             from ..camera.preview import run_with_window
 
-            stats = run_with_window(loop, f"depthapp camera: {source.description}", float(backend.max_disp))
+            stats = run_with_window(loop, f"depthapp camera: {source.description}", float(backend.max_disp),
+                                    snapshot_dir=args.snapshots, calibration_file=args.calib,
+                                    screenshot=args.screenshot, overwrite=args.force)
     finally:
         if in_main_thread:
             signal.signal(signal.SIGINT, previous)

@@ -1,9 +1,9 @@
 """Extensions of the viewer: the Live camera mode (issue 10) and the calibration wizard (issue
 11) plug in here.
 
-The Live panel lives in a dock under the image panes (created the first time Live is opened),
-so every view stays visible while the stream runs; the wizard, a page-by-page workflow, is a
-tab of its own.
+Each is a tab of the central area, created the first time it is shown. The Live tab shows the
+live depth view (left image beside disparity or depth, legend, range, cursor read-out, rates,
+record and snapshot); the Images and 3-D tabs follow the same stream.
 
 The hook contract, for ``depthapp.camera`` to implement:
 
@@ -65,7 +65,7 @@ CALIBRATION_TAB = ExtensionTab(
     "create_wizard_panel",
     "The calibration wizard is not installed in this build.\n\n"
     "Use `depthapp calibrate` on the command line, then Calibration > Open.")
-EXTENSION_TABS = (CALIBRATION_TAB,)  # LIVE_TAB is a dock (MainWindow.open_live)
+EXTENSION_TABS = (LIVE_TAB, CALIBRATION_TAB)
 
 
 class Placeholder(QWidget):

@@ -90,11 +90,10 @@ class MainWindow(QMainWindow):
         self._compute_started = 0.0
         self._stage_text = ""
         self._extensions: dict[str, QWidget] = {}
-        self.live_dock: Optional[QDockWidget] = None
         self.setWindowTitle("depthapp viewer")
         self.setAcceptDrops(True)
         self.setDockNestingEnabled(True)
-        # Side docks run the full height; a bottom dock (Live) sits under the images only.
+        # Side docks run the full height.
         self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
         self.backends = _backend_availability()
@@ -575,8 +574,7 @@ class MainWindow(QMainWindow):
         self.refresh_timer.stop()
         self.note_timer.stop()
         self.state.cancel(silent=True)
-        holders = list(self._extensions.values()) + ([self.live_dock] if self.live_dock else [])
-        for widget in holders:
+        for widget in self._extensions.values():
             for child in widget.findChildren(QWidget):
                 if hasattr(child, "shutdown"):
                     child.shutdown()
@@ -1122,20 +1120,8 @@ class MainWindow(QMainWindow):
         self.state.go_to(index)
 
     def open_live(self) -> None:
-        """Show the Live camera panel in a dock under the images (created the first time)."""
-        if self.live_dock is None:
-            panel, _ok = create_extension(LIVE_TAB, self, self.state)
-            self.live_dock = QDockWidget("Live", self)
-            self.live_dock.setObjectName("live")
-            self.live_dock.setWidget(panel)
-            self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.live_dock)
-            if not self.restoreDockWidget(self.live_dock):
-                self.resizeDocks([self.live_dock], [230], Qt.Orientation.Vertical)
-            self.live_menu.addAction(self.live_dock.toggleViewAction())
-        self.live_dock.show()
-        self.live_dock.raise_()
-        if self.tabs.currentIndex() not in (0, 1):
-            self.tabs.setCurrentIndex(0)
+        """Show the Live camera tab (its panel is created the first time)."""
+        self.tabs.setCurrentIndex(self.tabs.indexOf(self._extensions[LIVE_TAB.title]))
 
     def wait_until_idle(self, timeout: float = 600.0) -> bool:
         """Process events until no computation runs (scripts, screenshots, tests)."""

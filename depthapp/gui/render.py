@@ -14,7 +14,7 @@ from typing import Optional
 import cv2
 import numpy as np
 
-from ..visualize import colorize, error_map, value_range
+from ..visualize import LEGEND_STEPS, Legend, colorize, colormap_legend, error_map, value_range
 from .state import COMPARE, PRIMARY, ViewerState
 
 # kind -> menu label; ":compare" kinds show the compare backend's result.
@@ -31,25 +31,6 @@ VIEW_KINDS = {
     "error:compare": "Error vs GT (compare)",
 }
 INVALID_TINT = np.array([255, 0, 255], dtype=np.float32)  # magenta: no colour map uses it
-
-
-LEGEND_STEPS = 256
-
-
-@dataclass
-class Legend:
-    """A colour bar: ``colours`` ``(LEGEND_STEPS, 3)`` uint8 from ``vmin`` (left) to ``vmax``."""
-
-    vmin: float
-    vmax: float
-    label: str
-    colours: np.ndarray
-
-
-def colormap_legend(vmin: float, vmax: float, label: str, colormap: str,
-                    invert: bool = False) -> Legend:
-    ramp = np.linspace(vmin, vmax, LEGEND_STEPS, dtype=np.float32)[None, :]
-    return Legend(vmin, vmax, label, colorize(ramp, vmin, vmax, colormap, invert=invert)[0])
 
 
 def error_legend(max_error: float) -> Legend:

@@ -138,11 +138,12 @@ def test_ctrl_c_stops_cleanly_with_a_complete_recording(tmp_path, stereo_videos)
 
 def test_closing_the_window_stops_the_loop_and_leaves_qt_usable(stereo_videos, qtbot, tmp_path):
     from PyQt6.QtCore import QTimer
-    from PyQt6.QtWidgets import QApplication, QLabel
+    from PyQt6.QtWidgets import QApplication
 
     from depthapp.backends import create_backend
     from depthapp.camera import CameraLoop, open_source
     from depthapp.camera.preview import run_with_window
+    from depthapp.gui.live_view import LiveView
 
     frames = stereo_videos.frames * 5  # 3 s at 20 fps
     video = write_video(tmp_path / "sbs.avi", [np.hstack(f) for f in frames], 20.0)
@@ -152,8 +153,8 @@ def test_closing_the_window_stops_the_loop_and_leaves_qt_usable(stereo_videos, q
     def close_once_a_disparity_is_shown():
         windows = [w for w in QApplication.topLevelWidgets()
                    if w.isVisible() and w.windowTitle() == "preview"]
-        shown = any(label.pixmap() is not None and not label.pixmap().isNull()
-                    for w in windows for label in w.findChildren(QLabel))
+        shown = any(not view.map_view.pixmap_item.pixmap().isNull()
+                    for w in windows for view in w.findChildren(LiveView))
         if shown:
             poll.stop()
             for window in windows:
