@@ -31,6 +31,9 @@ class Backend(ABC):
         kind: how listings describe it: "learned", "classical" (the default from ``learned``),
             or e.g. "exported model".
         presets: named parameter sets, e.g. ``{"fast": {...}}`` for the live camera.
+        model_file_types: the extensions of the model file it runs (``model=`` / ``--model
+            FILE``, e.g. ``(".onnx",)``); empty when it takes none. The viewer asks for the
+            file when such a backend is picked.
     """
 
     name: ClassVar[str] = ""
@@ -43,6 +46,7 @@ class Backend(ABC):
     exportable: ClassVar[bool] = False
     kind: ClassVar[str] = ""
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
+    model_file_types: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def kind_label(cls) -> str:

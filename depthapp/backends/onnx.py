@@ -68,6 +68,7 @@ class ONNXBackend(Backend):
     supports_cuda = False  # the provider, not torch, decides where it runs
     learned = False
     kind = "exported model"
+    model_file_types = (".onnx",)
     # Whole networks take the range they were exported with (the metadata); for MC-CNN feature
     # models, where the range is free, the default is the mccnn backend's.
     default_max_disp = MCCNNBackend.default_max_disp

@@ -26,7 +26,7 @@ from PyQt6.QtCore import QTimer, pyqtSignal
 from PyQt6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
                              QLineEdit, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
-from ..errors import DepthAppError
+from ..errors import DepthAppError, InputError
 from ..gui.live_view import LiveView
 from .live_view import LiveViewModel
 from .loop import CameraLoop, LiveFrame, LoopStats
@@ -75,7 +75,7 @@ class LivePanel(QWidget):
         self.loop_ended.connect(self._ended)
         self.status_message.connect(self._show_status)
         for signal in (state.backend_changed, state.parameters_changed, state.device_changed,
-                       state.weights_changed, state.max_disp_changed):
+                       state.weights_changed, state.model_file_changed, state.max_disp_changed):
             signal.connect(self._backend_settings_changed)
         state.calibration_changed.connect(self._calibration_changed)
         self.ticker = QTimer(self)
@@ -202,10 +202,14 @@ class LivePanel(QWidget):
         state = self.state
         name, weights = state.backend, state.weights()
         max_disp, _ = choose_max_disp(name, state.max_disp, weights, state.calibration)
+        if state.needs_model_file(name):
+            raise InputError(f"backend {name} runs a model file: choose one in the Backend panel")
         options = {"device": state.device}
         if weights:
             options["weights"] = weights
-        backend = create_backend(name, max_disp=max_disp, **options, **state.parameters(name))
+        if state.model_file(name):
+            options["model"] = state.model_file(name)
+        backend = create_backend(name, max_disp=max_disp, **options, **state.parameter_overrides(name))
         self._backend_name = name
         return backend
 

@@ -53,7 +53,8 @@ def handle(args, extra) -> int:
     params = parse_backend_parameters(args.backend, extra, args.preset) if args.backend else {}
     options = dict(paths=list(args.paths), ground_truth=args.gt, calibration=args.calib,
                    calibration_units=args.calib_units, sample=args.sample, backend=args.backend,
-                   params=params, compare=args.compare, device=args.device, weights=args.weights, max_disp=args.max_disp)
+                   params=params, compare=args.compare, device=args.device, weights=args.weights, max_disp=args.max_disp,
+                   model=args.model)
     from ..gui.app import run_viewer, take_screenshot
 
     if args.screenshot:

@@ -83,7 +83,7 @@ def create_window(paths: Sequence[str] = (), calibration: Optional[str] = None,
                   params: Optional[dict] = None, compare: Optional[str] = None,
                   device: Optional[str] = None,
                   weights: Optional[str] = None, max_disp: Optional[int] = None,
-                  remember: bool = True, interactive: bool = True):
+                  model: Optional[str] = None, remember: bool = True, interactive: bool = True):
     """Build the window and load what the command line asked for (errors raise)."""
     from PyQt6.QtCore import QSettings
 
@@ -97,6 +97,8 @@ def create_window(paths: Sequence[str] = (), calibration: Optional[str] = None,
     # automatic compute already uses them.
     auto = state.auto_recompute
     state.set_auto_recompute(False)
+    if model:
+        state.set_model_file(model, backend or state.backend)
     if backend:
         state.set_backend(backend)
     for name, value in (params or {}).items():

@@ -213,6 +213,10 @@ class MainWindow(QMainWindow):
         self.weights_combo = QComboBox()
         self.weights_combo.activated.connect(lambda _: self._weights_picked())
         self.weights_row_label = QLabel("weights")
+        self.model_button = QPushButton("Choose...")
+        self.model_button.setToolTip("the model file this backend runs")
+        self.model_button.clicked.connect(lambda: self.choose_model_file())
+        self.model_row_label = QLabel("model file")
         self.max_disp_spin = QSpinBox()
         self.max_disp_spin.setRange(0, 1024)
         self.max_disp_spin.setSpecialValueText("auto")
@@ -227,6 +231,7 @@ class MainWindow(QMainWindow):
         form.addRow("backend", self.backend_combo)
         form.addRow("device", self.device_combo)
         form.addRow(self.weights_row_label, self.weights_combo)
+        form.addRow(self.model_row_label, self.model_button)
         form.addRow("max disparity", self.max_disp_spin)
         form.addRow("compare with", self.compare_combo)
         self.backend_description = QLabel()
@@ -487,6 +492,7 @@ class MainWindow(QMainWindow):
         s.parameters_changed.connect(self._parameters_changed)
         s.device_changed.connect(lambda _d: self._schedule_auto())
         s.weights_changed.connect(lambda _b, _w: self._sync_weights_widgets())
+        s.model_file_changed.connect(lambda _b, _p: self._sync_model_widgets())
         s.max_disp_changed.connect(lambda _v: self._schedule_auto())
         s.compare_changed.connect(self._compare_changed)
         s.display_changed.connect(lambda: (self._sync_display_widgets(), self.refresh_views()))
@@ -657,6 +663,19 @@ class MainWindow(QMainWindow):
         self.auto_action.setChecked(state.auto_recompute)
         self.auto_action.blockSignals(False)
         self._sync_weights_widgets()
+        self._sync_model_widgets()
+
+    def _sync_model_widgets(self) -> None:
+        try:
+            cls = self.state.backend_class()
+        except DepthAppError:
+            return
+        show = bool(cls.model_file_types)
+        self.model_button.setVisible(show)
+        self.model_row_label.setVisible(show)
+        chosen = self.state.model_file()
+        self.model_button.setText(f"{Path(chosen).name} (change...)" if chosen else "Choose...")
+        self.model_button.setToolTip(chosen or "the model file this backend runs")
 
     def _sync_weights_widgets(self) -> None:
         try:
@@ -859,12 +878,55 @@ class MainWindow(QMainWindow):
     @guarded("Backend")
     def _backend_picked(self) -> None:
         name = self.backend_combo.currentData()
-        if name and name != self.state.backend:
-            self.state.set_backend(name)
+        if not name or name == self.state.backend:
+            return
+        needed = self.state.needs_model_file(name)
+        if needed and not self._ensure_model_file(name):
+            self._sync_backend_widgets()  # the combo shows the backend still in use
+            return
+        self.state.set_backend(name)
+        if needed and self.state.pair is not None:
+            self.compute()  # the user just said which model to run: run it
 
     @guarded("Compare")
     def _compare_picked(self) -> None:
-        self.state.set_compare_backend(self.compare_combo.currentData() or None)
+        name = self.compare_combo.currentData() or None
+        if name and not self._ensure_model_file(name):
+            self._sync_backend_widgets()
+            return
+        self.state.set_compare_backend(name)
+
+    def ask_model_file(self, backend: str, types: tuple[str, ...]) -> Optional[str]:
+        """Ask for a model file for ``backend`` (a file dialog; tests replace this hook)."""
+        patterns = " ".join(f"*{extension}" for extension in types)
+        path, _ = QFileDialog.getOpenFileName(self, f"Choose the model file {backend} runs",
+                                              self.last_dir, f"Models ({patterns});;All files (*)")
+        return path or None
+
+    def _ensure_model_file(self, backend: str) -> bool:
+        """A backend that runs a model file has one: asked for now when missing. False when
+        the user declined (or cannot be asked)."""
+        if not self.state.needs_model_file(backend):
+            return True
+        if not self.interactive:
+            raise InputError(f"backend {backend} runs a model file: pass it with --model FILE")
+        path = self.ask_model_file(backend, get_backend_class(backend).model_file_types)
+        if not path:
+            return False
+        self._remember_dir(path)
+        self.state.set_model_file(path, backend)
+        return True
+
+    @guarded("Model file")
+    def choose_model_file(self) -> None:
+        """The backend panel's model file button: pick another file, then run it."""
+        backend = self.state.backend
+        path = self.ask_model_file(backend, get_backend_class(backend).model_file_types)
+        if path:
+            self._remember_dir(path)
+            self.state.set_model_file(path, backend)
+            if self.state.pair is not None:
+                self.compute()
 
     @guarded("Device")
     def _device_picked(self) -> None:
@@ -1072,7 +1134,7 @@ class MainWindow(QMainWindow):
     @guarded("Compute")
     def compute(self) -> None:
         for name in [self.state.backend] + ([self.state.compare_backend] if self.state.compare_backend else []):
-            if not self._ensure_weights(name):
+            if not self._ensure_model_file(name) or not self._ensure_weights(name):
                 return
         self.state.compute()
 

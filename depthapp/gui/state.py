@@ -91,6 +91,7 @@ class ComputeRequest:
     device: str = "auto"
     weights: Optional[str] = None
     max_disp: Optional[int] = None
+    model_file: Optional[str] = None
     cancel: CancelToken = field(default_factory=CancelToken)
 
     def run(self, on_stage: Optional[Callable[[str], None]] = None) -> "ComputeOutcome":
@@ -109,6 +110,8 @@ class ComputeRequest:
         options: dict[str, Any] = dict(self.params)
         if self.weights:
             options["weights"] = self.weights
+        if self.model_file:
+            options["model"] = self.model_file
         if on_stage:
             on_stage(f"load {self.backend}")
         backend = create_backend(self.backend, max_disp=max_disp, device=self.device, **options)
@@ -240,6 +243,7 @@ class ViewerState:
 
     pair_changed [pair], calibration_changed [calibration], backend_changed [name],
     parameters_changed [name, params], device_changed [device], weights_changed [name, weights],
+    model_file_changed [name, path],
     max_disp_changed [value], compare_changed [name], display_changed [], sequence_changed
     [index, count], busy_changed [busy], stage [slot, stage, elapsed], result_changed [slot],
     results_cleared [], metrics_changed [], cancelled [], error [title, message],
@@ -255,6 +259,7 @@ class ViewerState:
         self.backend = DEFAULT_BACKEND
         self.params_by_backend: dict[str, dict[str, Any]] = {}
         self.weights_by_backend: dict[str, Optional[str]] = {}
+        self.model_files: dict[str, str] = {}
         self.device = "auto"
         self.max_disp: Optional[int] = None
         self.compare_backend: Optional[str] = None
@@ -265,7 +270,7 @@ class ViewerState:
         self.started_at: dict[int, float] = {}
         self._ids = itertools.count(1)
         names = ("pair_changed calibration_changed backend_changed parameters_changed "
-                 "device_changed weights_changed max_disp_changed compare_changed "
+                 "device_changed weights_changed model_file_changed max_disp_changed compare_changed "
                  "display_changed sequence_changed busy_changed stage result_changed "
                  "results_cleared metrics_changed cancelled error message").split()
         for name in names:
@@ -447,6 +452,11 @@ class ViewerState:
         values.update(self.params_by_backend.get(name, {}))
         return values
 
+    def parameter_overrides(self, name: Optional[str] = None) -> dict[str, Any]:
+        """The parameters the user set for backend ``name`` (what a run passes: the backend
+        answers every other default itself, e.g. from its weights or model file)."""
+        return dict(self.params_by_backend.get(name or self.backend, {}))
+
     def set_parameter(self, name: str, value: Any, backend: Optional[str] = None) -> None:
         backend = backend or self.backend
         declared = {p.name: p for p in get_backend_class(backend).parameters}
@@ -482,6 +492,27 @@ class ViewerState:
 
     def weights(self, backend: Optional[str] = None) -> Optional[str]:
         return self.weights_by_backend.get(backend or self.backend)
+
+    def needs_model_file(self, backend: Optional[str] = None) -> bool:
+        """Whether ``backend`` runs a model file (its declaration) and none is chosen yet."""
+        name = backend or self.backend
+        return bool(get_backend_class(name).model_file_types) and not self.model_files.get(name)
+
+    def model_file(self, backend: Optional[str] = None) -> Optional[str]:
+        """The model file chosen for ``backend`` (backends that declare ``model_file_types``)."""
+        return self.model_files.get(backend or self.backend)
+
+    def set_model_file(self, path: str | os.PathLike, backend: Optional[str] = None) -> None:
+        """Run ``backend`` with the model file ``path`` (what the file dialog answered)."""
+        backend = backend or self.backend
+        types = get_backend_class(backend).model_file_types
+        if not types:
+            raise InputError(f"backend {backend} takes no model file")
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"{path}: no such file")
+        self.model_files[backend] = str(path)
+        self.model_file_changed.emit(backend, str(path))
 
     def set_max_disp(self, value: Optional[int]) -> None:
         self.max_disp = int(value) if value else None
@@ -555,10 +586,15 @@ class ViewerState:
         backend = self.backend if slot == PRIMARY else self.compare_backend
         if backend is None:
             raise InputError("no compare backend is chosen")
+        if self.needs_model_file(backend):
+            types = " or ".join(get_backend_class(backend).model_file_types)
+            raise InputError(f"backend {backend} runs a model file ({types}): choose one "
+                             "(Backend > model file > Choose...)")
         # A shallow snapshot: the GUI thread may swap the calibration or GT while a worker runs.
         return ComputeRequest(id=next(self._ids), slot=slot, pair=copy.copy(self.pair), backend=backend,
-                              params=self.parameters(backend), device=self.device,
-                              weights=self.weights(backend), max_disp=self.max_disp)
+                              params=self.parameter_overrides(backend), device=self.device,
+                              weights=self.weights(backend), max_disp=self.max_disp,
+                              model_file=self.model_file(backend))
 
     def compute(self) -> list[ComputeRequest]:
         """Start (or restart) the computation of every active slot; returns the requests."""
@@ -739,6 +775,7 @@ class ViewerState:
             "backend": self.backend,
             "params_by_backend": self.params_by_backend,
             "weights_by_backend": self.weights_by_backend,
+            "model_files": self.model_files,
             "device": self.device,
             "max_disp": self.max_disp,
             "compare_backend": self.compare_backend,
@@ -758,6 +795,11 @@ class ViewerState:
             except DepthAppError as error:
                 problems.append(str(error))
         self.weights_by_backend.update(dict(data.get("weights_by_backend") or {}))
+        for backend, path in dict(data.get("model_files") or {}).items():
+            try:
+                self.set_model_file(path, backend)
+            except DepthAppError as error:
+                problems.append(f"model file of {backend}: {error}")
         self.device = data.get("device") or "auto"
         self.max_disp = data.get("max_disp") or None
         self.auto_recompute = bool(data.get("auto_recompute", True))
