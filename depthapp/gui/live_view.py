@@ -66,7 +66,7 @@ class LiveView(QWidget):
         self.range_combo.activated.connect(lambda _: self._range_edited())
         self.min_spin, self.max_spin = QDoubleSpinBox(), QDoubleSpinBox()
         for spin, tip in ((self.min_spin, "range minimum"), (self.max_spin, "range maximum")):
-            spin.setRange(0.0, 100000.0)
+            spin.setRange(0.0, 10000.0)
             spin.setDecimals(2)
             spin.setKeyboardTracking(False)
             spin.setToolTip(tip + " (editing it fixes the range)")
@@ -83,14 +83,20 @@ class LiveView(QWidget):
         self.snapshot_button.setToolTip("save the left and right images, disparity, depth and the "
                                         "coloured view of the newest pair")
         self.snapshot_button.clicked.connect(lambda: self.take_snapshot())
+        # Two short rows rather than one long one: the view fits beside the viewer's docks
+        # at 1280x720.
         controls = QHBoxLayout()
         controls.setContentsMargins(0, 0, 0, 0)
-        for widget in (self.quantity_combo, self.range_combo, QLabel("min"), self.min_spin,
-                       QLabel("max"), self.max_spin, self.colormap_combo):
+        for widget in (self.quantity_combo, self.colormap_combo):
             controls.addWidget(widget)
         controls.addStretch(1)
         controls.addWidget(self.record_button)
         controls.addWidget(self.snapshot_button)
+        range_row = QHBoxLayout()
+        range_row.setContentsMargins(0, 0, 0, 0)
+        for widget in (self.range_combo, QLabel("min"), self.min_spin, QLabel("max"), self.max_spin):
+            range_row.addWidget(widget)
+        range_row.addStretch(1)
 
         self.left_view, self.map_view = ImageView(), ImageView()
         self.legend = LegendBar()
@@ -98,7 +104,7 @@ class LiveView(QWidget):
         self.left_caption, self.map_caption = QLabel("Left"), QLabel("")
         for caption in (self.left_caption, self.map_caption):
             caption.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter = self.splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.setChildrenCollapsible(False)
         for caption, view, legend in ((self.left_caption, self.left_view, None),
                                       (self.map_caption, self.map_view, self.legend)):
@@ -110,8 +116,10 @@ class LiveView(QWidget):
             column.addWidget(view, 1)
             if legend is not None:
                 column.addWidget(legend)
-            else:  # keep both images the same height
-                column.addSpacing(self.legend.height())
+            else:  # side by side, both images keep the same height
+                self.legend_spacer = QWidget()
+                self.legend_spacer.setFixedHeight(self.legend.height())
+                column.addWidget(self.legend_spacer)
             splitter.addWidget(holder)
         for view in (self.left_view, self.map_view):
             view.hovered.connect(self._hovered)
@@ -126,6 +134,7 @@ class LiveView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addLayout(controls)
+        layout.addLayout(range_row)
         layout.addWidget(splitter, 1)
         layout.addWidget(self.readout_label)
         layout.addWidget(self.stats_label)
@@ -135,6 +144,17 @@ class LiveView(QWidget):
             shortcut = QShortcut(QKeySequence(key), self)
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             shortcut.activated.connect(slot)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        # Side by side when there is width to spare, one above the other when narrow (the
+        # viewer's Live tab between its docks): the images stay as large as they can be.
+        wide = self.width() >= 1.5 * self.splitter.height()
+        orientation = Qt.Orientation.Horizontal if wide else Qt.Orientation.Vertical
+        if orientation != self.splitter.orientation():
+            self.splitter.setOrientation(orientation)
+            self.splitter.setSizes([10_000, 10_000])  # halves
+        self.legend_spacer.setVisible(wide)
 
     # ------------------------------------------------------------------ rendering
     def refresh(self) -> None:

@@ -199,7 +199,14 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.calibration_label)
         layout.addLayout(calibration_buttons)
         layout.addStretch(1)
-        self.input_dock = self._dock("Input", box, Qt.DockWidgetArea.LeftDockWidgetArea, "input")
+        # Scrolls rather than clips on a small screen; _fit_input_dock asks for room for all of it.
+        self.input_box = box
+        self.input_scroll = QScrollArea()
+        self.input_scroll.setWidgetResizable(True)
+        self.input_scroll.setWidget(box)
+        self.input_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.input_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.input_dock = self._dock("Input", self.input_scroll, Qt.DockWidgetArea.LeftDockWidgetArea, "input")
 
     def _build_backend_dock(self) -> None:
         box = QWidget()
@@ -614,12 +621,27 @@ class MainWindow(QMainWindow):
             self.calibration_label.setText(
                 f"Calibration ({kind}) from {html.escape(str(calibration.source))}:<br>"
                 f"<span style='font-family: monospace'>{html.escape(summary)}</span>")
+        self._fit_input_dock()
         title = "depthapp viewer"
         if pair is not None:
             title += f" - {pair.name}"
             if in_sequence:
                 title += f" [{state.sequence_label()}]"
         self.setWindowTitle(title)
+
+    def _fit_input_dock(self) -> None:
+        """Give the Input dock the height its wrapped text needs at its width (capped at 45 % of
+        the window), so the calibration text is not cut off."""
+        layout = self.input_box.layout()
+        width = max(self.input_scroll.viewport().width(), 150)
+        needed = (layout.totalHeightForWidth(width) if layout.hasHeightForWidth()
+                  else layout.totalSizeHint().height())
+        needed += 2 * self.input_scroll.frameWidth() + 2
+        self.input_scroll.setMinimumHeight(min(needed, max(int(self.height() * 0.45), 160)))
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit_input_dock()
 
     def _sync_backend_widgets(self) -> None:
         state = self.state

@@ -16,7 +16,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from depthapp.gui.cloud_view import display_points
+from depthapp.gui.cloud_view import display_points, frustum_lines, grid_spacing, orbit_angles
 from depthapp.geometry import disparity_to_points
 
 SCRIPT = textwrap.dedent("""
@@ -49,12 +49,28 @@ SCRIPT = textwrap.dedent("""
     assert colours.std(axis=0).min() > 20, colours.std(axis=0)
     red = (colours[:, 0] > 120) & (colours[:, 1] < 80) & (colours[:, 2] < 80)
     assert red.mean() > 0.01, red.mean()  # the motorcycle's red tank and fenders are there
+    # grid, axes and the camera frustum are drawn with the cloud
+    assert panel.grid.visible() and panel.axes.visible() and panel.frustum.visible()
+    assert "grid" in panel.info.text()
+    view = panel.gl_view
+    home = (view.opts["azimuth"], view.opts["elevation"], view.opts["distance"])
     before = frame
-    panel.gl_view.orbit(40, 10)  # the camera moves: the picture changes
+    # a 170 px drag turns the cloud by 170/width of half a turn, not 170 degrees
+    view.drag(170, 0)
+    assert abs(view.opts["azimuth"] - (home[0] - 170 * 180.0 / view.width())) < 1e-6
+    view.drag(0, 40)
+    assert abs(view.opts["elevation"] - (home[1] + 40 * 90.0 / view.height())) < 1e-6
     for _ in range(10):
         app.processEvents()
-    after = qimage_to_rgb(panel.gl_view.grabFramebuffer())
-    assert np.abs(after.astype(int) - before.astype(int)).mean() > 3
+    after = qimage_to_rgb(view.grabFramebuffer())
+    assert np.abs(after.astype(int) - before.astype(int)).mean() > 3  # the picture moved
+    view.pan(0.5, 0.2, 0.0)
+    panel.reset.click()  # back home: the same picture as before the drag
+    for _ in range(10):
+        app.processEvents()
+    assert (view.opts["azimuth"], view.opts["elevation"], view.opts["distance"]) == home
+    reset = qimage_to_rgb(view.grabFramebuffer())
+    assert np.abs(reset.astype(int) - before.astype(int)).mean() < 1.0
     window.close()
     print("ok")
 """)
@@ -82,6 +98,33 @@ def test_display_points_thins_and_converts_axes(motorcycle):
     np.testing.assert_allclose(full_colours[:, :3] * 255, cloud.colors, atol=1e-3)
     near, _ = display_points(cloud, len(cloud), max_depth=2.5)
     assert 0 < len(near) < len(cloud) and near[:, 1].max() <= 2.5
+
+
+def test_rotation_follows_the_view_size():
+    # the same fraction of the view turns the cloud by the same angle, at any size
+    assert orbit_angles(170, 0, 1700, 900) == (-18.0, 0.0)
+    assert orbit_angles(85, 0, 850, 450) == (-18.0, 0.0)
+    assert orbit_angles(0, 450, 1700, 900) == (0.0, 45.0)
+    assert orbit_angles(1700, 0, 1700, 900)[0] == -180.0  # a full-width drag: half a turn
+
+
+def test_grid_spacing_is_round_and_gives_about_ten_cells():
+    assert grid_spacing(3.2) == 0.5 and grid_spacing(12.0) == 2.0 and grid_spacing(0.9) == 0.1
+    for extent in (0.05, 0.7, 3.0, 47.0, 180.0):
+        assert 4 <= extent / grid_spacing(extent) <= 10
+
+
+def test_frustum_reaches_the_image_corners(motorcycle):
+    from depthapp.geometry import pixel_to_point
+
+    calibration = motorcycle.calibration
+    lines = frustum_lines(calibration, 2.0)
+    assert lines.shape == (16, 3)
+    np.testing.assert_array_equal(lines[0], 0.0)  # from the camera centre
+    # the corner (0, 0) at 2 m is where a pixel of depth 2 m at (0, 0) lies (GL frame)
+    disparity = calibration.focal * calibration.baseline / 2.0 - calibration.doffs
+    x, y, z = pixel_to_point(0, 0, disparity, calibration)
+    np.testing.assert_allclose(lines[1], (x, z, -y), rtol=1e-5)
 
 
 @pytest.mark.slow

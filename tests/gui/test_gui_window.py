@@ -266,19 +266,18 @@ def test_point_cloud_tab_explains_missing_opengl_offscreen(window, wait_idle):
     assert "x 100  y 100" in window.readout_label.text()  # everything else keeps working
 
 
-def test_live_dock_hook(window, wait_idle):
-    from PyQt6.QtWidgets import QDockWidget
-
+def test_live_tab_hook(window, wait_idle):
     open_sample_and_compute(window, wait_idle)
-    assert window.live_dock is None  # created on first use only
+    holder = window._extensions["Live"]
+    assert holder.layout().count() == 0  # created on first use only
     window.open_live()
-    dock = window.live_dock
-    assert isinstance(dock, QDockWidget) and dock.isVisible() and dock.widget() is not None
-    assert window.tabs.currentIndex() == 0  # the images stay in view beside the Live panel
+    assert window.tabs.currentWidget() is holder and holder.layout().count() == 1
+    panel = holder.layout().itemAt(0).widget()
     if importlib.util.find_spec("depthapp.camera.viewer") is None:
-        assert "depthapp.camera" in dock.widget().label.text()
+        assert "depthapp.camera" in panel.label.text()
+    window.tabs.setCurrentIndex(0)
     window.open_live()
-    assert window.live_dock is dock  # one dock, raised again
+    assert holder.layout().count() == 1 and holder.layout().itemAt(0).widget() is panel  # one panel
 
 
 def test_manual_calibration_dialog(window, wait_idle, monkeypatch):
