@@ -93,6 +93,26 @@ def test_the_window_shows_the_stream_offscreen(stereo_videos, capsys, monkeypatc
     assert "summary: 4 pairs" in captured.out
 
 
+def test_the_window_is_saved_as_a_screenshot_at_the_end(stereo_videos, capsys, monkeypatch, tmp_path):
+    pytest.importorskip("PyQt6.QtWidgets", reason="PyQt6 is needed for the camera window")
+    from depthapp.io import read_rgb
+
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    shot = tmp_path / "window.png"
+    args = ("--sbs", stereo_videos.sbs, "--backend", "opencv-bm", "--max-disp", "64",
+            "--frames", "3", "--screenshot", shot)
+    assert camera(*args) == 0
+    image = read_rgb(shot)
+    assert image.shape[0] >= 400 and image.shape[1] >= 800
+    # the turbo-coloured disparity and its legend are in the picture, not only grey widgets
+    saturation = image.max(axis=2).astype(int) - image.min(axis=2)
+    assert (saturation > 120).mean() > 0.05
+    capsys.readouterr()
+    assert camera(*args) == 1  # an existing screenshot is never replaced without --force
+    assert "already exists" in capsys.readouterr().err
+    assert camera(*args, "--no-window") == 2
+
+
 def test_no_display_falls_back_to_headless_with_a_note(stereo_videos, capsys, monkeypatch):
     if not sys.platform.startswith("linux"):
         pytest.skip("display detection by environment is Linux-specific")

@@ -70,6 +70,15 @@ def test_live_mode_shows_a_video_stream_in_every_view(window, qtbot, stereo_vide
     if np.isfinite(readout.disparity):
         assert readout.depth == pytest.approx(float(output.depth[y, x]))
     assert state.auto_recompute, "the viewer's own recompute is restored after the stream"
+    # The Live tab's own view (the camera window's widget) shows the same last pair.
+    view = panel.live_view
+    assert panel.model.frame.number == len(stereo_videos.frames)
+    np.testing.assert_array_equal(panel.model.frame.disparity, expected.disparity)
+    assert not view.map_view.pixmap_item.pixmap().isNull() and view.legend.isVisible()
+    ys, xs = np.nonzero(np.isfinite(output.depth))
+    x, y = int(xs[len(xs) // 2]), int(ys[len(ys) // 2])
+    view.point_at(x, y)
+    assert f"depth {output.depth[y, x]:.3f} m" in view.readout_label.text()
 
 
 def test_live_mode_records_while_running_and_reports_errors(window, qtbot, stereo_videos, tmp_path):

@@ -280,6 +280,29 @@ def test_live_tab_hook(window, wait_idle):
     assert holder.layout().count() == 1 and holder.layout().itemAt(0).widget() is panel  # one panel
 
 
+def test_every_panel_fits_and_the_calibration_text_is_whole_at_1280x720(window, wait_idle, qtbot):
+    from PyQt6.QtCore import QPoint
+
+    window.resize(1280, 720)
+    open_sample_and_compute(window, wait_idle)
+    qtbot.waitUntil(lambda: window.width() <= 1280 and window.height() <= 720, timeout=2000)
+    label, scroll = window.calibration_label, window.input_scroll
+    assert "doffs" in label.text()
+    qtbot.waitUntil(lambda: label.height() >= label.heightForWidth(label.width()), timeout=2000)
+    from PyQt6.QtWidgets import QPushButton
+
+    # the text and the buttons under it are in view, nothing scrolled away
+    button = next(b for b in window.input_box.findChildren(QPushButton) if b.text() == "Enter by hand...")
+    assert scroll.verticalScrollBar().value() == 0
+    for widget in (label, button):
+        bottom = widget.mapTo(scroll.viewport(), QPoint(0, widget.height())).y()
+        assert 0 < bottom <= scroll.viewport().height(), f"{widget.text()[:20]!r} is cut off"
+    for index in range(window.tabs.count()):  # no tab widens the window past the screen
+        window.tabs.setCurrentIndex(index)
+        qtbot.wait(20)
+        assert window.width() <= 1280 and window.height() <= 720, window.tabs.tabText(index)
+
+
 def test_manual_calibration_dialog(window, wait_idle, monkeypatch):
     from depthapp.gui.dialogs import ManualCalibrationDialog
 
