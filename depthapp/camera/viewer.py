@@ -82,6 +82,7 @@ class LivePanel(QWidget):
         self.ticker.setInterval(500)
         self.ticker.timeout.connect(self._refresh_stats)
         self._kind_changed()
+        self.live_view.calibration_file = self._calibration_file()
 
     # ------------------------------------------------------------------ widgets
     def _build(self) -> None:
@@ -110,7 +111,6 @@ class LivePanel(QWidget):
             self, title, self._default_folder()) or None
         self.record_button = self.live_view.record_button
         self.stats_label = self.live_view.stats_label
-        self.model.recording_changed.connect(self._recording_changed)
         self.status_label = QLabel("Not running.")
         self.status_label.setWordWrap(True)
 
@@ -335,9 +335,6 @@ class LivePanel(QWidget):
             self.status_label.setText(f"Recorded {written} pairs to {folder}")
         return written
 
-    def _recording_changed(self, recording: bool) -> None:
-        self.live_view.calibration_file = self._calibration_file()
-
     def _default_folder(self) -> str:
         return str(getattr(self.window, "last_dir", "") or Path.cwd())
 
@@ -356,6 +353,7 @@ class LivePanel(QWidget):
             self.status_label.setText(f"Backend not changed: {error}")
 
     def _calibration_changed(self, calibration) -> None:
+        self.live_view.calibration_file = self._calibration_file()  # copied into recordings
         if self.loop is not None and self.running:
             self.loop.set_calibration(calibration)
             self.loop.with_points = calibration is not None
