@@ -932,6 +932,9 @@ class MainWindow(QMainWindow):
             return True
         if not self.interactive:
             raise InputError(f"backend {backend} runs a model file: pass it with --model FILE")
+        return self._pick_model_file(backend)
+
+    def _pick_model_file(self, backend: str) -> bool:
         path = self.ask_model_file(backend, get_backend_class(backend).model_file_types)
         if not path:
             return False
@@ -942,13 +945,8 @@ class MainWindow(QMainWindow):
     @guarded("Model file")
     def choose_model_file(self) -> None:
         """The backend panel's model file button: pick another file, then run it."""
-        backend = self.state.backend
-        path = self.ask_model_file(backend, get_backend_class(backend).model_file_types)
-        if path:
-            self._remember_dir(path)
-            self.state.set_model_file(path, backend)
-            if self.state.pair is not None:
-                self.compute()
+        if self._pick_model_file(self.state.backend) and self.state.pair is not None:
+            self.compute()
 
     @guarded("Device")
     def _device_picked(self) -> None:

@@ -110,6 +110,16 @@ def test_picking_onnx_in_the_window_asks_for_the_file_and_runs_it(window, tmp_pa
     assert outcome.backend == "onnx"
     np.testing.assert_allclose(outcome.disparity, expected_abs_difference(state.pair), atol=1e-4)
 
+    # The model file button picks another file and runs it.
+    other = write_abs_difference_model(tmp_path / "other.onnx")
+    window.ask_model_file = lambda backend, types: str(other)
+    window.model_button.click()
+    wait_idle(window)
+    assert state.model_file() == str(other) and "other.onnx" in window.model_button.text()
+    assert state.outputs["primary"] is not outcome, "the new model ran"
+    assert state.outputs["primary"].backend == "onnx" and not dialogs
+    window.ask_model_file = ask
+
     # Back to a backend without a model file: no button, no question.
     combo.setCurrentIndex(combo.findData("opencv-bm"))
     window._backend_picked()
