@@ -21,10 +21,11 @@ _application = None
 _HEADLESS_PLATFORMS = ("offscreen", "minimal", "vnc", "eglfs", "linuxfb", "vkkhrdisplay")
 
 
-def display_problem() -> Optional[str]:
-    """Why no window can be shown here, or None when one can."""
+def display_problem(offscreen: bool = False) -> Optional[str]:
+    """Why no window can be shown here, or None when one can (``offscreen``: the window is
+    only rendered to a screenshot, which needs no display)."""
     platform = os.environ.get("QT_QPA_PLATFORM", "").split(":")[0]
-    if sys.platform.startswith("linux") and not platform.startswith(_HEADLESS_PLATFORMS) \
+    if sys.platform.startswith("linux") and not offscreen and not platform.startswith(_HEADLESS_PLATFORMS) \
             and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         return "no display (DISPLAY and WAYLAND_DISPLAY are unset)"
     try:
@@ -38,7 +39,8 @@ def run_with_window(loop: CameraLoop, title: str, vmax: float,
                     on_started: Optional[Callable[[], None]] = None,
                     snapshot_dir: str = ".", calibration_file: Optional[str] = None,
                     screenshot: Optional[str] = None, overwrite: bool = False,
-                    size: tuple[int, int] = (1100, 640)) -> LoopStats:
+                    size: tuple[int, int] = (1100, 640),
+                    on_message: Optional[Callable[[str], None]] = None) -> LoopStats:
     """Run ``loop`` in a worker thread while a live depth view shows its newest pair.
 
     The window is :class:`depthapp.gui.live_view.LiveView` over a
@@ -53,11 +55,12 @@ def run_with_window(loop: CameraLoop, title: str, vmax: float,
     from ..gui.qt_util import qimage_to_rgb
     from .live_view import LiveViewModel
 
+    from ..gui.app import application
+
     global _application
-    app = QtWidgets.QApplication.instance()
-    if app is None:
-        # Kept for the life of the process, so later windows (the viewer, tests) reuse it.
-        app = _application = QtWidgets.QApplication([sys.argv[0] if sys.argv else "depthapp"])
+    # Kept for the life of the process, so later windows (the viewer, tests) reuse it. Without
+    # a display a screenshot run renders offscreen.
+    app = _application = application(offscreen=screenshot is not None)
     latest: dict[str, Optional[LiveFrame]] = {"frame": None}
     lock = threading.Lock()
     outcome: dict[str, object] = {}
@@ -83,6 +86,9 @@ def run_with_window(loop: CameraLoop, title: str, vmax: float,
             event.accept()
 
     model = LiveViewModel(max_disp=vmax, snapshot_dir=snapshot_dir)
+    if on_message is not None:
+        model.message.connect(on_message)
+    given_recorder = loop.recorder  # --record: the caller closes and reports it
     model.attach(loop)
     window = Window()
     window.setWindowTitle(title)
@@ -128,8 +134,8 @@ def run_with_window(loop: CameraLoop, title: str, vmax: float,
         timer.timeout.disconnect(refresh)
         loop.stop()  # when the event loop ended for another reason
         worker.join()
-        if model.recording and model.recorder is not loop.recorder:
-            model.stop_recording()  # a recording started from the window
+        if model.recorder is not None and model.recorder is not given_recorder:
+            model.stop_recording()  # a recording started from the window: says how many pairs
         if screenshot and "error" not in outcome:
             refresh()
             model.set_stats(loop.stats())

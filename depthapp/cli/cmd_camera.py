@@ -179,7 +179,8 @@ def _run(args, source, backend, name, preset, why, origin, calibration, recorder
 
             stats = run_with_window(loop, f"depthapp camera: {source.description}", float(backend.max_disp),
                                     snapshot_dir=args.snapshots, calibration_file=args.calib,
-                                    screenshot=args.screenshot, overwrite=args.force)
+                                    screenshot=args.screenshot, overwrite=args.force,
+                                    on_message=_print_status)
     finally:
         if in_main_thread:
             signal.signal(signal.SIGINT, previous)
@@ -202,4 +203,4 @@ def _window_problem(args) -> Optional[str]:
         return None
     from ..camera.preview import display_problem
 
-    return display_problem()
+    return display_problem(offscreen=bool(args.screenshot))

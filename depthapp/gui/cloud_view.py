@@ -169,9 +169,9 @@ class CloudPanel(QWidget):
         self.reset.setToolTip("back to the view from behind the camera (orbit: left drag, pan: "
                               "middle drag or Ctrl + left, zoom: wheel)")
         self.reset.clicked.connect(self.frame)
-        self.guides = QCheckBox("grid, axes, camera")
+        self.guides = QCheckBox("guides")
         self.guides.setChecked(True)
-        self.guides.setToolTip("floor grid (spacing in the caption), the left camera's axes "
+        self.guides.setToolTip("a floor grid (spacing in the caption), the left camera's axes "
                                "(red x right, green z forward, blue up) and its viewing frustum")
         self.guides.toggled.connect(lambda _: self.update_cloud())
         self.info = QLabel()

@@ -111,6 +111,11 @@ def test_the_window_is_saved_as_a_screenshot_at_the_end(stereo_videos, capsys, m
     assert camera(*args) == 1  # an existing screenshot is never replaced without --force
     assert "already exists" in capsys.readouterr().err
     assert camera(*args, "--no-window") == 2
+    if sys.platform.startswith("linux"):  # no display: the screenshot renders offscreen
+        for name in ("DISPLAY", "WAYLAND_DISPLAY"):
+            monkeypatch.delenv(name, raising=False)
+        assert camera(*args, "--force") == 0
+        assert "running without a window" not in capsys.readouterr().err
 
 
 def test_no_display_falls_back_to_headless_with_a_note(stereo_videos, capsys, monkeypatch):
