@@ -77,6 +77,24 @@ def test_state_refuses_to_compute_without_the_model_file_then_runs_the_chosen_on
     restored = ViewerState()
     assert restored.restore_settings(state.settings_snapshot()) == []
     assert restored.model_file("onnx") == str(model)
+    snapshot = state.settings_snapshot()
+    model.unlink()  # a remembered file that is gone is reported, not used
+    problems = ViewerState().restore_settings(snapshot)
+    assert len(problems) == 1 and "no such file" in problems[0]
+
+
+def test_gui_command_line_model_file_runs_in_a_screenshot(tmp_path, capsys):
+    from depthapp.cli import main
+
+    model = write_abs_difference_model(tmp_path / "absdiff.onnx")
+    shot = tmp_path / "shot.png"
+    assert main(["gui", "--sample", "--backend", "onnx", "--model", str(model),
+                 "--screenshot", str(shot)]) == 0
+    assert shot.stat().st_size > 10_000
+    capsys.readouterr()
+    assert main(["gui", "--sample", "--backend", "opencv-bm", "--model", str(model),
+                 "--screenshot", str(tmp_path / "other.png")]) == 1
+    assert "opencv-bm takes no model file" in capsys.readouterr().err
 
 
 def test_picking_onnx_in_the_window_asks_for_the_file_and_runs_it(window, tmp_path, wait_idle, dialogs):
