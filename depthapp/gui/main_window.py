@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from PyQt6.QtCore import QByteArray, QSettings, QSize, Qt, QThread, QTimer
+from PyQt6.QtCore import QByteArray, QEvent, QSettings, QSize, Qt, QThread, QTimer
 from PyQt6.QtGui import QAction, QKeySequence, QStandardItemModel
 from PyQt6.QtWidgets import (QApplication, QCheckBox, QComboBox, QDockWidget, QDoubleSpinBox,
                              QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QInputDialog, QLabel,
@@ -166,6 +166,7 @@ class MainWindow(QMainWindow):
     def _build_input_dock(self) -> None:
         box = QWidget()
         layout = QVBoxLayout(box)
+        layout.setContentsMargins(6, 4, 6, 2)  # every pixel counts at 1280x720
         self.pair_label = QLabel("No pair open.")
         self.pair_label.setWordWrap(True)
         self.pair_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -207,6 +208,7 @@ class MainWindow(QMainWindow):
         self.input_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         self.input_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.input_dock = self._dock("Input", self.input_scroll, Qt.DockWidgetArea.LeftDockWidgetArea, "input")
+        self.input_scroll.installEventFilter(self)
 
     def _build_backend_dock(self) -> None:
         box = QWidget()
@@ -633,15 +635,19 @@ class MainWindow(QMainWindow):
         """Give the Input dock the height its wrapped text needs at its width (capped at 45 % of
         the window), so the calibration text is not cut off."""
         layout = self.input_box.layout()
-        width = max(self.input_scroll.viewport().width(), 150)
+        # the width without a scroll bar: once the height fits, none is shown
+        width = max(self.input_scroll.width() - 2 * self.input_scroll.frameWidth(), 150)
         needed = (layout.totalHeightForWidth(width) if layout.hasHeightForWidth()
                   else layout.totalSizeHint().height())
         needed += 2 * self.input_scroll.frameWidth() + 2
         self.input_scroll.setMinimumHeight(min(needed, max(int(self.height() * 0.45), 160)))
 
-    def resizeEvent(self, event) -> None:
-        super().resizeEvent(event)
-        self._fit_input_dock()
+    def eventFilter(self, watched, event) -> bool:
+        # The dock's width changes with the window, a splitter drag or a docking: the text
+        # wraps again and needs another height.
+        if watched is self.input_scroll and event.type() == QEvent.Type.Resize:
+            self._fit_input_dock()
+        return super().eventFilter(watched, event)
 
     def _sync_backend_widgets(self) -> None:
         state = self.state
