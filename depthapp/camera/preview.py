@@ -51,11 +51,10 @@ def run_with_window(loop: CameraLoop, title: str, vmax: float,
     """
     from PyQt6 import QtCore, QtWidgets
 
+    from ..gui.app import application
     from ..gui.live_view import LiveView
     from ..gui.qt_util import qimage_to_rgb
     from .live_view import LiveViewModel
-
-    from ..gui.app import application
 
     global _application
     # Kept for the life of the process, so later windows (the viewer, tests) reuse it. Without
@@ -99,17 +98,18 @@ def run_with_window(loop: CameraLoop, title: str, vmax: float,
     window.show()
 
     event_loop = QtCore.QEventLoop()
-    last_stats = [0.0]
+    last_update = [0.0]
 
     def refresh() -> None:
         with lock:
             frame, latest["frame"] = latest["frame"], None
+        now = time.monotonic()
         if frame is not None:
             model.show_frame(frame)
-        elif time.monotonic() - last_stats[0] > 0.5 and model.frame is not None:
+            last_update[0] = now
+        elif model.frame is not None and now - last_update[0] > 0.5:
             model.set_stats(loop.stats())  # a stalled camera shows as a falling rate
-        if frame is not None:
-            last_stats[0] = time.monotonic()
+            last_update[0] = now
         if not worker.is_alive():
             event_loop.quit()
 
