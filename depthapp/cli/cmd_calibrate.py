@@ -10,8 +10,6 @@ RMS and epipolar errors.
 
 from __future__ import annotations
 
-import glob
-import os
 import sys
 from pathlib import Path
 from typing import Iterator
@@ -53,54 +51,6 @@ def register(subparsers) -> None:
     parser.set_defaults(handler=handle)
 
 
-def expand(patterns: list[str], side: str) -> list[Path]:
-    """Files matching the globs (expanded here, so quoted globs work on every shell)."""
-    files: list[Path] = []
-    for pattern in patterns:
-        matches = sorted(glob.glob(os.path.expanduser(pattern), recursive=True))
-        if not matches:
-            if Path(pattern).is_file():
-                matches = [pattern]
-            else:
-                raise InputError(f"--{side} {pattern}: no files match")
-        files.extend(Path(m) for m in matches if Path(m).is_file())
-    unique = list(dict.fromkeys(files))
-    if not unique:
-        raise InputError(f"--{side}: no image files found")
-    return unique
-
-
-def _keys(paths: list[Path]) -> list[str]:
-    """What distinguishes each file from the others of its side: the stem without the prefix
-    and suffix they all share (left01.jpg, left02.jpg -> 01, 02)."""
-    stems = [p.stem for p in paths]
-    if len(stems) == 1:
-        return [""]
-    prefix = os.path.commonprefix(stems)
-    suffix = os.path.commonprefix([s[::-1] for s in stems])[::-1]
-    keys = []
-    for stem in stems:
-        end = len(stem) - len(suffix) if len(prefix) + len(suffix) <= len(stem) else len(stem)
-        keys.append(stem[len(prefix):end])
-    if len(set(keys)) != len(keys):
-        return [str(p) for p in paths]
-    return keys
-
-
-def pair_by_name(lefts: list[Path], rights: list[Path]) -> tuple[list[tuple[str, Path, Path]], list[str]]:
-    """``(name, left, right)`` for files whose distinguishing parts match, plus notes on the rest."""
-    left_keys, right_keys = _keys(lefts), _keys(rights)
-    by_key = dict(zip(right_keys, rights))
-    pairs, notes = [], []
-    for key, left in zip(left_keys, lefts):
-        if key in by_key:
-            pairs.append((left.name, left, by_key.pop(key)))
-        else:
-            notes.append(f"{left}: no right image with a matching name")
-    notes.extend(f"{right}: no left image with a matching name" for right in by_key.values())
-    return pairs, notes
-
-
 def _outputs(out: Path) -> tuple[Path, Path]:
     extension = out.suffix.lower()
     if extension not in OUTPUT_EXTENSIONS:
@@ -126,6 +76,7 @@ def _pattern(args):
 
 def handle(args) -> int:
     from ..calibration.stereo_calibrate import calibrate_stereo, detect_views
+    from ..calibration.wizard.files import NO_PAIRS, expand_globs, pair_by_name
     from ..calibration.writers import write_calibration
     from ..io.images import read_image
     from ..jobs import TerminalProgress
@@ -135,11 +86,12 @@ def handle(args) -> int:
     for path in (out, other):
         if path.exists() and not args.force:
             raise OutputExistsError(f"{path}: already exists (pass --force to overwrite)")
-    pairs, notes = pair_by_name(expand(args.left, "left"), expand(args.right, "right"))
+    pairs, notes = pair_by_name(expand_globs(args.left, "--left", "left"),
+                                expand_globs(args.right, "--right", "right"))
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     if not pairs:
-        raise InputError("no left/right images pair up by name (e.g. left01.jpg with right01.jpg)")
+        raise InputError(NO_PAIRS)
     print(f"{len(pairs)} image pairs, {pattern.describe()}")
 
     def images() -> Iterator:

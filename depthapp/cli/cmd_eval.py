@@ -88,37 +88,6 @@ def _parse_published(items: Optional[list[str]]) -> dict[str, float]:
     return published
 
 
-# registry metric names whose summary key differs after the ``<benchmark>_`` prefix
-_PUBLISHED_ALIASES = {"d1_noc": "d1_all_noc"}
-
-
-def published_from_weights(weights: Optional[str], benchmark: str) -> tuple[dict[str, float], str]:
-    """The numbers the weights record publishes for ``benchmark``, by summary key, and their
-    citations (for report.md). Empty when the weights are a file or unknown to the registry."""
-    from ..evaluation.benchmarks import SUMMARY_KEYS
-
-    if not weights:
-        return {}, ""
-    try:
-        from ..weights.registry import RECORDS
-    except ImportError:
-        return {}, ""
-    record = RECORDS.get(weights)
-    if record is None:
-        return {}, ""
-    published: dict[str, float] = {}
-    notes = []
-    for name, metric in record.metrics.items():
-        if not name.startswith(f"{benchmark}_"):
-            continue
-        key = name[len(benchmark) + 1:]
-        key = _PUBLISHED_ALIASES.get(key, key)
-        if key in SUMMARY_KEYS[benchmark]:
-            published[key] = metric.value
-            notes.append(f"{key} {metric.describe()}")
-    return published, (f"weights record {weights}: " + "; ".join(notes)) if notes else ""
-
-
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "eval", help="score a backend or saved predictions on KITTI, Scene Flow, Middlebury or a folder",
@@ -144,7 +113,7 @@ def register(subparsers) -> None:
 
 def handle(args, extra) -> int:
     from ..evaluation import evaluate
-    from ..evaluation.benchmarks import SUMMARY_KEYS
+    from ..evaluation.benchmarks import SUMMARY_KEYS, published_from_weights
     from ..evaluation.runner import _format_number
     from ..jobs import TerminalProgress
 

@@ -36,55 +36,33 @@ def register(subparsers) -> None:
 
 
 def handle(args) -> int:
-    import dataclasses
-
     from ..calibration import read_calibration
-    from ..calibration.rectify import Rectifier, measure_rectification_error
-    from ..calibration.writers import write_calibration
-    from ..io.images import write_image
-    from ..io.pairs import PairFiles, find_pairs, load_pair
-    from ..jobs import TerminalProgress, track
+    from ..calibration.rectify_files import RectifyBatch
+    from ..jobs import TerminalProgress
 
-    left = Path(args.left)
-    if left.is_dir():
+    if Path(args.left).is_dir():
         if args.right:
             raise UsageError("rectify: give LEFT and RIGHT images, or one folder of pairs")
-        jobs = [(p, Path(args.out) / "left" / f"{p.name}.png", Path(args.out) / "right" / f"{p.name}.png")
-                for p in find_pairs(left)]
-    else:
-        if not args.right:
-            raise UsageError("rectify: give LEFT and RIGHT images (or a folder of pairs)")
-        files = PairFiles(left.stem, left, Path(args.right))
-        jobs = [(files, Path(args.out) / "left.png", Path(args.out) / "right.png")]
-    calibration_out = Path(args.out) / "calibration.json"
-    outputs = [calibration_out] + [path for _, l, r in jobs for path in (l, r)]
-    existing = [str(p) for p in outputs if p.exists()]
+    elif not args.right:
+        raise UsageError("rectify: give LEFT and RIGHT images (or a folder of pairs)")
+    batch = RectifyBatch(args.left, args.right, args.out)
+    existing = [str(p) for p in batch.outputs() if p.exists()]
     if existing and not args.force:
         raise OutputExistsError(f"{args.out}: already holds {', '.join(existing[:3])}"
                                 f"{' ...' if len(existing) > 3 else ''} (pass --force to overwrite)")
 
     calibration = read_calibration(args.calib, units=args.calib_units)
-    if args.alpha is not None:
-        calibration = dataclasses.replace(calibration, R1=None, R2=None, P1=None, P2=None, Q=None)
-    rectifier = None
-    progress = TerminalProgress("rectifying") if len(jobs) > 1 else None
-    for files, left_out, right_out in track(jobs, callback=progress):
-        pair = load_pair(files.left, files.right, name=files.name)
-        if rectifier is None:
-            rectifier = Rectifier(calibration, alpha=args.alpha or 0.0, image_size=pair.size)
+    progress = TerminalProgress("rectifying") if len(batch.jobs) > 1 else None
+    for done in batch.run(calibration, alpha=args.alpha, overwrite=args.force, progress=progress):
+        if done.index == 0:
             print(f"calibration: {calibration.source}")
-            print(f"rectified: {rectifier.calibration.summary()}")
-        rectified = rectifier.rectify_pair(pair)
-        write_image(left_out, rectified.left, overwrite=args.force)
-        write_image(right_out, rectified.right, overwrite=args.force)
-        if len(jobs) == 1:
-            offset, count = measure_rectification_error(rectified.left, rectified.right)
-            if count >= 12:
-                print(f"check: matched features {offset:.2f} px apart vertically (median of {count})")
-                if offset > 1.0:
-                    print("warning: rows are not aligned after rectification: is this the "
-                          "calibration of these cameras?", file=sys.stderr)
-        print(f"wrote {left_out}\nwrote {right_out}")
-    write_calibration(rectifier.calibration, calibration_out, overwrite=args.force)
-    print(f"wrote {calibration_out}")
+            print(f"rectified: {done.rectifier.calibration.summary()}")
+        if done.vertical_offset is not None:
+            print(f"check: matched features {done.vertical_offset:.2f} px apart vertically "
+                  f"(median of {done.matches})")
+            if done.vertical_offset > 1.0:
+                print("warning: rows are not aligned after rectification: is this the "
+                      "calibration of these cameras?", file=sys.stderr)
+        print(f"wrote {done.job.left_out}\nwrote {done.job.right_out}")
+    print(f"wrote {batch.calibration_out}")
     return 0

@@ -163,3 +163,30 @@ def summarize(benchmark: str, values: Sequence[dict[str, Any]],
 
 def is_percentage(key: str) -> bool:
     return not key.startswith(PERCENT_FREE)
+
+
+# registry metric names whose summary key differs after the ``<benchmark>_`` prefix
+_PUBLISHED_ALIASES = {"d1_noc": "d1_all_noc"}
+
+
+def published_from_weights(weights: Optional[str], benchmark: str) -> tuple[dict[str, float], str]:
+    """The numbers the weights record publishes for ``benchmark``, by summary key, and their
+    citations (for report.md). Empty when the weights are a file or unknown to the registry."""
+    if not weights:
+        return {}, ""
+    from ..weights.registry import RECORDS
+
+    record = RECORDS.get(weights)
+    if record is None:
+        return {}, ""
+    published: dict[str, float] = {}
+    notes = []
+    for name, metric in record.metrics.items():
+        if not name.startswith(f"{benchmark}_"):
+            continue
+        key = name[len(benchmark) + 1:]
+        key = _PUBLISHED_ALIASES.get(key, key)
+        if key in SUMMARY_KEYS[benchmark]:
+            published[key] = metric.value
+            notes.append(f"{key} {metric.describe()}")
+    return published, (f"weights record {weights}: " + "; ".join(notes)) if notes else ""

@@ -26,7 +26,7 @@ The hook contract, for ``depthapp.camera`` to implement:
 
 Until that module exists the tab shows a placeholder saying so. The calibration wizard
 (issue 11) plugs in the same way: ``create_wizard_panel(window, state)`` in
-``depthapp.gui.calibration_wizard`` (or ``depthapp.calibration.wizard``).
+``depthapp.gui.calibration_wizard``.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ LIVE_TAB = ExtensionTab(
     "cameras, video files and folders, with FPS, skew and recording. Meanwhile the command "
     "line's `depthapp camera` (when present) and File > Open video cover recorded streams.")
 CALIBRATION_TAB = ExtensionTab(
-    "Calibration", ("depthapp.gui.calibration_wizard", "depthapp.calibration.wizard"),
+    "Calibration", ("depthapp.gui.calibration_wizard",),
     "create_wizard_panel",
     "The calibration wizard is not installed in this build.\n\n"
     "Use `depthapp calibrate` on the command line, then Calibration > Open.")

@@ -12,7 +12,7 @@ import pytest
 from depthapp.calibration import read_calibration
 from depthapp.calibration.rectify import measure_rectification_error
 from depthapp.cli import main
-from depthapp.cli.cmd_calibrate import pair_by_name
+from depthapp.calibration.wizard.files import pair_by_name
 from depthapp.io.images import read_rgb
 
 

@@ -103,7 +103,7 @@ def test_cli_errors_are_one_line_with_the_right_exit_code(tmp_path, rng, capsys)
 
 
 def test_published_numbers_come_from_the_weights_record():
-    from depthapp.cli.cmd_eval import published_from_weights
+    from depthapp.evaluation.benchmarks import published_from_weights
 
     published, source = published_from_weights("psmnet-kitti2015", "kitti2015")
     assert published == {"d1_all": 2.32, "d1_all_noc": 2.14}
