@@ -64,7 +64,8 @@ def write_videos(folder: Path, frames: int, fps: float) -> tuple[Path, Path]:
 
 def measure(name, preset, left, right, device, max_disp, warmup):
     from depthapp.backends import create_backend, get_backend_class
-    from depthapp.camera import CameraLoop, VideoFilesSource
+    from depthapp.camera import CameraLoop
+    from depthapp.sources import VideoFilesSource
     from depthapp.errors import DepthAppError
 
     try:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from ..io.images import write_image
-from ..io.pairs import PairFiles, find_pairs, load_pair
+from ..sources.files import PairFiles, find_pairs, load_pair
 from ..jobs import CancelToken, ProgressCallback, track
 from .model import StereoCalibration
 from .rectify import Rectifier, measure_rectification_error

@@ -1,7 +1,6 @@
-"""The live stereo camera feed: sources, the Qt-free processing loop, and recording.
+"""The live stereo camera feed: the Qt-free processing loop and recording. Its sources
+(cameras, side-by-side cameras, video files, image folders) are :mod:`depthapp.sources`.
 
-- :mod:`.sources`: :class:`FrameSource` and its implementations (cameras, side-by-side
-  cameras, video files, image folders), :class:`LiveSource` for threaded capture.
 - :mod:`.loop`: :class:`CameraLoop`, source -> rectify -> backend -> callback, with FPS and skew.
 - :mod:`.recorder`: :class:`Recorder`, lossless ``left/ right/ timestamps.csv`` recordings.
 
@@ -15,11 +14,5 @@ from their own threads.
 
 from .loop import CameraLoop, LiveFrame, LoopStats
 from .recorder import Recorder
-from .sources import (EndOfStream, FramePair, FrameSource, FrameTimeout, ImageFolderSource,
-                      LiveSource, PacingClock, SideBySideVideoSource, SourceStats,
-                      VideoFileGrabber, VideoFilesSource, open_source)
 
-__all__ = ["CameraLoop", "EndOfStream", "FramePair", "FrameSource", "FrameTimeout",
-           "ImageFolderSource", "LiveFrame", "LiveSource", "LoopStats", "PacingClock", "Recorder",
-           "SideBySideVideoSource", "SourceStats", "VideoFileGrabber", "VideoFilesSource",
-           "open_source"]
+__all__ = ["CameraLoop", "LiveFrame", "LoopStats", "Recorder"]

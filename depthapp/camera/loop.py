@@ -35,9 +35,9 @@ from ..calibration.model import StereoCalibration
 from ..data import DisparityResult, StereoPair
 from ..errors import Cancelled
 from ..jobs import CancelToken
-from .sources import FramePair, FrameSource, FrameTimeout, RateMeter, SourceStats, StatusCallback
+from ..sources import FramePair, FrameSource, FrameTimeout, RateMeter, SourceStats, StatusCallback
 
-# Latencies outside this range mean the source's clock is not time.monotonic() (media times).
+# Latencies outside this range mean the source's clock is not the loop's (media times).
 _PLAUSIBLE_LATENCY = (0.0, 600.0)
 
 
@@ -122,7 +122,7 @@ class CameraLoop:
     """Runs a :class:`FrameSource` through rectification and a backend until it ends or stops.
 
     Args:
-        source: any :class:`~depthapp.camera.sources.FrameSource` (not necessarily open).
+        source: any :class:`~depthapp.sources.FrameSource` (not necessarily open).
         backend: a created backend (``depthapp.backends.create_backend``).
         calibration: raw calibration (pairs are rectified) or rectified (fitted to the frame
             size, scaled when the frames are a resized version); None computes disparity only.
@@ -135,6 +135,8 @@ class CameraLoop:
         with_points: also compute the coloured point cloud (slower; the viewer's 3-D view).
         cancel: a :class:`~depthapp.jobs.CancelToken`; ``stop()`` cancels it.
         poll_interval: how often (s) a waiting ``read`` wakes to check for cancellation.
+        now: the clock of rates and latency, the one live sources stamp frames with
+            (``time.monotonic``; a fake clock in tests).
     """
 
     def __init__(self, source: FrameSource, backend: Backend,
@@ -143,7 +145,8 @@ class CameraLoop:
                  on_status: Optional[StatusCallback] = None, recorder=None,
                  max_frames: Optional[int] = None, with_depth: bool = True,
                  with_points: bool = False, cancel: Optional[CancelToken] = None,
-                 poll_interval: float = 0.25):
+                 poll_interval: float = 0.25, now: Callable[[], float] = time.monotonic):
+        self._now = now
         if max_frames is not None and max_frames < 1:
             from ..errors import UsageError
 
@@ -199,7 +202,7 @@ class CameraLoop:
 
     def stats(self) -> LoopStats:
         """The current counters (safe from any thread)."""
-        now = time.monotonic()
+        now = self._now()
         with self._lock:
             compute = statistics.median(self._compute_times) if self._compute_times else 0.0
             return LoopStats(
@@ -214,7 +217,7 @@ class CameraLoop:
     def run(self) -> LoopStats:
         """Process pairs until the source ends, ``max_frames`` is reached or ``stop()``;
         returns the final :class:`LoopStats` (``end_reason`` says which)."""
-        self._started = time.monotonic()
+        self._started = self._now()
         self._end_reason = ""
         waiting_since: Optional[float] = None
         last_wait_note = 0.0
@@ -232,7 +235,7 @@ class CameraLoop:
                 try:
                     frame = self.source.read(timeout=self.poll_interval)
                 except FrameTimeout:
-                    now = time.monotonic()
+                    now = self._now()
                     waiting_since = waiting_since or now
                     if now - waiting_since >= 2.0 and now - last_wait_note >= 5.0:
                         last_wait_note = now
@@ -304,7 +307,7 @@ class CameraLoop:
                 with timer("points"):
                     cloud = disparity_to_points(result.disparity, pair.calibration, pair.left)
             result.timings.update(timer.timings)
-        now = time.monotonic()
+        now = self._now()
         with self._lock:
             self._processed += 1
             self._meter.tick(now)

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Optional, Union
 
 from ..errors import InputError, OutputExistsError
-from .sources import TIMESTAMPS_FILE, FramePair
+from ..sources import TIMESTAMPS_FILE, FramePair
 
 FRAME_NAME = "{:06d}"
 _OUR_IMAGE = re.compile(r"^\d{6}\.png$")

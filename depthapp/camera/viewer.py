@@ -30,7 +30,7 @@ from ..errors import DepthAppError, InputError
 from ..gui.live_view import LiveView
 from .live_view import LiveViewModel
 from .loop import CameraLoop, LiveFrame, LoopStats
-from .sources import FrameSource, open_source
+from ..sources import FrameSource, open_source
 
 # (key, label, needs a right source, what "Browse" opens: None | "file" | "folder")
 SOURCE_KINDS = (

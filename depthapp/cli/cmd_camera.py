@@ -94,7 +94,7 @@ def _print_status(message: str) -> None:
 def handle(args, extra) -> int:
     from ..backends import create_backend
     from ..camera.recorder import Recorder
-    from ..camera.sources import open_source
+    from ..sources import open_source
     from ..pipeline import choose_max_disp
 
     if args.frames is not None and args.frames < 1:

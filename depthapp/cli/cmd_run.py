@@ -37,7 +37,8 @@ def register(subparsers) -> None:
 
 
 def _load_input(args):
-    from ..io import load_pair, read_disparity
+    from ..io import read_disparity
+    from ..sources import load_pair
 
     if args.sample:
         if args.left or args.right:

@@ -27,7 +27,8 @@ import numpy as np
 
 from ..data import StereoPair
 from ..errors import InputError, UsageError
-from ..io import find_pairs, read_disparity, read_image, read_rgb
+from ..io import read_disparity, read_image
+from ..sources.files import find_pairs, load_pair
 
 DISPARITY_SUFFIXES = (".pfm", ".png", ".npy")
 
@@ -89,16 +90,12 @@ class Sample:
 
     def load_pair(self) -> StereoPair:
         """The images as RGB uint8 (with the Middlebury calibration when there is one)."""
-        left, right = read_rgb(self.left), read_rgb(self.right)
-        if left.shape != right.shape:
-            raise InputError(f"{self.right}: size {right.shape[1]}x{right.shape[0]} differs from "
-                             f"{self.left} ({left.shape[1]}x{left.shape[0]})")
-        calibration = None
+        pair = load_pair(self.left, self.right, name=self.id)
         if self.calibration is not None:
             from ..calibration.middlebury import read_middlebury_calib
 
-            calibration = read_middlebury_calib(self.calibration, image_size=(left.shape[1], left.shape[0]))
-        return StereoPair(left, right, calibration=calibration, name=self.id)
+            pair.calibration = read_middlebury_calib(self.calibration, image_size=pair.size)
+        return pair
 
     def load_ground_truth(self) -> Optional[GroundTruth]:
         """The ground truth, or None for a sample without it (e.g. KITTI ``testing``)."""

@@ -114,7 +114,7 @@ def create_window(paths: Sequence[str] = (), calibration: Optional[str] = None,
     if sample:
         state.open_sample()
     elif paths:
-        from .sources import plan_open
+        from .open_plan import plan_open
 
         plan = plan_open(paths)
         if plan.kind == "folder":

@@ -179,7 +179,7 @@ class LiveThread(QThread):
         self._taken.set()
 
     def run(self) -> None:
-        from ..camera import FrameTimeout
+        from ..sources import FrameTimeout
 
         error = None
         try:

@@ -32,7 +32,7 @@ from .image_view import ViewGrid
 from .live import EXTENSION_TABS, LIVE_TAB, create_extension
 from .param_panel import ParameterPanel
 from .qt_util import guarded, qimage_to_rgb, show_error
-from .sources import CALIBRATION_EXTENSIONS, VIDEO_EXTENSIONS, needs_units, plan_open
+from .open_plan import CALIBRATION_EXTENSIONS, VIDEO_EXTENSIONS, needs_units, plan_open
 from .state import COMPARE, PRIMARY, ViewerState, is_fast_backend
 from .worker import ThreadExecutor
 

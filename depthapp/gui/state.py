@@ -34,7 +34,8 @@ from ..pipeline import PipelineOutput, choose_max_disp, fit_calibration, prepare
 from ..timing import StageTimer
 from ..evaluation.metrics import Metrics, score
 from ..events import Signal
-from .sources import FolderSequence, PairSequence, VideoSequence, load_calibration_file, load_pair_files
+from ..sources import FolderSequence, PairSequence, VideoSequence, load_pair_files
+from .open_plan import load_calibration_file
 
 PRIMARY, COMPARE = "primary", "compare"
 SLOTS = (PRIMARY, COMPARE)

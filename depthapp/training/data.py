@@ -36,6 +36,8 @@ import numpy as np
 
 from ..data import luma
 from ..errors import InputError, UsageError
+from ..io.images import read_rgb
+from ..sources.dataset import DatasetSequence
 from .synthetic import SyntheticConfig, generate
 
 JITTER_MODES = ("asymmetric", "same", "per-view", "none")
@@ -160,14 +162,12 @@ class SyntheticSource(SampleSource):
 
 
 class DatasetSource(SampleSource):
-    """A dataset of :mod:`depthapp.evaluation.datasets` (loaded lazily, sample by sample)."""
+    """A dataset of :mod:`depthapp.evaluation.datasets`, read pair by pair through
+    :class:`depthapp.sources.DatasetSequence`."""
 
     def __init__(self, name: str, root: str, options: dict[str, str]):
-        try:
-            from ..evaluation.datasets import open_dataset
-        except ImportError as error:
-            raise UsageError(f"--data {name}:{root}: the dataset readers are not available here "
-                             f"({error})") from None
+        from ..evaluation.datasets import open_dataset
+
         given = dict(TRAINING_DEFAULTS.get(name, {}))
         given.update(options)
         if "pass" in given:
@@ -186,6 +186,7 @@ class DatasetSource(SampleSource):
             raise InputError(f"{dataset.root}: holds only the Motorcycle scene, depthapp's held-out "
                              f"real test; it must never be trained or tuned on")
         self.samples = samples
+        self.pairs = DatasetSequence(dataset, samples)
         self.left_out = left_out
         self.length = len(samples)
         self.has_ground_truth = any(sample.has_ground_truth for sample in samples)
@@ -201,8 +202,6 @@ class DatasetSource(SampleSource):
                 self._check(index, self._read_left(index))
 
     def _read_left(self, index: int) -> np.ndarray:
-        from ..io import read_rgb
-
         return read_rgb(self.samples[index].left)
 
     def _check(self, index: int, left: np.ndarray) -> None:
@@ -211,18 +210,10 @@ class DatasetSource(SampleSource):
             self._checked.add(index)
 
     def load(self, index: int) -> TrainingSample:
-        sample = self.samples[index]
-        pair = sample.load_pair()
+        pair = self.pairs.load(index)
         self._check(index, pair.left)
-        disparity = None
-        if sample.has_ground_truth:
-            truth = sample.load_ground_truth()
-            disparity = truth.disparity
-            if disparity.shape != pair.left.shape[:2]:
-                raise InputError(f"{sample.files['disp']}: ground truth is {disparity.shape[1]}x"
-                                 f"{disparity.shape[0]}, the images {pair.width}x{pair.height}; "
-                                 f"train at the ground truth's resolution")
-        return TrainingSample(as_unit_float(pair.left), as_unit_float(pair.right), disparity, sample.id)
+        return TrainingSample(as_unit_float(pair.left), as_unit_float(pair.right), pair.gt_disparity,
+                              self.samples[index].id)
 
     def cache_key(self, index: int) -> Optional[str]:
         return f"{self.dataset_name}-" + self.samples[index].id.replace("/", "_").replace(os.sep, "_")

@@ -52,7 +52,7 @@ def test_viewer_state_warns_once_per_pair(motorcycle):
 
 def test_camera_loop_warns_on_the_first_pair(tmp_path, motorcycle):
     from depthapp.camera.loop import CameraLoop
-    from depthapp.camera.sources import ImageFolderSource
+    from depthapp.sources import ImageFolderSource
 
     bad = _misaligned(motorcycle)
     for index in range(2):

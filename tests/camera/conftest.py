@@ -1,3 +1,3 @@
-"""Fixtures of the camera tests (helpers live in camera_fixtures.py)."""
+"""Fixtures of the camera tests (helpers live in tests/video_fixtures.py)."""
 
-from camera_fixtures import stereo_videos  # noqa: F401  (a session fixture)
+from video_fixtures import stereo_videos  # noqa: F401  (a session fixture)

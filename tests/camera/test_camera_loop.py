@@ -12,14 +12,13 @@ import pytest
 from depthapp.backends import create_backend
 from depthapp.calibration.model import StereoCalibration
 from depthapp.camera import CameraLoop, Recorder
-from depthapp.camera.sources import (EndOfStream, ImageFolderSource, LiveSource, VideoFilesSource,
-                                     open_source)
 from depthapp.data import StereoPair
 from depthapp.errors import OutputExistsError
 from depthapp.geometry import disparity_to_depth
-from depthapp.io import find_pairs, read_rgb
+from depthapp.io import read_rgb
+from depthapp.sources import EndOfStream, ImageFolderSource, LiveSource, VideoFilesSource, find_pairs
 
-from camera_fixtures import HEIGHT, WIDTH, crop_frames, write_video
+from video_fixtures import HEIGHT, WIDTH, FakeClock, crop_frames, paced_source
 
 
 def bm(max_disp=64):
@@ -77,11 +76,10 @@ def test_stop_from_another_thread_ends_a_loop_waiting_for_a_silent_camera():
                       on_status=statuses.append, poll_interval=0.05)
     worker = threading.Thread(target=loop.run)
     worker.start()
-    time.sleep(0.3)
-    start = time.monotonic()
+    time.sleep(0.3)  # let the loop start waiting
     loop.stop()
-    worker.join(5.0)
-    assert not worker.is_alive() and time.monotonic() - start < 2.0
+    worker.join(5.0)  # a hang guard: stop() must end the wait
+    assert not worker.is_alive()
     assert loop.stats().end_reason == "stopped"
 
 
@@ -181,13 +179,15 @@ def test_recorder_refuses_a_non_empty_folder_unless_forced(tmp_path, stereo_vide
 def test_realtime_recording_keeps_every_processed_pair(tmp_path, stereo_videos):
     folder = tmp_path / "rec"
     results = []
-    source = open_source(left=str(stereo_videos.left), right=str(stereo_videos.right), realtime=True)
+    fake = FakeClock()
+    source = paced_source([stereo_videos.left, stereo_videos.right], fake)
 
     def slow(live):
         results.append(live)
-        time.sleep(0.1)
+        # Each pair takes two frame periods of the source's clock: the cameras run on meanwhile.
+        fake.advance_to(fake.now() + 2 / stereo_videos.fps)
 
-    stats = CameraLoop(source, bm(), on_frame=slow, recorder=Recorder(folder)).run()
+    stats = CameraLoop(source, bm(), on_frame=slow, recorder=Recorder(folder), now=fake.now).run()
     assert stats.source.total_dropped > 0, "a slow consumer of a live source drops frames"
     pairs = find_pairs(folder)
     assert len(pairs) == len(results) == stats.processed

@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 
 from depthapp.cli import main
-from depthapp.io import find_pairs, read_rgb
+from depthapp.io import read_rgb
+from depthapp.sources import find_pairs
 
-from camera_fixtures import write_video
+from video_fixtures import write_video
 
 
 def camera(*args) -> int:
@@ -166,7 +167,8 @@ def test_closing_the_window_stops_the_loop_and_leaves_qt_usable(stereo_videos, q
     from PyQt6.QtWidgets import QApplication
 
     from depthapp.backends import create_backend
-    from depthapp.camera import CameraLoop, open_source
+    from depthapp.camera import CameraLoop
+    from depthapp.sources import open_source
     from depthapp.camera.preview import run_with_window
     from depthapp.gui.live_view import LiveView
 

@@ -10,9 +10,10 @@ pytest.importorskip("pytestqt", reason="the Live mode tests need pytest-qt")
 
 from depthapp.backends import create_backend  # noqa: E402
 from depthapp.data import StereoPair  # noqa: E402
-from depthapp.io import find_pairs, read_rgb  # noqa: E402
+from depthapp.io import read_rgb  # noqa: E402
+from depthapp.sources import find_pairs  # noqa: E402
 
-from camera_fixtures import HEIGHT, WIDTH, frame_number  # noqa: E402
+from video_fixtures import HEIGHT, WIDTH, frame_number  # noqa: E402
 
 
 @pytest.fixture

@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 
 from depthapp.backends import create_backend
-from depthapp.camera import CameraLoop, LoopStats, SourceStats, VideoFilesSource
+from depthapp.camera import CameraLoop, LoopStats
 from depthapp.camera.live_view import LiveViewModel
 from depthapp.errors import InputError, OutputExistsError
-from depthapp.io import find_pairs, read_pfm, read_rgb
+from depthapp.io import read_pfm, read_rgb
+from depthapp.sources import SourceStats, VideoFilesSource, find_pairs
 from depthapp.visualize import colorize
 
-from camera_fixtures import HEIGHT, WIDTH
+from video_fixtures import HEIGHT, WIDTH
 from test_camera_loop import crop_calibration
 
 

@@ -14,7 +14,8 @@ from depthapp.backends import create_backend
 from depthapp.errors import Cancelled, CalibrationError, InputError, OutputExistsError, UsageError
 from depthapp.geometry import disparity_to_depth, pixel_to_point
 from depthapp.gui.render import VIEW_KINDS, render_view
-from depthapp.gui.sources import VideoSequence, plan_open
+from depthapp.gui.open_plan import plan_open
+from depthapp.sources import VideoSequence
 from depthapp.gui.state import COMPARE, PRIMARY, ViewerState, depth_to_png_mm, score
 from depthapp.jobs import CancelToken
 from depthapp.io import (read_disparity, read_image, read_kitti_disparity, read_pfm, read_ply,
@@ -64,7 +65,7 @@ def state():
 
 
 def test_model_modules_import_no_qt():
-    code = ("import sys\nimport depthapp.gui.state, depthapp.gui.render, depthapp.gui.sources, "
+    code = ("import sys\nimport depthapp.gui.state, depthapp.gui.render, depthapp.gui.open_plan, depthapp.sources, "
             "depthapp.events, depthapp.calibration.wizard\n"
             "bad = sorted(m for m in sys.modules if m.startswith(('PyQt6', 'PySide')))\n"
             "assert not bad, bad\n")

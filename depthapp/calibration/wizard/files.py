@@ -15,7 +15,7 @@ import numpy as np
 
 from ...errors import InputError
 from ...io.images import IMAGE_EXTENSIONS, read_image
-from ...io.pairs import find_pairs
+from ...sources.files import find_pairs
 from ...jobs import CancelToken
 from .model import CalibrationWizardModel, Candidate
 
@@ -90,7 +90,7 @@ def file_pairs(left: Sequence[str], right: Sequence[str]) -> tuple[list[tuple[st
 
 def folder_pairs(folder: str | os.PathLike) -> tuple[list[tuple[str, Path, Path]], list[str]]:
     """Pairs in a folder: ``left*``/``right*`` images paired by name (a calibration set like
-    opencv-doc's left01.jpg/right01.jpg), else any layout :func:`depthapp.io.pairs.find_pairs`
+    opencv-doc's left01.jpg/right01.jpg), else any layout :func:`depthapp.sources.find_pairs`
     knows (``left/`` + ``right/`` folders, ``*_left``/``*_right`` ...)."""
     folder = Path(folder)
     if not folder.is_dir():

@@ -8,12 +8,11 @@ import time
 import numpy as np
 import pytest
 
-from depthapp.camera.sources import (EndOfStream, FrameTimeout, ImageFolderSource, LiveSource,
-                                     PacingClock, SideBySideVideoSource, VideoFileGrabber,
-                                     VideoFilesSource, open_source)
+from depthapp.sources import (EndOfStream, FrameTimeout, ImageFolderSource, LiveSource, PacingClock,
+                              SideBySideVideoSource, VideoFileGrabber, VideoFilesSource, open_source)
 from depthapp.errors import InputError, UsageError
 
-from camera_fixtures import frame_number, write_video
+from video_fixtures import FakeClock, frame_number, paced_source
 
 
 def test_video_files_are_read_losslessly_in_order_and_end_cleanly(stereo_videos):
@@ -61,40 +60,56 @@ def test_lossless_skew_is_the_difference_of_the_presentation_times(stereo_videos
 
 
 def test_realtime_paces_by_the_file_fps_and_keeps_every_frame_for_a_fast_consumer(stereo_videos):
-    source = open_source(left=str(stereo_videos.left), right=str(stereo_videos.right), realtime=True)
-    assert source.live
-    start = time.monotonic()
-    with source:
-        frames = list(source)
+    assert open_source(left=str(stereo_videos.left), right=str(stereo_videos.right), realtime=True).live
+    fake, fps = FakeClock(), stereo_videos.fps
+    count = len(stereo_videos.frames)
+    frames, delivered_at = [], []
+    with paced_source([stereo_videos.left, stereo_videos.right], fake) as source:
+        for k in range(count):
+            frames.append(source.read(timeout=10.0))
+            delivered_at.append(fake.now())
+            if k + 1 < count:  # both cameras wait for their next frame until it is due
+                assert fake.wait_for_sleepers(2)
+                fake.advance_to((k + 1) / fps)
+        assert source.read(timeout=10.0) is None
         stats = source.stats()
-    elapsed = time.monotonic() - start
-    duration = (len(stereo_videos.frames) - 1) / stereo_videos.fps
-    assert elapsed >= duration * 0.95, "frames came faster than the file's frame rate"
-    assert stats.captured == (12, 12)
-    # A consumer that does nothing keeps up; allow one frame lost to a scheduling hiccup.
-    assert len(frames) >= len(stereo_videos.frames) - 1
-    for frame in frames:
-        k = frame_number(frame.left, stereo_videos.frames, 0)
+    for k, (frame, at) in enumerate(zip(frames, delivered_at)):
+        assert frame.t_left == pytest.approx(k / fps) and frame.t_right == pytest.approx(k / fps)
+        assert at >= frame.t_left - 1e-9, "frames came faster than the file's frame rate"
+    assert stats.captured == (count, count)
+    # A consumer that does nothing keeps up.
+    assert len(frames) == count
+    for k, frame in enumerate(frames):
+        assert frame_number(frame.left, stereo_videos.frames, 0) == k
         assert frame_number(frame.right, stereo_videos.frames, 1) == k
         assert frame.index == k
 
 
 def test_realtime_drops_stale_frames_for_a_slow_consumer_and_lossless_does_not(stereo_videos):
-    source = open_source(left=str(stereo_videos.left), right=str(stereo_videos.right), realtime=True)
-    start = time.monotonic()
-    with source:
-        frames = []
-        for frame in source:
-            frames.append(frame)
-            time.sleep(0.15)  # three frame periods per pair
-        stats = source.stats()
-    elapsed = time.monotonic() - start
+    fake, fps = FakeClock(), stereo_videos.fps
     count = len(stereo_videos.frames)
+    frames, newest_due = [], []
+    with paced_source([stereo_videos.left, stereo_videos.right], fake) as source:
+        while (frame := source.read(timeout=10.0)) is not None:
+            frames.append(frame)
+            # The consumer works for three frame periods; the cameras run on meanwhile.
+            fake.advance_to(fake.now() + 3 / fps)
+            due = int(fake.now() * fps + 1e-6)
+            if due < count - 1:
+                assert fake.wait_for_sleepers(2)
+                newest_due.append(due)
+            else:  # the files' ends are due: let both streams finish
+                guard = time.monotonic() + 10.0  # a hang guard, not a timing assertion
+                while source.stats().captured != (count, count) and time.monotonic() < guard:
+                    time.sleep(0.01)
+        stats = source.stats()
     assert len(frames) < count / 2
-    assert elapsed < count * 0.15, "a live source must not wait for the consumer"
     indices = [frame_number(f.left, stereo_videos.frames, 0) for f in frames]
     assert indices == sorted(set(indices))
-    # Every pair handed out is the newest one: each gap is a run of dropped frames.
+    # A live source hands out the newest pair, not the next one: each gap is a run of dropped
+    # frames (it never waits for the consumer).
+    assert newest_due and indices[1:len(newest_due) + 1] == newest_due
+    assert indices[-1] == count - 1
     assert [frame_number(f.right, stereo_videos.frames, 1) for f in frames] == indices
     for side in range(2):  # every captured frame was either handed out or counted as dropped
         assert stats.captured[side] == count
@@ -204,10 +219,12 @@ def test_read_times_out_and_close_wakes_a_waiting_reader():
     source.open()
     with pytest.raises(FrameTimeout):
         source.read(timeout=0.1)
-    threading.Timer(0.2, source.close).start()
-    start = time.monotonic()
-    assert source.read() is None
-    assert time.monotonic() - start < 2.0
+    results = []
+    reader = threading.Thread(target=lambda: results.append(source.read()))
+    reader.start()
+    source.close()
+    reader.join(5.0)  # a hang guard: close() must wake the reader
+    assert not reader.is_alive() and results == [None]
 
 
 def test_image_folder_source_reads_pairs_and_their_timestamps(tmp_path, stereo_videos):
@@ -251,11 +268,14 @@ def test_a_file_that_is_not_a_video_is_a_clear_error(tmp_path):
 
 def test_frames_evicted_from_the_buffer_count_as_dropped(stereo_videos):
     # A consumer that reads once, long after the whole file was captured into a 3-frame buffer.
-    clock = PacingClock()
-    source = LiveSource([lambda: VideoFileGrabber(stereo_videos.sbs, clock)], buffer=3,
-                        on_close=clock.stop)
-    with source:
-        time.sleep(len(stereo_videos.frames) / stereo_videos.fps + 0.3)
+    fake = FakeClock()
+    count = len(stereo_videos.frames)
+    with paced_source([stereo_videos.sbs], fake, buffer=3) as source:
+        assert fake.wait_for_sleepers(1)
+        fake.advance_to(count / stereo_videos.fps + 0.3)
+        guard = time.monotonic() + 10.0  # a hang guard, not a timing assertion
+        while source.stats().captured != (count,) and time.monotonic() < guard:
+            time.sleep(0.01)
         frame = source.read()
         assert source.read() is None
         stats = source.stats()

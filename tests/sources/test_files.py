@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from depthapp.errors import InputError
-from depthapp.io import find_pairs, write_image
+from depthapp.io import write_image
+from depthapp.sources import find_pairs
 
 IMAGE = np.zeros((4, 4, 3), np.uint8)
 

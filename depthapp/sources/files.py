@@ -1,4 +1,4 @@
-"""Finding and loading stereo pairs: two files, a side-by-side frame, or a folder of pairs.
+"""Stereo pairs from image files: two files, a side-by-side image, or a folder of pairs.
 
 Folder layouts recognised (first match wins):
 - ``left/`` + ``right/`` with the same file names (also ``image_2``/``image_3`` of KITTI 2015 and
@@ -20,8 +20,12 @@ import numpy as np
 from ..calibration.model import StereoCalibration
 from ..data import StereoPair
 from ..errors import InputError
-from .images import IMAGE_EXTENSIONS, read_rgb, split_side_by_side
+from ..io.disparity import read_disparity
+from ..io.images import IMAGE_EXTENSIONS, read_rgb, split_side_by_side
 
+# Middlebury scene folders keep the ground truth and calibration beside im0/im1.
+_MIDDLEBURY_GT_NAMES = ("disp0GT.pfm", "disp0.pfm")
+_MIDDLEBURY_CALIB = "calib.txt"
 SUBFOLDER_PAIRS = (("left", "right"), ("image_2", "image_3"), ("colored_0", "colored_1"),
                    ("cam0", "cam1"), ("image_02", "image_03"), ("L", "R"))
 _SUFFIX_PATTERNS = (
@@ -102,3 +106,33 @@ def load_pair(left: str | os.PathLike, right: Optional[str | os.PathLike] = None
         label = name or left.stem
     return StereoPair(left_image, right_image, calibration=calibration, name=label,
                       gt_disparity=gt_disparity)
+
+
+def _middlebury_extras(left: Path) -> tuple[Optional[StereoCalibration], Optional[np.ndarray]]:
+    if left.stem != "im0":
+        return None, None
+    calibration = gt = None
+    calib_path = left.parent / _MIDDLEBURY_CALIB
+    if calib_path.is_file():
+        from ..calibration.middlebury import read_middlebury_calib
+
+        calibration = read_middlebury_calib(calib_path)
+    for name in _MIDDLEBURY_GT_NAMES:
+        if (left.parent / name).is_file():
+            gt = read_disparity(left.parent / name)
+            break
+    return calibration, gt
+
+
+def load_pair_files(left: str | os.PathLike, right: Optional[str | os.PathLike] = None,
+                    name: Optional[str] = None) -> StereoPair:
+    """Two image files (or one side-by-side image), with a Middlebury scene's calibration and
+    ground truth when they lie beside ``im0``."""
+    left = Path(left)
+    calibration, gt = _middlebury_extras(left) if right is not None else (None, None)
+    pair = load_pair(left, right, name=name or (left.parent.name if left.stem == "im0" else None))
+    if gt is not None and gt.shape == pair.left.shape[:2]:
+        pair.gt_disparity = gt
+    if calibration is not None:
+        pair.calibration = calibration
+    return pair

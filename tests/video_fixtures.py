@@ -7,6 +7,7 @@ frame it is. Videos use FFV1 in AVI, lossless in opencv-python-headless (checked
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,3 +70,64 @@ def stereo_videos(tmp_path_factory, motorcycle_session) -> StereoVideos:
     sbs = write_video(folder / "sbs.avi", [np.hstack(f) for f in frames], FPS)
     right_30 = write_video(folder / "right_30fps.avi", [f[1] for f in frames], 30.0)
     return StereoVideos(folder, left, right, sbs, right_30, frames, FPS)
+
+
+class FakeClock:
+    """A clock the test moves: ``sleep`` blocks until the test ``advance``s past its end (or
+    ``release`` is called), so pacing is checked against media times, never against wall time.
+    Once every capture thread waits for a time still to come, every frame due so far has been
+    captured."""
+
+    def __init__(self):
+        self.time = 0.0
+        self.slept: list[float] = []
+        self._ends: list[float] = []
+        self._released = False
+        self._condition = threading.Condition()
+
+    def now(self) -> float:
+        with self._condition:
+            return self.time
+
+    def sleep(self, delay: float) -> None:
+        with self._condition:
+            end = self.time + delay
+            self.slept.append(delay)
+            self._ends.append(end)
+            self._condition.notify_all()
+            while self.time < end and not self._released:
+                self._condition.wait(1.0)
+            self._ends.remove(end)
+
+    def advance_to(self, time: float) -> None:
+        """Move to ``time`` (a hair past it, so a sleep ending there is over despite rounding)."""
+        with self._condition:
+            self.time = max(self.time, time + 1e-9)
+            self._condition.notify_all()
+
+    def wait_for_sleepers(self, count: int, timeout: float = 10.0) -> bool:
+        """Whether ``count`` threads wait in ``sleep`` for a time still to come (False after
+        ``timeout`` real seconds: a hang guard, not a timing assertion)."""
+        with self._condition:
+            return self._condition.wait_for(
+                lambda: sum(end > self.time for end in self._ends) >= count or self._released, timeout)
+
+    def release(self) -> None:
+        with self._condition:
+            self._released = True
+            self._condition.notify_all()
+
+
+def paced_source(paths, fake: FakeClock, **options):
+    """A live source over video files paced by ``fake`` (what ``open_source(realtime=True)``
+    builds, on a fake clock)."""
+    from depthapp.sources import LiveSource, PacingClock, VideoFileGrabber
+
+    clock = PacingClock(now=fake.now, sleep=fake.sleep)
+
+    def stop():
+        clock.stop()
+        fake.release()
+
+    return LiveSource([lambda path=path: VideoFileGrabber(path, clock) for path in paths],
+                      on_close=stop, **options)

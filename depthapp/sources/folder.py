@@ -1,0 +1,116 @@
+"""Image folders: every pair of a folder, in name order, lossless or paced like a camera."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+
+from ..data import StereoPair
+from ..errors import InputError
+from ..io.images import read_rgb
+
+from .base import DEFAULT_FOLDER_FPS, EndOfStream, FramePair, FrameSource, PairSequence, StatusCallback
+from .clock import PacingClock
+from .files import PairFiles, find_pairs, load_pair_files
+from .recording import read_timestamps
+
+
+class ImageFolderSource(FrameSource):
+    """Every pair of an image folder in name order (the layouts of :func:`depthapp.io.find_pairs`,
+    including a recording's ``left/`` + ``right/`` + ``timestamps.csv``). Lossless.
+
+    Timestamps come from ``timestamps.csv`` when the folder has one, else ``index / fps``.
+    """
+
+    def __init__(self, folder: Union[str, os.PathLike], fps: Optional[float] = None,
+                 on_status: Optional[StatusCallback] = None):
+        super().__init__(f"image folder {folder}", on_status)
+        self.folder = Path(folder)
+        self._fps = fps
+        self._pairs: list = []
+        self._times: dict[str, tuple[float, float]] = {}
+        self._next = 0
+
+    @property
+    def nominal_fps(self) -> Optional[float]:
+        if self._fps:
+            return self._fps
+        if len(self._times) >= 2:
+            starts = sorted(min(t) for t in self._times.values())
+            span = starts[-1] - starts[0]
+            if span > 0:
+                return (len(starts) - 1) / span
+        return None
+
+    def __len__(self) -> int:
+        return len(self._pairs)
+
+    def _open(self) -> None:
+        self._pairs = find_pairs(self.folder)
+        self._times = read_timestamps(self.folder)
+        self._next = 0
+
+    def pair_time(self, index: int, name: str) -> tuple[float, float]:
+        if name in self._times:
+            return self._times[name]
+        seconds = index / (self._fps or DEFAULT_FOLDER_FPS)
+        return seconds, seconds
+
+    def _read(self, timeout):
+        if self._next >= len(self._pairs):
+            return None
+        files = self._pairs[self._next]
+        left, right = read_rgb(files.left), read_rgb(files.right)
+        if left.shape != right.shape:
+            raise InputError(f"{files.right}: size {right.shape[1]}x{right.shape[0]} differs from "
+                             f"{files.left} ({left.shape[1]}x{left.shape[0]})")
+        t_left, t_right = self.pair_time(self._next, files.name)
+        frame = FramePair(self._next, left, right, t_left, t_right, name=files.name)
+        self._next += 1
+        return frame
+
+    def _close(self) -> None:
+        pass
+
+
+class FolderPairGrabber:
+    """A grabber over an image folder for realtime emulation: returns ``((left, right), t)``
+    paced by the folder's timestamps (or ``fps``)."""
+
+    def __init__(self, folder: Union[str, os.PathLike], clock: PacingClock, fps: Optional[float] = None):
+        self.source = ImageFolderSource(folder, fps=fps).open()
+        self.clock = clock
+
+    def __call__(self):
+        frame = self.source.read()
+        if frame is None:
+            raise EndOfStream(str(self.source.folder))
+        due = self.clock.wait(min(frame.t_left, frame.t_right))
+        offset = due - min(frame.t_left, frame.t_right)
+        return (frame.left, frame.right), (frame.t_left + offset, frame.t_right + offset)
+
+    def close(self) -> None:
+        self.source.close()
+
+
+class FolderSequence(PairSequence):
+    """The pairs :func:`depthapp.io.find_pairs` finds in a folder. Middlebury scene folders also
+    bring their ``calib.txt`` and ground truth (``disp0GT.pfm`` or ``disp0.pfm``)."""
+
+    def __init__(self, folder: str | os.PathLike, pairs: Optional[Sequence[PairFiles]] = None):
+        self.folder = Path(folder)
+        self.pairs = list(pairs) if pairs is not None else find_pairs(self.folder)
+        self.description = str(self.folder)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def label(self, index: int) -> str:
+        return f"{self.pairs[index].name} ({index + 1}/{len(self)})"
+
+    def load(self, index: int) -> StereoPair:
+        self._check(index)
+        files = self.pairs[index]
+        return load_pair_files(files.left, files.right, name=files.name)
