@@ -1,6 +1,6 @@
 """Lossless recording of a stereo stream as a folder that every reader of depthapp understands.
 
-Layout (read back by :func:`depthapp.io.find_pairs`, ``depthapp run``, ``depthapp camera
+Layout (read back by :func:`depthapp.sources.find_pairs`, ``depthapp run``, ``depthapp camera
 --folder``, ``eval --dataset folder`` and ``train``)::
 
     DIR/left/000000.png   DIR/right/000000.png   (RGB PNG, as captured, before rectification)

@@ -11,7 +11,7 @@ ship it to worker processes or a Dask cluster.
 - ``sceneflow``: the folder that holds ``FlyingThings3D/`` (and ``Monkaa/``, ``Driving/``);
 - ``middlebury``: the MiddEval3 folder (holding ``trainingH/`` ...), one of its resolution
   folders, or a folder of full-size 2014/2021 scenes;
-- ``folder``: any folder of pairs that :func:`depthapp.io.find_pairs` understands, with optional
+- ``folder``: any folder of pairs that :func:`depthapp.sources.find_pairs` understands, with optional
   ground truth beside it.
 """
 
@@ -534,7 +534,7 @@ _GT_SUFFIXES = ("_disp", "_disparity", "_gt", "-disp", "-gt")
 
 class FolderDataset(StereoDataset):
     """Any folder of pairs (``left/`` + ``right/``, ``im0``/``im1`` scene folders, ``*_left``/
-    ``*_right`` files; see :func:`depthapp.io.find_pairs`) with optional ground truth:
+    ``*_right`` files; see :func:`depthapp.sources.find_pairs`) with optional ground truth:
 
     - ``left/`` + ``right/`` layouts: a sibling ``disp/`` (or ``disparity/``, ``gt/``,
       ``disp_occ/`` ...) holding ``<name>.pfm|.png|.npy``; ``disp_noc/`` for non-occluded GT;

@@ -18,7 +18,7 @@ from .recording import read_timestamps
 
 
 class ImageFolderSource(FrameSource):
-    """Every pair of an image folder in name order (the layouts of :func:`depthapp.io.find_pairs`,
+    """Every pair of an image folder in name order (the layouts of :func:`depthapp.sources.find_pairs`,
     including a recording's ``left/`` + ``right/`` + ``timestamps.csv``). Lossless.
 
     Timestamps come from ``timestamps.csv`` when the folder has one, else ``index / fps``.
@@ -96,7 +96,7 @@ class FolderPairGrabber:
 
 
 class FolderSequence(PairSequence):
-    """The pairs :func:`depthapp.io.find_pairs` finds in a folder. Middlebury scene folders also
+    """The pairs :func:`depthapp.sources.find_pairs` finds in a folder. Middlebury scene folders also
     bring their ``calib.txt`` and ground truth (``disp0GT.pfm`` or ``disp0.pfm``)."""
 
     def __init__(self, folder: str | os.PathLike, pairs: Optional[Sequence[PairFiles]] = None):
