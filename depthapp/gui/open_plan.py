@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
-
 from ..calibration.model import StereoCalibration
 from ..errors import CalibrationError, InputError
 from ..io.images import IMAGE_EXTENSIONS
 from ..sources.video import VIDEO_EXTENSIONS
+
 
 CALIBRATION_EXTENSIONS = (".txt", ".json", ".yaml", ".yml", ".xml", ".ini", ".conf", ".calib")
 DISPARITY_EXTENSIONS = (".pfm", ".npy")

@@ -1,7 +1,8 @@
 """Where stereo pairs come from: the first stage of source -> pair -> backend -> result -> sinks.
 
-One package for every source, one interface (:mod:`.base`) and one video decoder
-(:class:`~.video.VideoReader`):
+One package for every source, one interface (:mod:`.base`: every source streams as a
+:class:`FrameSource`; the indexable ones are also a :class:`PairSequence`, whose ``frames()``
+streams them) and one video decoder (:class:`~.video.VideoReader`):
 
 - :mod:`.files`: two image files, a side-by-side image, the pair layouts of a folder;
 - :mod:`.folder`: every pair of an image folder (lossless, or paced like a camera);
@@ -11,29 +12,29 @@ One package for every source, one interface (:mod:`.base`) and one video decoder
 - :mod:`.recording`: recordings (``left/`` + ``right/`` + ``timestamps.csv``);
 - :mod:`.dataset`: benchmark datasets, pair by pair with their ground truth;
 - :mod:`.clock`: the injectable clock that paces recorded media;
-- :mod:`.open`: :func:`open_source` (what the user named) and :func:`register_source_kind`, so
+- :mod:`.opener`: :func:`open_source` (what the user named) and :func:`register_source_kind`, so
   a new kind of source (a ROS bag) is one module here plus one registration.
 
 The viewer, the camera loop, ``depthapp run``/``rectify``, evaluation and training read pairs
 through this package. Nothing here imports Qt.
 """
 
-from .base import (FramePair, FrameSource, FrameTimeout, EndOfStream, PairSequence, SkewStats,
-                   SourceStats, StatusCallback)
+from .base import (EndOfStream, FramePair, FrameSource, FrameTimeout, PairSequence, SequenceSource,
+                   SkewStats, SourceStats, StatusCallback)
 from .clock import PacingClock, RateMeter
 from .dataset import DatasetSequence
 from .device import DeviceGrabber, parse_device
 from .files import SUBFOLDER_PAIRS, PairFiles, find_pairs, load_pair, load_pair_files
 from .folder import FolderPairGrabber, FolderSequence, ImageFolderSource
 from .live import LiveSource
-from .open import SourceKind, describe_kind, open_source, register_source_kind, source_kinds
+from .opener import SourceKind, describe_kind, open_source, register_source_kind, source_kinds
 from .recording import TIMESTAMPS_FILE, read_timestamps
 from .video import (VIDEO_EXTENSIONS, SideBySideVideoSource, VideoFileGrabber, VideoFilesSource,
                     VideoReader, VideoSequence)
 
 __all__ = ["DatasetSequence", "DeviceGrabber", "EndOfStream", "FolderPairGrabber",
            "FolderSequence", "FramePair", "FrameSource", "FrameTimeout", "ImageFolderSource",
-           "LiveSource", "PacingClock", "PairFiles", "PairSequence", "RateMeter",
+           "LiveSource", "PacingClock", "PairFiles", "PairSequence", "RateMeter", "SequenceSource",
            "SUBFOLDER_PAIRS", "SideBySideVideoSource", "SkewStats", "SourceKind", "SourceStats",
            "StatusCallback", "TIMESTAMPS_FILE", "VIDEO_EXTENSIONS", "VideoFileGrabber",
            "VideoFilesSource", "VideoReader", "VideoSequence", "describe_kind", "find_pairs",

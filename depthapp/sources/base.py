@@ -43,6 +43,7 @@ from .clock import RateMeter
 
 StatusCallback = Callable[[str], None]
 
+
 DEFAULT_FOLDER_FPS = 30.0
 
 
@@ -261,3 +262,52 @@ class PairSequence(ABC):
 
     def __iter__(self) -> Iterator[StereoPair]:
         return (self.load(index) for index in range(len(self)))
+
+    def frames(self, fps: Optional[float] = None) -> "SequenceSource":
+        """These pairs as a lossless :class:`FrameSource` (to feed the camera loop); closing the
+        stream closes this sequence."""
+        return SequenceSource(lambda: self, self.description, fps=fps)
+
+
+class SequenceSource(FrameSource):
+    """A :class:`PairSequence` read in order as a lossless, consumer-paced :class:`FrameSource`,
+    so any indexable source (a folder, a video, a dataset) also streams. Pair ``i`` is taken at
+    ``i / fps`` seconds (``fps`` default :data:`DEFAULT_FOLDER_FPS`) unless :meth:`pair_time`
+    knows better. ``open_sequence()`` is called by ``open()``, so a missing folder fails there."""
+
+    def __init__(self, open_sequence: Callable[[], PairSequence], description: str,
+                 fps: Optional[float] = None, on_status: Optional[StatusCallback] = None):
+        super().__init__(description, on_status)
+        self._open_sequence = open_sequence
+        self._fps = fps
+        self.sequence: Optional[PairSequence] = None
+        self._next = 0
+
+    @property
+    def nominal_fps(self) -> Optional[float]:
+        return self._fps
+
+    def __len__(self) -> int:
+        return len(self.sequence) if self.sequence is not None else 0
+
+    def pair_time(self, index: int, name: str) -> tuple[float, float]:
+        """``(t_left, t_right)`` of pair ``index`` in seconds."""
+        seconds = index / (self._fps or DEFAULT_FOLDER_FPS)
+        return seconds, seconds
+
+    def _open(self) -> None:
+        self.sequence = self._open_sequence()
+        self._next = 0
+
+    def _read(self, timeout):
+        if self._next >= len(self.sequence):
+            return None
+        pair = self.sequence.load(self._next)
+        t_left, t_right = self.pair_time(self._next, pair.name)
+        frame = FramePair(self._next, pair.left, pair.right, t_left, t_right, name=pair.name)
+        self._next += 1
+        return frame
+
+    def _close(self) -> None:
+        if self.sequence is not None:
+            self.sequence.close()

@@ -10,7 +10,6 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
-
 from .video import _bgr_to_rgb, _quiet_opencv
 
 DeviceSpec = Union[int, str]

@@ -6,18 +6,14 @@ import os
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
-
 from ..data import StereoPair
-from ..errors import InputError
-from ..io.images import read_rgb
-
-from .base import DEFAULT_FOLDER_FPS, EndOfStream, FramePair, FrameSource, PairSequence, StatusCallback
+from .base import EndOfStream, PairSequence, SequenceSource, StatusCallback
 from .clock import PacingClock
 from .files import PairFiles, find_pairs, load_pair_files
 from .recording import read_timestamps
 
 
-class ImageFolderSource(FrameSource):
+class ImageFolderSource(SequenceSource):
     """Every pair of an image folder in name order (the layouts of :func:`depthapp.sources.find_pairs`,
     including a recording's ``left/`` + ``right/`` + ``timestamps.csv``). Lossless.
 
@@ -26,12 +22,9 @@ class ImageFolderSource(FrameSource):
 
     def __init__(self, folder: Union[str, os.PathLike], fps: Optional[float] = None,
                  on_status: Optional[StatusCallback] = None):
-        super().__init__(f"image folder {folder}", on_status)
+        super().__init__(lambda: FolderSequence(folder), f"image folder {folder}", fps, on_status)
         self.folder = Path(folder)
-        self._fps = fps
-        self._pairs: list = []
         self._times: dict[str, tuple[float, float]] = {}
-        self._next = 0
 
     @property
     def nominal_fps(self) -> Optional[float]:
@@ -44,35 +37,14 @@ class ImageFolderSource(FrameSource):
                 return (len(starts) - 1) / span
         return None
 
-    def __len__(self) -> int:
-        return len(self._pairs)
-
     def _open(self) -> None:
-        self._pairs = find_pairs(self.folder)
+        super()._open()
         self._times = read_timestamps(self.folder)
-        self._next = 0
 
     def pair_time(self, index: int, name: str) -> tuple[float, float]:
         if name in self._times:
             return self._times[name]
-        seconds = index / (self._fps or DEFAULT_FOLDER_FPS)
-        return seconds, seconds
-
-    def _read(self, timeout):
-        if self._next >= len(self._pairs):
-            return None
-        files = self._pairs[self._next]
-        left, right = read_rgb(files.left), read_rgb(files.right)
-        if left.shape != right.shape:
-            raise InputError(f"{files.right}: size {right.shape[1]}x{right.shape[0]} differs from "
-                             f"{files.left} ({left.shape[1]}x{left.shape[0]})")
-        t_left, t_right = self.pair_time(self._next, files.name)
-        frame = FramePair(self._next, left, right, t_left, t_right, name=files.name)
-        self._next += 1
-        return frame
-
-    def _close(self) -> None:
-        pass
+        return super().pair_time(index, name)
 
 
 class FolderPairGrabber:

@@ -12,7 +12,6 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from ..errors import InputError
-
 from .base import EndOfStream, FramePair, FrameSource, FrameTimeout, SourceStats, StatusCallback
 from .clock import RateMeter
 from .video import split_frame

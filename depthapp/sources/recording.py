@@ -8,8 +8,8 @@ import os
 from pathlib import Path
 from typing import Union
 
-
 from ..errors import InputError
+
 
 TIMESTAMPS_FILE = "timestamps.csv"
 

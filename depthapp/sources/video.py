@@ -13,9 +13,9 @@ import numpy as np
 from ..data import StereoPair
 from ..errors import InputError
 from ..io.images import split_side_by_side
-
 from .base import EndOfStream, FramePair, FrameSource, PairSequence, StatusCallback
 from .clock import PacingClock
+
 
 VIDEO_EXTENSIONS = (".avi", ".mkv", ".mp4", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".nut",
                     ".wmv", ".flv", ".ts", ".mjpg", ".mjpeg", ".h264", ".hevc", ".ogv")

@@ -9,9 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
-
 from ..errors import InputError, UsageError
-
 from .base import FrameSource, StatusCallback
 from .clock import PacingClock
 from .device import DeviceGrabber
