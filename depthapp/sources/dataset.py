@@ -14,10 +14,11 @@ from .base import PairSequence
 class DatasetSequence(PairSequence):
     """The samples of a :class:`~depthapp.evaluation.datasets.StereoDataset` (or the given subset
     of them), each loaded as a :class:`StereoPair` named by its sample id, with its ground-truth
-    disparity when it has one."""
+    disparity when it has one (and ``with_ground_truth``)."""
 
-    def __init__(self, dataset, samples: Optional[Sequence] = None):
+    def __init__(self, dataset, samples: Optional[Sequence] = None, with_ground_truth: bool = True):
         self.dataset = dataset
+        self.with_ground_truth = with_ground_truth
         self.samples = list(dataset.samples if samples is None else samples)
         self.description = dataset.describe()
 
@@ -31,7 +32,7 @@ class DatasetSequence(PairSequence):
         self._check(index)
         sample = self.samples[index]
         pair = sample.load_pair()
-        if sample.has_ground_truth:
+        if self.with_ground_truth and sample.has_ground_truth:
             disparity = sample.load_ground_truth().disparity
             if disparity.shape != pair.left.shape[:2]:
                 raise InputError(f"{sample.files['disp']}: ground truth is {disparity.shape[1]}x"

@@ -24,6 +24,8 @@ import torch
 from ..errors import InputError, UsageError
 from ..io.atomic import atomic_path
 from ..jobs import CancelToken, ProgressCallback
+from ..sources.dataset import DatasetSequence
+from .data import TrainingSample, as_unit_float
 from .evaluate import evaluate_motorcycle
 from .trainer import TrainConfig, Trainer, TrainResult
 
@@ -137,7 +139,8 @@ def adapt_to_camera(backend: str, weights: str, data: str, out: str, *, iters: i
     if len(trainer.source.samples) != len(training_ids):  # the Motorcycle guard dropped some
         dropped = len(training_ids) - len(trainer.source.samples)
         trainer.note(f"{dropped} pair(s) left out as depthapp's held-out test")
-    samples = [_whole_sample(dataset, sample_id) for sample_id in ids]
+    samples = [TrainingSample(as_unit_float(pair.left), as_unit_float(pair.right), None, pair.name)
+               for pair in DatasetSequence(dataset, with_ground_truth=False)]
     names = [s.name for s in samples]
     resumed = trainer.iteration > 0
     if resumed:
@@ -188,14 +191,6 @@ def adapt_to_camera(backend: str, weights: str, data: str, out: str, *, iters: i
                               check_samples=heldout_samples)
     return AdaptResult(out=out_path, weights=training.weights, pairs=len(ids), heldout=len(heldout),
                        training=training, per_pair=per_pair, **result_numbers)
-
-
-def _whole_sample(dataset, sample_id: str):
-    from .data import TrainingSample, as_unit_float
-
-    sample = next(s for s in dataset.samples if s.id == sample_id)
-    pair = sample.load_pair()
-    return TrainingSample(as_unit_float(pair.left), as_unit_float(pair.right), None, sample.id)
 
 
 __all__ = ["AdaptResult", "adapt_to_camera"]
