@@ -131,3 +131,14 @@ def paced_source(paths, fake: FakeClock, **options):
 
     return LiveSource([lambda path=path: VideoFileGrabber(path, clock) for path in paths],
                       on_close=stop, **options)
+
+
+def write_pair_folder(folder: Path, frames) -> Path:
+    """``left/NNNNNN.png`` + ``right/NNNNNN.png`` for each ``(left, right)`` frame (a recording
+    without timestamps)."""
+    from depthapp.io import write_image
+
+    for k, (left, right) in enumerate(frames):
+        write_image(folder / "left" / f"{k:06d}.png", left)
+        write_image(folder / "right" / f"{k:06d}.png", right)
+    return folder

@@ -1,4 +1,5 @@
-"""Frame sources on real video files: counts, losslessness, pacing, skew, reconnects, ends."""
+"""Live capture on real video files: pacing on a fake clock, dropping, nearest-in-time pairing,
+reconnects, timeouts, buffer eviction."""
 
 from __future__ import annotations
 
@@ -8,55 +9,11 @@ import time
 import numpy as np
 import pytest
 
-from depthapp.sources import (EndOfStream, FrameTimeout, ImageFolderSource, LiveSource, PacingClock,
-                              SideBySideVideoSource, VideoFileGrabber, VideoFilesSource, open_source)
-from depthapp.errors import InputError, UsageError
+from depthapp.errors import InputError
+from depthapp.sources import (EndOfStream, FrameTimeout, LiveSource, PacingClock, VideoFileGrabber,
+                              open_source)
 
 from video_fixtures import FakeClock, frame_number, paced_source
-
-
-def test_video_files_are_read_losslessly_in_order_and_end_cleanly(stereo_videos):
-    with VideoFilesSource(stereo_videos.left, stereo_videos.right) as source:
-        frames = list(source)
-        assert source.read() is None  # the end stays the end
-        stats = source.stats()
-    assert len(frames) == len(stereo_videos.frames)
-    for k, (frame, (left, right)) in enumerate(zip(frames, stereo_videos.frames)):
-        assert frame.index == k
-        np.testing.assert_array_equal(frame.left, left)
-        np.testing.assert_array_equal(frame.right, right)
-        assert frame.t_left == pytest.approx(k / stereo_videos.fps, abs=1e-6)
-        assert frame.skew == pytest.approx(0.0, abs=1e-9)
-    assert stats.delivered == len(frames) and stats.dropped == (0,) and not stats.live
-
-
-def test_lossless_source_waits_for_a_slow_consumer(stereo_videos):
-    with VideoFilesSource(stereo_videos.left, stereo_videos.right) as source:
-        indices = []
-        for frame in source:
-            indices.append(frame.index)
-            time.sleep(0.06)  # slower than the file's 20 fps
-    assert indices == list(range(len(stereo_videos.frames)))
-
-
-def test_side_by_side_video_is_split_into_the_two_views(stereo_videos):
-    with SideBySideVideoSource(stereo_videos.sbs) as source:
-        frames = list(source)
-    assert len(frames) == len(stereo_videos.frames)
-    for frame, (left, right) in zip(frames, stereo_videos.frames):
-        np.testing.assert_array_equal(frame.left, left)
-        np.testing.assert_array_equal(frame.right, right)
-
-
-def test_lossless_skew_is_the_difference_of_the_presentation_times(stereo_videos):
-    # Right file at 30 fps, left at 20 fps: frame k is taken k/20 and k/30 s in.
-    with VideoFilesSource(stereo_videos.left, stereo_videos.right_30fps) as source:
-        frames = list(source)
-        stats = source.stats()
-    expected = [k * (1 / 20 - 1 / 30) for k in range(len(frames))]
-    np.testing.assert_allclose([f.skew for f in frames], expected, atol=1e-6)
-    assert stats.skew.maximum == pytest.approx(max(expected), abs=1e-6)
-    assert stats.skew.mean == pytest.approx(np.mean(expected), abs=1e-6)
 
 
 def test_realtime_paces_by_the_file_fps_and_keeps_every_frame_for_a_fast_consumer(stereo_videos):
@@ -225,45 +182,6 @@ def test_read_times_out_and_close_wakes_a_waiting_reader():
     source.close()
     reader.join(5.0)  # a hang guard: close() must wake the reader
     assert not reader.is_alive() and results == [None]
-
-
-def test_image_folder_source_reads_pairs_and_their_timestamps(tmp_path, stereo_videos):
-    from depthapp.io import write_image
-
-    for k, (left, right) in enumerate(stereo_videos.frames[:3]):
-        write_image(tmp_path / "left" / f"{k:06d}.png", left)
-        write_image(tmp_path / "right" / f"{k:06d}.png", right)
-    (tmp_path / "timestamps.csv").write_text(
-        "frame,index,t_left,t_right\n000000,0,0.0,0.001\n000001,5,0.1,0.102\n000002,9,0.2,0.2\n")
-    with ImageFolderSource(tmp_path) as source:
-        frames = list(source)
-        assert source.nominal_fps == pytest.approx(10.0)
-    assert [f.index for f in frames] == [0, 1, 2]
-    assert [f.name for f in frames] == ["000000", "000001", "000002"]
-    np.testing.assert_allclose([f.skew for f in frames], [0.001, 0.002, 0.0], atol=1e-9)
-    np.testing.assert_array_equal(frames[1].left, stereo_videos.frames[1][0])
-
-
-def test_open_source_names_the_problem():
-    with pytest.raises(InputError, match="no-such.avi: no such file or camera"):
-        open_source(left="no-such.avi", right="no-such.avi")
-    with pytest.raises(UsageError, match="--left and --right go together"):
-        open_source(left="0")
-    with pytest.raises(UsageError, match="give one source"):
-        open_source()
-
-
-def test_a_missing_camera_is_a_clear_error():
-    source = open_source(left="97", right="98")
-    with pytest.raises(InputError, match="camera 97: cannot open the camera"):
-        source.open()
-
-
-def test_a_file_that_is_not_a_video_is_a_clear_error(tmp_path):
-    bad = tmp_path / "notes.avi"
-    bad.write_text("not a video")
-    with pytest.raises(InputError, match="notes.avi: not a readable video file"):
-        VideoFilesSource(bad, bad).open()
 
 
 def test_frames_evicted_from_the_buffer_count_as_dropped(stereo_videos):
