@@ -84,14 +84,18 @@ class FakeClock:
         self._ends: list[float] = []
         self._released = False
         self._condition = threading.Condition()
+        self._seen = threading.local()
 
     def now(self) -> float:
         with self._condition:
+            self._seen.time = self.time
             return self.time
 
     def sleep(self, delay: float) -> None:
         with self._condition:
-            end = self.time + delay
+            # From the time this thread last read, as a real sleep after time.monotonic() would:
+            # the test may have moved the clock in between.
+            end = getattr(self._seen, "time", self.time) + delay
             self.slept.append(delay)
             self._ends.append(end)
             self._condition.notify_all()
@@ -130,7 +134,7 @@ def paced_source(paths, fake: FakeClock, **options):
         fake.release()
 
     return LiveSource([lambda path=path: VideoFileGrabber(path, clock) for path in paths],
-                      on_close=stop, **options)
+                      on_close=stop, now=fake.now, **options)
 
 
 def write_pair_folder(folder: Path, frames) -> Path:

@@ -85,6 +85,11 @@ class LiveSource(FrameSource):
         give_up_after: seconds a lost stream may stay lost before ``read()`` raises InputError;
             None waits forever (the user stops with Ctrl-C).
         nominal_fps: the rate the grabbers claim, if known.
+        on_close: called by ``close()`` before the capture threads are joined (to wake a
+            grabber that sleeps, e.g. :meth:`PacingClock.stop`).
+        now: the clock of capture times and rates: ``time.monotonic``, or the
+            :class:`~depthapp.sources.clock.PacingClock`'s in tests. Reconnect backoff and read
+            timeouts are real time.
 
     The factories are called once in ``open()``; an error there (no such camera) is raised to
     the caller. After that, a grabber that raises anything but :class:`EndOfStream` counts as a
@@ -97,7 +102,8 @@ class LiveSource(FrameSource):
                  description: str = "live source", names: Optional[Sequence[str]] = None,
                  on_status: Optional[StatusCallback] = None, buffer: int = 8,
                  backoff: tuple[float, float] = (0.05, 2.0), give_up_after: Optional[float] = None,
-                 nominal_fps: Optional[float] = None, on_close: Optional[Callable[[], None]] = None):
+                 nominal_fps: Optional[float] = None, on_close: Optional[Callable[[], None]] = None,
+                 now: Callable[[], float] = time.monotonic):
         super().__init__(description, on_status)
         if len(streams) not in (1, 2):
             raise ValueError(f"LiveSource takes one or two streams, got {len(streams)}")
@@ -109,6 +115,7 @@ class LiveSource(FrameSource):
         self._give_up_after = give_up_after
         self._nominal_fps = nominal_fps
         self._on_close = on_close
+        self._now = now
         self._condition = threading.Condition()
         self._stopping = threading.Event()
         self._pairs = 0
@@ -161,7 +168,7 @@ class LiveSource(FrameSource):
                 continue
             image, stamp = output if isinstance(output, tuple) and len(output) == 2 \
                 and not isinstance(output[1], np.ndarray) else (output, None)
-            now = time.monotonic()
+            now = self._now()
             with self._condition:
                 if len(stream.frames) == stream.frames.maxlen and stream.frames[0].seq > stream.last_used:
                     stream.dropped += 1  # evicted before anyone asked for it
@@ -296,7 +303,7 @@ class LiveSource(FrameSource):
 
     def stats(self) -> SourceStats:
         with self._condition:
-            now = time.monotonic()
+            now = self._now()
             if self._stopping.is_set() and not self._is_open:
                 state = "closed"
             elif any(s.lost for s in self._streams):

@@ -116,7 +116,7 @@ def open_source(left: Optional[str] = None, right: Optional[str] = None, sbs: Op
         if realtime:
             clock = clock or PacingClock()
             return LiveSource([lambda: VideoFileGrabber(sbs, clock)], description=f"side-by-side video {sbs}",
-                              on_status=on_status, on_close=clock.stop)
+                              on_status=on_status, on_close=clock.stop, now=clock.now)
         return SideBySideVideoSource(sbs, on_status=on_status)
 
     if folder:
@@ -137,7 +137,7 @@ def open_source(left: Optional[str] = None, right: Optional[str] = None, sbs: Op
             clock = clock or PacingClock()
             return LiveSource([lambda: VideoFileGrabber(left, clock), lambda: VideoFileGrabber(right, clock)],
                               description=f"video files {left} + {right} (realtime)",
-                              on_status=on_status, on_close=clock.stop)
+                              on_status=on_status, on_close=clock.stop, now=clock.now)
         return VideoFilesSource(left, right, on_status=on_status)
     if kinds == ("folder", "folder"):
         return _two_folder_source(left, right, realtime, on_status, clock)
@@ -149,7 +149,7 @@ def _folder_source(folder, realtime, on_status, clock=None) -> FrameSource:
         clock = clock or PacingClock()
         return LiveSource([lambda: FolderPairGrabber(folder, clock)], split=lambda pair: pair,
                           description=f"image folder {folder} (realtime)", on_status=on_status,
-                          on_close=clock.stop)
+                          on_close=clock.stop, now=clock.now)
     return ImageFolderSource(folder, on_status=on_status)
 
 

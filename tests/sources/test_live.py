@@ -34,6 +34,7 @@ def test_realtime_paces_by_the_file_fps_and_keeps_every_frame_for_a_fast_consume
         assert frame.t_left == pytest.approx(k / fps) and frame.t_right == pytest.approx(k / fps)
         assert at >= frame.t_left - 1e-9, "frames came faster than the file's frame rate"
     assert stats.captured == (count, count)
+    assert stats.capture_fps == pytest.approx((fps, fps)), "captured at the file's frame rate"
     # A consumer that does nothing keeps up.
     assert len(frames) == count
     for k, frame in enumerate(frames):
@@ -75,12 +76,21 @@ def test_realtime_drops_stale_frames_for_a_slow_consumer_and_lossless_does_not(s
 
 def test_live_pairs_each_frame_with_the_nearest_in_time_and_reports_the_skew(stereo_videos):
     # Two "cameras" at 20 and 30 fps: the nearest frames are at most 1/60 s apart.
-    clock = PacingClock()
-    source = LiveSource([lambda: VideoFileGrabber(stereo_videos.left, clock),
-                         lambda: VideoFileGrabber(stereo_videos.right_30fps, clock)],
-                        on_close=clock.stop)
-    with source:
-        frames = list(source)
+    fake = FakeClock()
+    count = len(stereo_videos.frames)
+    due = ([k / 20 for k in range(count)], [k / 30 for k in range(count)])
+    frames = []
+    with paced_source([stereo_videos.left, stereo_videos.right_30fps], fake) as source:
+        reader = threading.Thread(target=lambda: frames.extend(source))
+        reader.start()
+        for t in sorted(set(due[0] + due[1]))[1:]:
+            # Time moves on once both cameras hold every frame due so far.
+            captured = tuple(sum(d <= fake.now() for d in side) for side in due)
+            guard = time.monotonic() + 10.0  # a hang guard, not a timing assertion
+            while source.stats().captured != captured and time.monotonic() < guard:
+                time.sleep(0.002)
+            fake.advance_to(t + 1e-6)
+        reader.join(10.0)
         stats = source.stats()
     assert len(frames) >= 6
     skews = [f.skew for f in frames]
