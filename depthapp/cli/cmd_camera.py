@@ -94,8 +94,8 @@ def _print_status(message: str) -> None:
 def handle(args, extra) -> int:
     from ..backends import create_backend
     from ..camera.recorder import Recorder
-    from ..sources import open_source
     from ..pipeline import choose_max_disp
+    from ..sources import open_source
 
     if args.frames is not None and args.frames < 1:
         raise UsageError(f"--frames must be at least 1, got {args.frames}")
