@@ -7,7 +7,7 @@ the pages only render the model and forward what the user does.
    what is counted, and the calibration options (distortion model, rectification alpha,
    outlier views).
 2. Source: image files (left/right globs or picked files, or a folder), or a live source
-   through :mod:`depthapp.camera` (two cameras, a side-by-side camera, video files); the live
+   through :mod:`depthapp.sources` (two cameras, a side-by-side camera, video files); the live
    option is disabled, with the reason, when that module is missing.
 3. Capture: corners found in each pair drawn over it, the coverage map of each camera, the
    poses still missing and what to do about them; views are added by hand ("Add view") or
@@ -70,13 +70,13 @@ GOOD_HTML, WARN_HTML, BAD_HTML = "#2a9d4a", "#c77700", "#c62828"
 
 
 def camera_module():
-    """``(depthapp.camera, None)`` or ``(None, why the live source is unavailable)``."""
+    """``(depthapp.sources, None)`` or ``(None, why the live source is unavailable)``."""
     try:
-        module = importlib.import_module("depthapp.camera")
+        module = importlib.import_module("depthapp.sources")
     except ImportError as error:
-        return None, f"live sources need depthapp.camera, which is not available ({error})"
+        return None, f"live sources need depthapp.sources, which is not available ({error})"
     if not hasattr(module, "open_source"):
-        return None, "depthapp.camera has no open_source() in this build"
+        return None, "depthapp.sources has no open_source() in this build"
     return module, None
 
 

@@ -193,7 +193,7 @@ def write_video(path, frames):
 
 def test_live_source_from_video_files(wizard, qtbot, chessboards, tmp_path):
     """Two lossless videos of six board poses, each held still for four frames: the live
-    path (depthapp.camera's open_source, fast detection, still-board auto-capture) takes one
+    path (depthapp.sources' open_source, fast detection, still-board auto-capture) takes one
     view per pose, never a duplicate, and calibrates."""
     from depthapp.gui.calibration_wizard import PAGE_CAPTURE, PAGE_RESULT
 
@@ -252,12 +252,12 @@ def test_closing_the_parent_stops_a_running_live_source(qtbot, chessboards, tmp_
 def test_live_option_disabled_without_the_camera_module(qtbot, monkeypatch):
     from depthapp.gui.calibration_wizard import CalibrationWizard
 
-    monkeypatch.setitem(sys.modules, "depthapp.camera", None)  # as if not installed
+    monkeypatch.setitem(sys.modules, "depthapp.sources", None)  # as if not installed
     wiz = CalibrationWizard()
     qtbot.addWidget(wiz)
     page = wiz.source_page
     assert not page.use_live.isEnabled()
-    assert "depthapp.camera" in page.use_live.toolTip()
+    assert "depthapp.sources" in page.use_live.toolTip()
     assert "Live source unavailable" in page.live_reason.text()
 
 
