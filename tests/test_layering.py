@@ -3,10 +3,14 @@ every module, and no third-party import drags Qt into the core behind import-lin
 
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    tomllib = pytest.importorskip("tomli", reason="reading pyproject.toml on Python 3.10 needs tomli")
 
 ROOT = Path(__file__).resolve().parents[1]
 CORE_CONTRACT = "The core imports neither Qt nor the GUI nor the CLI"
