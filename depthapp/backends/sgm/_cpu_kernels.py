@@ -2,9 +2,9 @@
 
 Layout everywhere: cost and aggregated cost are ``(H, W, D)`` C-contiguous, disparity index
 innermost so the per-pixel recurrence runs over contiguous memory and vectorises. Integer costs
-are aggregated in int32 working buffers and stored in the (narrower) output type: the int32
-recurrence vectorises, while arithmetic written on uint16 is widened to int64 by numba and does
-not (measured: 4x slower). Penalty arrays are ``(8, H, W)`` in path order (``PATH_DIRECTIONS``),
+are aggregated in int16 working buffers when path costs fit (int32 otherwise) and stored in the
+output type; every intermediate is cast back to the working type, because numba computes integer
+arithmetic in int64 and LLVM then keeps 64-bit lanes. Penalty arrays are ``(8, H, W)`` in path order (``PATH_DIRECTIONS``),
 usually zero-stride broadcasts of scalars.
 
 Every kernel is compiled with ``cache=True``: the on-disk cache turns seconds of compilation in
@@ -45,12 +45,12 @@ def _store(cur, out_px, extra_px, n_disp, mode):
 @njit(cache=True, inline="always", boundscheck=False)
 def _path_start(cost_px, cur, out_px, extra_px, n_disp, big, mode):
     """First pixel of a path: L = C. Returns min_d L."""
+    work = type(big)
     best = big
     for d in range(n_disp):
-        cur[d + 1] = cost_px[d]
-        value = cur[d + 1]
-        if value < best:
-            best = value
+        value = work(cost_px[d])
+        cur[d + 1] = value
+        best = min(best, value)
     _store(cur, out_px, extra_px, n_disp, mode)
     return best
 
@@ -64,23 +64,21 @@ def _path_step(cost_px, prev, prev_min, p1, p2, cur, out_px, extra_px, n_disp, b
 
     ``prev``/``cur`` are padded: index ``d + 1`` holds disparity ``d``; indices 0 and ``D + 1``
     hold ``big`` so the d-1/d+1 terms need no branches. Returns min_d L(p, d).
+
+    Every intermediate is cast back to the working type (``type(big)``): numba computes
+    integer arithmetic in int64, and without the casts LLVM keeps 64-bit lanes (8 per AVX-512
+    register); with them an int16 working type runs 32 lanes (measured 4x faster).
     """
-    jump = prev_min + p2
+    work = type(big)
+    jump = work(prev_min + p2)
     best = big
     for d in range(n_disp):
-        value = prev[d + 1]
-        lower = prev[d] + p1
-        upper = prev[d + 2] + p1
-        if lower < value:
-            value = lower
-        if upper < value:
-            value = upper
-        if jump < value:
-            value = jump
-        value = cost_px[d] + value - prev_min
+        value = min(prev[d + 1], work(prev[d] + p1))
+        value = min(value, work(prev[d + 2] + p1))
+        value = min(value, jump)
+        value = work(work(cost_px[d]) + work(value - prev_min))
         cur[d + 1] = value
-        if value < best:
-            best = value
+        best = min(best, value)
     _store(cur, out_px, extra_px, n_disp, mode)
     return best
 
