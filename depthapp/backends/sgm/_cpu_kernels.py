@@ -203,6 +203,8 @@ def winner_take_all(aggregated, uniqueness, subpixel, disparity, right_disparity
     height, width, n_disp = aggregated.shape
     keep = (100.0 - uniqueness) / 100.0
     for y in prange(height):
+        running = np.empty(width, aggregated.dtype)
+        running_index = np.empty(width, np.int32)
         for x in range(width):
             costs = aggregated[y, x]
             best = costs[0]
@@ -242,17 +244,28 @@ def winner_take_all(aggregated, uniqueness, subpixel, disparity, right_disparity
                 if curvature > 0:
                     value += 0.5 * (left - right) / curvature
             disparity[y, x] = value
-        # right view: pixel xr is matched by (xr + d, d); first (smallest d) minimum. Gathered
-        # while the row is in cache (3x faster than scattering running minima).
+        # right view: pixel xr is matched by (xr + d, d); first (smallest d) minimum. Running
+        # minima kept in reversed order (slot width - 1 - xr), so the right pixels a left pixel
+        # x reaches, x - d for d = 0..D-1, are contiguous slots and the update is one vector
+        # loop of selects; left pixels come in increasing x, i.e. increasing d for each xr, so
+        # ``<`` keeps the first minimum (3x faster than gathering aggregated[y, xr + d, d]).
         for xr in range(width):
-            best = aggregated[y, xr, 0]
-            best_index = 0
-            for d in range(1, min(n_disp, width - xr)):
-                value = aggregated[y, xr + d, d]
-                if value < best:
-                    best = value
-                    best_index = d
-            right_disparity[y, xr] = best_index
+            running[width - 1 - xr] = aggregated[y, xr, 0]
+            running_index[width - 1 - xr] = 0
+        for x in range(1, width):
+            base = width - 1 - x
+            count = min(n_disp, x + 1)
+            costs = aggregated[y, x]
+            slots = running[base:base + count]
+            indices = running_index[base:base + count]
+            for d in range(1, count):
+                value = costs[d]
+                old = slots[d]
+                better = value < old
+                slots[d] = value if better else old
+                indices[d] = np.int32(d) if better else indices[d]
+        for xr in range(width):
+            right_disparity[y, xr] = running_index[width - 1 - xr]
 
 
 @njit(cache=True, parallel=True, boundscheck=False)
