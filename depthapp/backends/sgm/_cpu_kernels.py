@@ -4,8 +4,8 @@ Layout everywhere: cost and aggregated cost are ``(H, W, D)`` C-contiguous, disp
 innermost so the per-pixel recurrence runs over contiguous memory and vectorises. Integer costs
 are aggregated in int16 working buffers when path costs fit (int32 otherwise) and stored in the
 output type; every intermediate is cast back to the working type, because numba computes integer
-arithmetic in int64 and LLVM then keeps 64-bit lanes. Penalty arrays are ``(8, H, W)`` in path order (``PATH_DIRECTIONS``),
-usually zero-stride broadcasts of scalars.
+arithmetic in int64 and LLVM then keeps 64-bit lanes. Penalty arrays are ``(8, H, W)`` in path
+order (``PATH_DIRECTIONS``), usually zero-stride broadcasts of scalars.
 
 Every kernel is compiled with ``cache=True``: the on-disk cache turns seconds of compilation in
 each new process into milliseconds.

@@ -78,7 +78,7 @@ def aggregation_bytes(height: int, width: int, n_disp: int, cost_dtype=np.uint8,
     plus per-thread path buffers (``2 x band x (D + 2)`` working values, counted for 64
     threads). The cost volume itself is the caller's (``H*W*D*itemsize``); so are penalty maps
     given per pixel."""
-    del cost_dtype, paths  # the working type is 4 bytes whatever the cost type
+    del cost_dtype, paths  # counted at 4 bytes a working value (int16 needs half, int32 all)
     result = height * width * n_disp * np.dtype(accumulator).itemsize
     per_thread = (2 * _BAND + 2) * (n_disp + 2) * 4
     return int(result + 64 * per_thread)
