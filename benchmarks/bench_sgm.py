@@ -166,6 +166,7 @@ def main() -> int:
     parser.add_argument("--skip-kitti", action="store_true")
     args = parser.parse_args()
 
+    import depthapp.backends.sgm  # noqa: F401  (sets numba's OpenMP wait policy, as the CLI does)
     from depthapp.bench import environment_line, format_table, measure, set_threads
 
     threads = set_threads(args.threads)
@@ -201,7 +202,8 @@ def main() -> int:
         return round(seconds / table[name], 2) if name in table else "-"
 
     print(f"# sgm benchmark, device {args.device}")
-    print(f"{environment_line()}; threads {threads}\n")
+    print(f"{environment_line()}; threads {threads}; load average "
+          f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}\n")
 
     # 1. Motorcycle with ground truth --------------------------------------------------------
     pair = load_sample()
@@ -236,7 +238,7 @@ def main() -> int:
     cpu = {name: float(np.median(values)) for name, values in cpu_times.items()}
     headers = ["method", "bad-1 all", "bad-2 all", "bad-4 all", "bad-1 filled", "bad-2 filled",
                "bad-4 filled", "density", "EPE", "bad-2 x>=64", "median s", "x HH", "x SGBM",
-               "cpu s", "cpu x HH"]
+               "cpu s", "cpu x HH", "cpu x SGBM"]
     rows = []
     for name, _ in runs:
         score = accuracy(results[name], pair.gt_disparity)
@@ -244,7 +246,8 @@ def main() -> int:
         rows.append([name] + [round(score[h], 2) for h in headers[1:10]]
                     + [round(seconds, 4), ratio(seconds, wall, "OpenCV SGBM MODE_HH"),
                        ratio(seconds, wall, "OpenCV SGBM MODE_SGBM"), round(cpu_seconds, 4),
-                       ratio(cpu_seconds, cpu, "OpenCV SGBM MODE_HH")])
+                       ratio(cpu_seconds, cpu, "OpenCV SGBM MODE_HH"),
+                       ratio(cpu_seconds, cpu, "OpenCV SGBM MODE_SGBM")])
     print(f"## {pair.name} {pair.width}x{pair.height}, 64 disparities, {args.repeats} repeats "
           f"(percent; density over valid ground truth; EPE px over filled)")
     print(format_table(headers, rows))
@@ -297,21 +300,31 @@ def main() -> int:
         kitti = StereoPair(resize_area(pair.left, size), resize_area(pair.right, size),
                            name="motorcycle-resized-1242x375")
         runs = methods(128)
+        for name, fn in runs:  # warm-up
+            measure(name, lambda: fn(kitti), repeats=0, warmup=2, sync=sync)
+        kitti_wall = {name: [] for name, _ in runs}
+        kitti_cpu = {name: [] for name, _ in runs}
+        for _ in range(args.repeats):  # interleaved, as above
+            for name, fn in runs:
+                measurement, _ = measure(name, lambda: fn(kitti), repeats=1, warmup=0, sync=sync)
+                kitti_wall[name].append(measurement.wall[0])
+                kitti_cpu[name].append(measurement.cpu[0])
+        measured = {name: float(np.median(values)) for name, values in kitti_wall.items()}
+        measured_cpu = {name: float(np.median(values)) for name, values in kitti_cpu.items()}
         rows = []
-        measured = {}
-        for name, fn in runs:
-            measurement, _ = measure(name, lambda: fn(kitti), repeats=args.repeats, warmup=2,
-                                     sync=sync)
-            measured[name] = measurement.median
         for name, _ in runs:
             seconds = measured[name]
             rows.append([name, round(seconds * 1000, 2), round(1.0 / seconds, 1),
-                         ratio(seconds, measured, "OpenCV SGBM MODE_HH")])
+                         ratio(seconds, measured, "OpenCV SGBM MODE_SGBM"),
+                         ratio(seconds, measured, "OpenCV SGBM MODE_HH"),
+                         round(measured_cpu[name] * 1000, 1),
+                         ratio(measured_cpu[name], measured_cpu, "OpenCV SGBM MODE_SGBM")])
         stages = create_backend("sgm", max_disp=128, device=args.device)
         stages.compute(kitti)
         timings_ms = {k: round(v * 1000, 2) for k, v in stages.compute(kitti).timings.items()}
         print(f"\n## KITTI size {size[0]}x{size[1]} (Motorcycle resized), 128 disparities")
-        print(format_table(["method", "median ms", "frames/s", "x HH"], rows))
+        print(format_table(["method", "median ms", "frames/s", "x SGBM", "x HH", "cpu ms",
+                            "cpu x SGBM"], rows))
         print(f"\nsgm default stages (ms, one run): {timings_ms}")
     return 0
 

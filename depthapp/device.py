@@ -2,14 +2,39 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 from .errors import BackendUnavailableError, UsageError
 
 
+def cuda_driver_present() -> bool:
+    """Whether an NVIDIA driver is installed, answered from the file system in microseconds.
+
+    Importing torch to ask ``torch.cuda.is_available()`` costs seconds; without a driver the
+    answer is "no" anyway, so classical backends on a CPU machine never import torch. Linux
+    exposes a loaded driver as ``/proc/driver/nvidia`` and ``/dev/nvidiactl`` (WSL2 as
+    ``/dev/dxg``); Windows has
+    ``nvcuda.dll`` in System32; macOS has no CUDA."""
+    if sys.platform.startswith("linux"):
+        return any(os.path.exists(path) for path in
+                   ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/dxg"))
+    if sys.platform == "win32":
+        system_root = os.environ.get("SystemRoot", r"C:\Windows")
+        return os.path.exists(os.path.join(system_root, "System32", "nvcuda.dll"))
+    return False
+
+
 def cuda_available() -> bool:
-    try:
-        import torch
-    except ImportError:
-        return False
+    """Whether torch can use a CUDA device; imports torch only when a driver is present."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        if not cuda_driver_present():
+            return False
+        try:
+            import torch
+        except ImportError:
+            return False
     return bool(torch.cuda.is_available())
 
 

@@ -55,9 +55,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         parser = build_parser()
-        from .backend_args import add_parameter_flags
+        if argv and not argv[0].startswith("-"):
+            # A command is named: give it its backend's flags. Bare --version/--help import
+            # no backend (OpenCV alone would double their time).
+            from .backend_args import add_parameter_flags
 
-        add_parameter_flags(argv)
+            add_parameter_flags(argv)
         args, extra = parser.parse_known_args(argv)
         if not getattr(args, "command", None):
             parser.print_help()

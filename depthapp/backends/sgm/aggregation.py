@@ -45,6 +45,7 @@ PATHS_8 = (0, 1, 2, 3, 4, 5, 6, 7)
 Penalty = Union[float, int, np.ndarray]
 
 _INT_BIG = np.int32(1 << 28)
+_SHORT_BIG = np.int16(1 << 14)
 _FLOAT_BIG = np.float32(1e30)
 _BAND = 8  # adjacent lines one thread advances together (see sweep_lines)
 
@@ -77,20 +78,25 @@ def aggregation_bytes(height: int, width: int, n_disp: int, cost_dtype=np.uint8,
     plus per-thread path buffers (``2 x band x (D + 2)`` working values, counted for 64
     threads). The cost volume itself is the caller's (``H*W*D*itemsize``); so are penalty maps
     given per pixel."""
-    del cost_dtype, paths  # the working type is 4 bytes whatever the cost type
+    del cost_dtype, paths  # counted at 4 bytes a working value (int16 needs half, int32 all)
     result = height * width * n_disp * np.dtype(accumulator).itemsize
     per_thread = (2 * _BAND + 2) * (n_disp + 2) * 4
     return int(result + 64 * per_thread)
 
 
-def _penalty_maps(value: Penalty, name: str, indices: tuple[int, ...], height: int, width: int,
-                  work_type) -> np.ndarray:
-    """``(8, H, W)`` penalties in the working type; rows of paths not in ``indices`` are unused."""
+def _checked_penalty(value: Penalty, name: str) -> np.ndarray:
     array = np.asarray(value)
     if array.dtype == object or not np.issubdtype(array.dtype, np.number):
         raise TypeError(f"{name} must be a number or a numeric array")
     if not np.all(np.isfinite(array)) or np.any(array < 0):
         raise ValueError(f"{name} must be finite and non-negative")
+    return array
+
+
+def _penalty_maps(value: Penalty, name: str, indices: tuple[int, ...], height: int,
+                  width: int, work_type) -> np.ndarray:
+    """``(8, H, W)`` penalties in the working type; rows of paths not in ``indices`` are unused."""
+    array = _checked_penalty(value, name)
     if np.issubdtype(work_type, np.integer):
         array = np.rint(array)
     array = array.astype(work_type, copy=False)
@@ -111,6 +117,13 @@ def _penalty_maps(value: Penalty, name: str, indices: tuple[int, ...], height: i
         return full
     raise ValueError(f"{name} has shape {array.shape}; expected a scalar, ({height}, {width}) or "
                      f"({len(indices)}, {height}, {width}) for {len(indices)} paths")
+
+
+def _fits_short(max_cost: float, max_p1: float, max_p2: float) -> bool:
+    """Whether the integer recurrence fits int16 lanes (four times as many per vector as the
+    int32 fallback): path costs stay at most ``max_cost + max_p2`` and the padding value
+    ``_SHORT_BIG`` may get ``p1`` added."""
+    return max_cost + max_p2 + max_p1 < _SHORT_BIG and _SHORT_BIG + max_p1 < 2 ** 15
 
 
 def aggregate_cost(cost: np.ndarray, p1: Penalty, p2: Penalty,
@@ -135,16 +148,24 @@ def aggregate_cost(cost: np.ndarray, p1: Penalty, p2: Penalty,
         raise ValueError("cost contains NaN or inf; give unknown costs a finite value first")
     height, width, _ = cost.shape
     indices = path_indices(paths)
-    work_type = np.float32 if floating else np.int32
+    p1 = _checked_penalty(p1, "p1")
+    p2 = _checked_penalty(p2, "p2")
+    max_cost = float(cost.max())
+    max_p1, max_p2 = (float(np.rint(np.max(p))) for p in (p1, p2))
+    if floating:
+        work_type = np.float32
+    elif _fits_short(max_cost, max_p1, max_p2):
+        work_type = np.int16
+    else:
+        work_type = np.int32
     p1_maps = _penalty_maps(p1, "p1", indices, height, width, work_type)
     p2_maps = _penalty_maps(p2, "p2", indices, height, width, work_type)
-    dtype = accumulator_dtype(cost.dtype, len(indices), float(cost.max()),
-                              float(np.max(p2_maps)))
+    dtype = accumulator_dtype(cost.dtype, len(indices), max_cost, max_p2)
     if out is None:
         out = np.empty(cost.shape, dtype)
     elif out.shape != cost.shape or out.dtype != dtype or not out.flags.c_contiguous:
         raise ValueError(f"out must be a C-contiguous {dtype} array of shape {cost.shape}")
-    big = _FLOAT_BIG if floating else _INT_BIG
+    big = _FLOAT_BIG if floating else (_SHORT_BIG if work_type == np.int16 else _INT_BIG)
     use = [i in indices for i in range(8)]
     if use[0] or use[1]:
         kernels.sweep_horizontal(cost, p1_maps, p2_maps, use[0], use[1], out, work_type, big)

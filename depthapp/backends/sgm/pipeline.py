@@ -37,7 +37,9 @@ class SGMConfig:
     median_size: int = 3
     speckle_size: int = 100
     speckle_range: float = 2.0
-    max_memory: int = 2 * 1024 ** 3  # bytes; larger frames are processed in strips
+    # Bytes the computation may take; larger frames are processed in strips. 1.5 GiB keeps a
+    # whole process (interpreter, numpy, numba, images: ~0.3 GiB) within 2 GB (issue 18).
+    max_memory: int = 3 * 1024 ** 3 // 2
     strip_overlap: int = 64  # rows each strip extends past the rows it keeps
 
     def validate(self) -> "SGMConfig":
