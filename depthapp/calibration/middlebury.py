@@ -23,6 +23,7 @@ from typing import Optional
 import numpy as np
 
 from ..errors import CalibrationError
+from . import checks
 from .model import StereoCalibration
 
 _LINE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
@@ -43,10 +44,14 @@ def looks_like_middlebury(text: str) -> bool:
 
 
 def _matrix(text: str, name: str, source: str) -> np.ndarray:
-    numbers = re.findall(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?", text)
-    if len(numbers) != 9:
-        raise CalibrationError(f"{source}: {name} must be a 3x3 matrix, got {len(numbers)} numbers")
-    return np.array([float(n) for n in numbers]).reshape(3, 3)
+    words = text.strip().strip("[]").replace(";", " ").split()
+    if len(words) != 9:
+        raise CalibrationError(f"{source}: {name} must be a 3x3 matrix, got {len(words)} values")
+    try:
+        numbers = [float(word) for word in words]
+    except ValueError:
+        raise CalibrationError(f"{source}: {name} is not a matrix of numbers: {text[:60]!r}") from None
+    return checks.finite_matrix(source, name, numbers).reshape(3, 3)
 
 
 def _number(values: dict[str, str], key: str, source: str, required: bool = True) -> Optional[float]:
@@ -55,9 +60,10 @@ def _number(values: dict[str, str], key: str, source: str, required: bool = True
             raise CalibrationError(f"{source}: missing field {key!r}")
         return None
     try:
-        return float(values[key].split()[0])
+        value = float(values[key].split()[0])
     except (ValueError, IndexError):
-        raise CalibrationError(f"{source}: field {key!r} is not a number: {values[key]!r}") from None
+        raise CalibrationError(f"{source}: field {key!r} is not a number: {values[key][:60]!r}") from None
+    return checks.number(source, f"field {key!r}", value)
 
 
 def parse_middlebury_calib(text: str, source: str = "<text>",
@@ -68,9 +74,11 @@ def parse_middlebury_calib(text: str, source: str = "<text>",
             raise CalibrationError(f"{source}: missing field {key!r} (Middlebury calib.txt)")
     cam0 = _matrix(values["cam0"], "cam0", source)
     cam1 = _matrix(values["cam1"], "cam1", source)
-    baseline_mm = _number(values, "baseline", source)
-    if baseline_mm is None or baseline_mm <= 0:
-        raise CalibrationError(f"{source}: baseline must be positive, got {baseline_mm}")
+    baseline_mm = checks.number(source, "field 'baseline'", _number(values, "baseline", source),
+                                positive=True, low=checks.MIN_BASELINE_M * 1e3,
+                                high=checks.MAX_BASELINE_M * 1e3, unit="mm")
+    checks.camera_matrix(source, "cam0", cam0)
+    checks.camera_matrix(source, "cam1", cam1)
     width = _number(values, "width", source, required=False)
     height = _number(values, "height", source, required=False)
     size_estimated = False
@@ -79,9 +87,11 @@ def parse_middlebury_calib(text: str, source: str = "<text>",
         if image_size is None:
             # Middlebury's principal point is near the centre; a size is needed only for
             # rectification and validation, so estimate it rather than refuse the file.
-            image_size = (int(round(2 * cam0[0, 2])), int(round(2 * cam0[1, 2])))
+            image_size = checks.image_size(source, (round(2 * cam0[0, 2]), round(2 * cam0[1, 2])),
+                                           ("width (estimated as 2 cx)", "height (estimated as 2 cy)"))
         width, height = image_size
-    ndisp = _number(values, "ndisp", source, required=False)
+    size = checks.image_size(source, (width, height), ("field 'width'", "field 'height'"))
+    ndisp = checks.ndisp(source, _number(values, "ndisp", source, required=False), "field 'ndisp'")
     doffs = _number(values, "doffs", source, required=False)
     if doffs is not None and abs((cam1[0, 2] - cam0[0, 2]) - doffs) > 1e-3 * max(1.0, abs(doffs)):
         raise CalibrationError(
@@ -93,14 +103,15 @@ def parse_middlebury_calib(text: str, source: str = "<text>",
                                                         "width", "height", "ndisp")}
     if size_estimated:
         extra["image_size_estimated"] = True
-    return StereoCalibration(image_size=(int(width), int(height)), P1=p1, P2=p2, rectified=True,
-                             ndisp=int(ndisp) if ndisp is not None else None, source=source,
-                             extra=extra)
+    return StereoCalibration(image_size=size, P1=p1, P2=p2, rectified=True, ndisp=ndisp,
+                             source=source, extra=extra, labels={"P1": "cam0", "P2": "cam1"})
 
 
 def read_middlebury_calib(path: str | os.PathLike, **options) -> StereoCalibration:
+    from .readers import _read_text
+
     path = Path(path)
-    return parse_middlebury_calib(path.read_text(errors="replace"), source=str(path), **options)
+    return parse_middlebury_calib(_read_text(path), source=str(path), **options)
 
 
 def format_middlebury_calib(calibration: StereoCalibration) -> str:

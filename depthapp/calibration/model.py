@@ -18,12 +18,16 @@ from typing import Optional
 import numpy as np
 
 from ..errors import CalibrationError
+from . import checks
+
+_SHAPES = {"P1": (3, 4), "P2": (3, 4), "K1": (3, 3), "K2": (3, 3), "R": (3, 3), "R1": (3, 3),
+           "R2": (3, 3), "Q": (4, 4), "T": (3,)}
 
 
 def _as_matrix(value, shape, name, source):
     if value is None:
         return None
-    array = np.asarray(value, dtype=np.float64)
+    array = checks.finite_matrix(source, name, value)
     if array.size != int(np.prod(shape)):
         raise CalibrationError(f"{source}: {name} has {array.size} values, expected {shape}")
     return array.reshape(shape)
@@ -45,6 +49,7 @@ class StereoCalibration:
         rectified: True when images taken with this calibration are already rectified.
         ndisp: a disparity range hint from the file (Middlebury ``ndisp``), or None.
         source: where the calibration came from (a path or a description), for messages.
+        labels: what the file calls each field (``{"P1": "P_rect_02"}``), for messages.
     """
 
     image_size: tuple[int, int]
@@ -63,34 +68,43 @@ class StereoCalibration:
     ndisp: Optional[int] = None
     source: str = "<memory>"
     extra: dict = field(default_factory=dict)
+    labels: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def label(self, name: str) -> str:
+        return self.labels.get(name, name)
 
     def __post_init__(self):
+        """Every number finite and in range, every matrix of its shape (see :mod:`.checks`)."""
         src = self.source
-        self.image_size = (int(self.image_size[0]), int(self.image_size[1]))
-        for name, shape in (("P1", (3, 4)), ("P2", (3, 4)), ("K1", (3, 3)), ("K2", (3, 3)),
-                            ("R", (3, 3)), ("R1", (3, 3)), ("R2", (3, 3)), ("Q", (4, 4))):
-            setattr(self, name, _as_matrix(getattr(self, name), shape, name, src))
-        if self.T is not None:
-            self.T = _as_matrix(self.T, (3,), "T", src)
+        self.image_size = checks.image_size(src, self.image_size,
+                                            (self.label("width"), self.label("height")))
+        self.ndisp = checks.ndisp(src, self.ndisp, self.label("ndisp"))
+        for name, shape in _SHAPES.items():
+            setattr(self, name, _as_matrix(getattr(self, name), shape, self.label(name), src))
         for name in ("D1", "D2"):
             value = getattr(self, name)
             if value is not None:
-                setattr(self, name, np.asarray(value, dtype=np.float64).ravel())
+                value = checks.finite_matrix(src, self.label(name), value).ravel()
+                if value.size > checks.MAX_DISTORTION_COEFFICIENTS:
+                    raise CalibrationError(f"{src}: {self.label(name)} has {value.size} distortion "
+                                           f"coefficients, at most {checks.MAX_DISTORTION_COEFFICIENTS}")
+                setattr(self, name, value)
         if self.rectified and (self.P1 is None or self.P2 is None):
             raise CalibrationError(f"{src}: a rectified calibration needs P1 and P2")
         if not self.rectified and (self.K1 is None or self.K2 is None or self.R is None
                                    or self.T is None):
             raise CalibrationError(f"{src}: a raw calibration needs K1, K2, R and T")
+        for name in ("K1", "K2", "P1", "P2"):
+            if getattr(self, name) is not None:
+                checks.camera_matrix(src, self.label(name), getattr(self, name))
+        for name in ("R", "R1", "R2"):
+            if getattr(self, name) is not None:
+                checks.rotation(src, self.label(name), getattr(self, name))
         if self.P1 is not None and self.P2 is not None:
-            self._check_rectified_geometry()
-        elif self.T is not None and np.linalg.norm(self.T) <= 0:
-            raise CalibrationError(f"{src}: baseline is zero (T = {self.T.tolist()})")
-
-    def _check_rectified_geometry(self):
-        if self.P1[0, 0] <= 0:
-            raise CalibrationError(f"{self.source}: focal length must be positive, got {self.P1[0, 0]}")
-        if not np.isfinite(self.baseline) or abs(self.baseline) < 1e-12:
-            raise CalibrationError(f"{self.source}: baseline is zero")
+            checks.baseline(src, f"baseline (from {self.label('P1')}[0,3] and "
+                                 f"{self.label('P2')}[0,3])", self.baseline)
+        elif self.T is not None:
+            checks.baseline(src, f"baseline (length of {self.label('T')})", float(np.linalg.norm(self.T)))
 
     # Rectified quantities -------------------------------------------------------------------
     def _require_rectified(self):
@@ -178,10 +192,8 @@ class StereoCalibration:
                        focal_y: Optional[float] = None, source: str = "<memory>",
                        ndisp: Optional[int] = None) -> "StereoCalibration":
         """Build a rectified calibration from the numbers a user usually knows."""
-        if baseline is None or not np.isfinite(baseline) or baseline <= 0:
-            raise CalibrationError(f"{source}: baseline must be positive, got {baseline}")
-        if focal is None or not np.isfinite(focal) or focal <= 0:
-            raise CalibrationError(f"{source}: focal length must be positive, got {focal}")
+        baseline = checks.baseline(source, "baseline", baseline)
+        focal = checks.focal(source, "focal", focal)
         cx_right = cx_left if cx_right is None else cx_right
         fy = focal if focal_y is None else focal_y
         p1 = np.array([[focal, 0, cx_left, 0], [0, fy, cy, 0], [0, 0, 1, 0]], dtype=np.float64)

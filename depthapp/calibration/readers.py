@@ -27,6 +27,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from ..errors import CalibrationError
+from . import checks
 from .middlebury import looks_like_middlebury, parse_middlebury_calib
 from .model import StereoCalibration
 
@@ -143,7 +144,7 @@ def read_calibration(path: str | os.PathLike, *, units: Optional[str] = None,
             "calib_cam_to_cam.txt or calib.txt, OpenCV YAML/XML with M1 D1 M2 D2 R T, "
             "stereodemo/OAK-D JSON or depthapp JSON)")
     if image_size is not None:
-        image_size = (int(image_size[0]), int(image_size[1]))
+        image_size = checks.image_size("image_size argument", image_size)
     if kind == "middlebury":
         calibration = parse_middlebury_calib(text, source=source, image_size=image_size)
     elif kind == "kitti-raw":
@@ -170,12 +171,19 @@ def _find_in_folder(folder: Path) -> Path:
 
 
 def _read_text(path: Path) -> str:
+    """The file's text, read at most :data:`checks.MAX_CALIBRATION_BYTES` (1 MiB) deep: a
+    calibration is a few kilobytes, and ``/dev/zero`` or a video given by mistake must not be
+    read to the end."""
     if not path.exists():
         raise CalibrationError(f"{path}: no such calibration file")
+    limit = checks.MAX_CALIBRATION_BYTES
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as handle:
+            data = handle.read(limit + 1)
     except OSError as error:
         raise CalibrationError(f"{path}: cannot read ({error.strerror or error})") from None
+    if len(data) > limit:
+        raise CalibrationError(f"{path}: larger than {limit >> 20} MiB, not a calibration file")
     if not data.strip():
         raise CalibrationError(f"{path}: calibration file is empty")
     if b"\x00" in data[:4096]:
@@ -183,8 +191,10 @@ def _read_text(path: Path) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-def _estimated_size(camera: np.ndarray) -> tuple[int, int]:
-    return int(round(2 * camera[0, 2])), int(round(2 * camera[1, 2]))
+def _estimated_size(camera: np.ndarray, source: str) -> tuple[int, int]:
+    estimate = (round(2 * float(camera[0, 2])), round(2 * float(camera[1, 2])))
+    return checks.image_size(source, estimate, ("width (estimated as 2 cx; pass the image size)",
+                                                "height (estimated as 2 cy; pass the image size)"))
 
 
 def _check_orientation(p1: np.ndarray, p2: np.ndarray, source: str) -> None:
@@ -205,13 +215,14 @@ def _kitti_numbers(values: dict[str, str], key: str, count: int, source: str,
                    hint: str = "") -> np.ndarray:
     if key not in values:
         raise CalibrationError(f"{source}: missing field {key!r}{hint}")
+    words = values[key].split()
+    if len(words) != count:
+        raise CalibrationError(f"{source}: field {key!r} has {len(words)} numbers, expected {count}")
     try:
-        numbers = np.array([float(v) for v in values[key].split()], dtype=np.float64)
+        numbers = [float(v) for v in words]
     except ValueError:
         raise CalibrationError(f"{source}: field {key!r} is not a list of numbers") from None
-    if numbers.size != count:
-        raise CalibrationError(f"{source}: field {key!r} has {numbers.size} numbers, expected {count}")
-    return numbers
+    return checks.finite_matrix(source, key, numbers)
 
 
 def _cameras(kitti_cameras: Sequence[int], source: str) -> tuple[int, int]:
@@ -237,22 +248,25 @@ def parse_kitti_cam_to_cam(text: str, source: str = "<text>", kitti_cameras: Seq
     p2 = _kitti_numbers(values, f"P_rect_{right:02d}", 12, source, hint).reshape(3, 4)
     extra: dict[str, Any] = {"kitti_cameras": [left, right]}
     size_key = f"S_rect_{left:02d}"
+    labels = {"P1": f"P_rect_{left:02d}", "P2": f"P_rect_{right:02d}",
+              "width": f"{size_key}[0] (width)", "height": f"{size_key}[1] (height)"}
     if size_key in values:
-        width, height = _kitti_numbers(values, size_key, 2, source)
-        size = (int(round(width)), int(round(height)))
+        size = checks.image_size(source, _kitti_numbers(values, size_key, 2, source),
+                                 (labels["width"], labels["height"]))
     elif image_size is not None:
         size = image_size
     else:
-        size = _estimated_size(p1)
+        size = _estimated_size(p1, source)
         extra["image_size_estimated"] = True
     if f"S_{left:02d}" in values:
-        raw = _kitti_numbers(values, f"S_{left:02d}", 2, source)
-        extra["raw_image_size"] = [int(round(raw[0])), int(round(raw[1]))]
+        extra["raw_image_size"] = list(checks.image_size(
+            source, _kitti_numbers(values, f"S_{left:02d}", 2, source),
+            (f"S_{left:02d}[0] (width)", f"S_{left:02d}[1] (height)")))
     if "calib_time" in values:
         extra["calib_time"] = values["calib_time"]
     _check_orientation(p1, p2, source)
     return StereoCalibration(image_size=size, P1=p1, P2=p2, rectified=True, source=source,
-                             extra=extra)
+                             extra=extra, labels=labels)
 
 
 def parse_kitti_stereo(text: str, source: str = "<text>", kitti_cameras: Sequence[int] = (2, 3),
@@ -269,11 +283,11 @@ def parse_kitti_stereo(text: str, source: str = "<text>", kitti_cameras: Sequenc
     p2 = _kitti_numbers(values, f"P{right}", 12, source, hint).reshape(3, 4)
     extra: dict[str, Any] = {"kitti_cameras": [left, right]}
     if image_size is None:
-        image_size = _estimated_size(p1)
+        image_size = _estimated_size(p1, source)
         extra["image_size_estimated"] = True
     _check_orientation(p1, p2, source)
     return StereoCalibration(image_size=image_size, P1=p1, P2=p2, rectified=True, source=source,
-                             extra=extra)
+                             extra=extra, labels={"P1": f"P{left}", "P2": f"P{right}"})
 
 
 # JSON formats ----------------------------------------------------------------------------------
@@ -283,6 +297,10 @@ def _json(text: str, source: str) -> dict:
         data = json.loads(text)
     except json.JSONDecodeError as error:
         raise CalibrationError(f"{source}: invalid JSON ({error.msg} at line {error.lineno})") from None
+    except RecursionError:
+        raise CalibrationError(f"{source}: invalid JSON (nested too deeply)") from None
+    except ValueError as error:  # e.g. an integer literal longer than Python's digit limit
+        raise CalibrationError(f"{source}: invalid JSON ({str(error).splitlines()[0][:80]})") from None
     if not isinstance(data, dict):
         raise CalibrationError(f"{source}: expected a JSON object")
     return data
@@ -293,12 +311,7 @@ def _json_number(data: dict, key: str, source: str, default: Any = None) -> floa
         if default is not None:
             return default
         raise CalibrationError(f"{source}: missing field {key!r}")
-    value = data[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise CalibrationError(f"{source}: field {key!r} is not a number: {value!r}")
-    if not np.isfinite(value):
-        raise CalibrationError(f"{source}: field {key!r} is not finite: {value!r}")
-    return float(value)
+    return checks.number(source, f"field {key!r}", data[key])
 
 
 def parse_stereodemo_json(text: str, source: str = "<text>") -> StereoCalibration:
@@ -310,14 +323,13 @@ def parse_stereodemo_json(text: str, source: str = "<text>") -> StereoCalibratio
     cx1 = _json_number(data, "cx1", source, default=cx0)
     cy = _json_number(data, "cy", source)
     baseline = _json_number(data, "baseline_meters", source)
-    width = _json_number(data, "width", source)
-    height = _json_number(data, "height", source)
-    if baseline == 0:
-        raise CalibrationError(f"{source}: baseline_meters is zero")
-    if width <= 0 or height <= 0:
-        raise CalibrationError(f"{source}: image size must be positive, got {width}x{height}")
+    size = checks.image_size(source, (data.get("width"), data.get("height")),
+                             ("field 'width'", "field 'height'"))
+    checks.focal(source, "field 'fx'", fx)
+    checks.focal(source, "field 'fy'", fy)
+    checks.baseline(source, "field 'baseline_meters'", baseline)
     calibration = StereoCalibration.from_rectified(
-        focal=fx, baseline=baseline, cx_left=cx0, cy=cy, image_size=(int(width), int(height)),
+        focal=fx, baseline=baseline, cx_left=cx0, cy=cy, image_size=size,
         cx_right=cx1, focal_y=fy, source=source)
     for key in ("depth_range", "left_image_rect_normalized", "comment"):
         if key in data:
@@ -337,33 +349,41 @@ def parse_depthapp_json(text: str, source: str = "<text>") -> StereoCalibration:
                                f"supported (this depthapp reads version {DEPTHAPP_VERSION})")
     factor = unit_factor(data.get("units", "m"), source)
     size = data.get("image_size")
-    if (not isinstance(size, (list, tuple)) or len(size) != 2
-            or not all(isinstance(v, (int, float)) and v > 0 for v in size)):
-        raise CalibrationError(f"{source}: image_size must be [width, height], got {size!r}")
+    if not isinstance(size, list) or len(size) != 2:
+        raise CalibrationError(f"{source}: image_size must be [width, height], got {_short(size)}")
+    size = checks.image_size(source, size, ("image_size[0] (width)", "image_size[1] (height)"))
     fields: dict[str, Any] = {}
     for name in _MATRIX_FIELDS:
         value = data.get(name)
         if value is None:
             continue
-        try:
-            fields[name] = np.asarray(value, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise CalibrationError(f"{source}: {name} is not a numeric matrix") from None
-        if not np.all(np.isfinite(fields[name])):
-            raise CalibrationError(f"{source}: {name} holds non-finite values")
+        if not _numeric_list(value):
+            raise CalibrationError(f"{source}: {name} is not a numeric matrix: {_short(value)}")
+        fields[name] = checks.finite_matrix(source, name, value)
     fields = _scale_lengths(_shaped(fields, source), factor)
     rectified = data.get("rectified")
     if not isinstance(rectified, bool):
         raise CalibrationError(f"{source}: field 'rectified' must be true or false")
-    ndisp = data.get("ndisp")
+    ndisp = checks.ndisp(source, data.get("ndisp"))
     extra = data.get("extra") or {}
     if not isinstance(extra, dict):
         raise CalibrationError(f"{source}: field 'extra' must be an object")
     if fields.get("P1") is not None and fields.get("P2") is not None:
         _check_orientation(fields["P1"], fields["P2"], source)
-    return StereoCalibration(image_size=(int(size[0]), int(size[1])), rectified=rectified,
-                             ndisp=int(ndisp) if ndisp else None, source=source,
+    return StereoCalibration(image_size=size, rectified=rectified, ndisp=ndisp, source=source,
                              extra=dict(extra), **fields)
+
+
+def _numeric_list(value: Any, depth: int = 0) -> bool:
+    """A number, or a list (at most 2 deep) of them: what a matrix field may hold in JSON."""
+    if isinstance(value, list):
+        return depth < 2 and all(_numeric_list(item, depth + 1) for item in value)
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 _SHAPES = {"P1": (3, 4), "P2": (3, 4), "K1": (3, 3), "K2": (3, 3), "R": (3, 3), "R1": (3, 3),
@@ -413,20 +433,58 @@ def _scale_lengths(fields: dict[str, Any], factor: float) -> dict[str, Any]:
 
 # OpenCV FileStorage ----------------------------------------------------------------------------
 
+_MATRIX_DEPTHS = {"u": 1, "c": 1, "w": 2, "s": 2, "i": 4, "f": 4, "d": 8, "h": 2}
+_MAX_MATRIX_SIDE = 64
+
+
 def _open_storage(path: Path):
+    """Parse an OpenCV FileStorage file from its bounded text (see :func:`_read_text`), so
+    OpenCV never reads the path itself."""
     import cv2
 
+    text = _read_text(path)
     try:
-        storage = cv2.FileStorage(str(path), cv2.FileStorage_READ)
+        storage = cv2.FileStorage(text, cv2.FileStorage_READ | cv2.FileStorage_MEMORY)
     except (cv2.error, SystemError) as error:
         # OpenCV's parser reports syntax errors as cv2.error, or as SystemError from the binding.
         cause = error.__cause__ or error
         lines = str(cause).strip().splitlines()
         message = lines[-1] if lines else "parse error"
-        raise CalibrationError(f"{path}: not a readable OpenCV FileStorage file ({message})") from None
+        raise CalibrationError(f"{path}: not a readable OpenCV FileStorage file ({message[-160:]})") from None
     if not storage.isOpened():
         raise CalibrationError(f"{path}: cannot open as an OpenCV FileStorage file")
     return storage
+
+
+def _node_int(node, label: str, low: int, high: int, source: str) -> int:
+    if not (node.isInt() or node.isReal()):
+        raise CalibrationError(f"{source}: {label} is not a number")
+    return checks.integer(source, label, node.real(), low, high)
+
+
+def _storage_matrix(node, name: str, source: str) -> np.ndarray:
+    """An ``opencv-matrix`` node read field by field. ``FileNode.mat()`` trusts the declared
+    ``rows``/``cols`` and corrupts memory when they disagree with ``data``, so it is never
+    called: every declared number is checked against the data first."""
+    rows = _node_int(node.getNode("rows"), f"{name}.rows", 1, _MAX_MATRIX_SIDE, source)
+    cols = _node_int(node.getNode("cols"), f"{name}.cols", 1, _MAX_MATRIX_SIDE, source)
+    dt = node.getNode("dt").string() if node.getNode("dt").isString() else ""
+    match = re.fullmatch(r"([1-4]?)([ucwsifdh])", dt.strip())
+    if not match:
+        raise CalibrationError(f"{source}: {name}.dt is not an OpenCV element type: {dt[:20]!r}")
+    channels = int(match.group(1) or 1)
+    data = node.getNode("data")
+    expected = rows * cols * channels
+    if not data.isSeq() or data.size() != expected:
+        found = data.size() if data.isSeq() else "no list of"
+        raise CalibrationError(f"{source}: {name} declares {rows}x{cols}x{channels} = {expected} "
+                               f"values, its data holds {found} values")
+    items = [data.at(i) for i in range(expected)]
+    for index, item in enumerate(items):
+        if not (item.isReal() or item.isInt()):
+            raise CalibrationError(f"{source}: {name}.data[{index}] is not a number")
+    values = checks.finite_matrix(source, name, [item.real() for item in items])
+    return values.reshape((rows, cols) if channels == 1 else (rows, cols, channels))
 
 
 def _storage_values(path: Path) -> dict[str, Any]:
@@ -440,11 +498,10 @@ def _storage_values(path: Path) -> dict[str, Any]:
         for name in root.keys():
             node = root.getNode(name)
             if node.isMap() and not node.getNode("data").empty():
-                matrix = node.mat()
-                if matrix is None:
-                    raise CalibrationError(f"{path}: node {name!r} is not a readable matrix")
-                values[name] = np.asarray(matrix, dtype=np.float64)
+                values[name] = _storage_matrix(node, name, str(path))
             elif node.isSeq():
+                if node.size() > _MAX_MATRIX_SIDE:
+                    continue
                 items = [node.at(i) for i in range(node.size())]
                 if all(item.isReal() or item.isInt() for item in items):
                     values[name] = [item.real() for item in items]
@@ -454,7 +511,7 @@ def _storage_values(path: Path) -> dict[str, Any]:
                 values[name] = node.string()
         return values
     except (cv2.error, SystemError) as error:
-        raise CalibrationError(f"{path}: cannot read OpenCV nodes ({str(error).strip()[-200:]})") from None
+        raise CalibrationError(f"{path}: cannot read OpenCV nodes ({str(error).strip()[-160:]})") from None
     finally:
         storage.release()
 
@@ -475,17 +532,19 @@ def _sibling(path: Path, want: str) -> Optional[Path]:
     return None
 
 
-def _image_size_from_values(values: dict[str, Any]) -> Optional[tuple[int, int]]:
+def _image_size_from_values(values: dict[str, Any], source: str) -> Optional[tuple[int, int]]:
     for key in ("image_size", "imageSize", "size"):
         value = values.get(key)
-        if isinstance(value, list) and len(value) == 2:
-            return int(value[0]), int(value[1])
-        if isinstance(value, np.ndarray) and value.size == 2:
-            return int(value.ravel()[0]), int(value.ravel()[1])
+        if isinstance(value, (list, np.ndarray)):
+            flat = list(np.ravel(value))
+            if len(flat) != 2:
+                raise CalibrationError(f"{source}: {key} must hold width and height, got {len(flat)} values")
+            return checks.image_size(source, flat, (f"{key}[0] (width)", f"{key}[1] (height)"))
     for width_key, height_key in (("image_width", "image_height"), ("width", "height"),
                                   ("imageWidth", "imageHeight")):
         if width_key in values and height_key in values:
-            return int(values[width_key]), int(values[height_key])
+            return checks.image_size(source, (values[width_key], values[height_key]),
+                                     (width_key, height_key))
     return None
 
 
@@ -548,8 +607,8 @@ def read_opencv_calibration(path: str | os.PathLike, *, units: Optional[str] = N
         if name in values and isinstance(values[name], np.ndarray):
             fields[rename.get(name, name)] = values[name]
     fields = _scale_lengths(_shaped(fields, source), factor)
-    if "T" in fields and np.linalg.norm(fields["T"]) == 0:
-        raise CalibrationError(f"{source}: baseline is zero (T = 0)")
+    if "T" in fields:
+        checks.baseline(source, "baseline (length of T)", float(np.linalg.norm(fields["T"])))
     if has_rectified:
         _check_orientation(fields["P1"], fields["P2"], source)
     elif "R" in fields:
@@ -563,12 +622,14 @@ def read_opencv_calibration(path: str | os.PathLike, *, units: Optional[str] = N
                                    "(T[0] > 0); swap the left and right cameras")
 
     rectified_flag = values.get("rectified")
+    if rectified_flag is not None and rectified_flag not in (0, 1, 0.0, 1.0):
+        raise CalibrationError(f"{source}: rectified must be 0 or 1, got {_short(rectified_flag)}")
     rectified = bool(rectified_flag) if rectified_flag is not None else not has_raw
     extra: dict[str, Any] = {"target_units": normalise_units(units, source)}
-    size = _image_size_from_values(values) or image_size
+    size = _image_size_from_values(values, source) or image_size
     if size is None:
-        size = _estimated_size(fields["K1"] if "K1" in fields else fields["P1"])
+        size = _estimated_size(fields["K1"] if "K1" in fields else fields["P1"], source)
         extra["image_size_estimated"] = True
-    ndisp = values.get("ndisp")
-    return StereoCalibration(image_size=size, rectified=rectified, source=source,
-                             ndisp=int(ndisp) if ndisp else None, extra=extra, **fields)
+    ndisp = checks.ndisp(source, values.get("ndisp"))
+    return StereoCalibration(image_size=size, rectified=rectified, source=source, ndisp=ndisp,
+                             extra=extra, labels={"K1": "M1", "K2": "M2"}, **fields)

@@ -342,7 +342,7 @@ def test_opencv_single_camera_file_is_refused(tmp_path):
 
 def test_opencv_zero_baseline(tmp_path):
     text = OPENCV_XML.replace("-8.333 0.0924 -0.311", "0 0 0")
-    with pytest.raises(CalibrationError, match=r"zero\.xml: baseline is zero"):
+    with pytest.raises(CalibrationError, match=r"zero\.xml: baseline \(length of T\) is zero"):
         read_calibration(write(tmp_path, "zero.xml", text), units="mm")
 
 
@@ -382,7 +382,7 @@ def test_stereodemo_separate_cx_and_missing_fields(tmp_path):
     with pytest.raises(CalibrationError, match=r"b\.json: missing field 'cy'"):
         read_calibration(write(tmp_path, "b.json", json.dumps(data)))
     data.update(cy=200.0, baseline_meters=0.0)
-    with pytest.raises(CalibrationError, match=r"c\.json: baseline_meters is zero"):
+    with pytest.raises(CalibrationError, match=r"c\.json: field 'baseline_meters' is zero"):
         read_calibration(write(tmp_path, "c.json", json.dumps(data)))
 
 
@@ -395,7 +395,7 @@ def test_depthapp_json_errors(tmp_path):
     assert read_calibration(write(tmp_path, "ok.json", json.dumps(good))).baseline == pytest.approx(0.1)
     for change, pattern in (({"version": 7}, "version 7 is not supported"),
                             ({"image_size": [640]}, "image_size must be"),
-                            ({"P2": [[500, 0, 320, 0], [0, 500, 240, 0], [0, 0, 1, 0]]}, "baseline is zero"),
+                            ({"P2": [[500, 0, 320, 0], [0, 500, 240, 0], [0, 0, 1, 0]]}, r"baseline \(from P1\[0,3\] and P2\[0,3\]\) is zero"),
                             ({"P1": [[500, 0, 320], [0, 500, 240]]}, "P1 has 6 values"),
                             ({"rectified": "yes"}, "'rectified' must be true or false"),
                             ({"units": "furlong"}, "unknown length unit")):
@@ -429,7 +429,7 @@ def test_middlebury_content_in_a_yaml_named_file(tmp_path):
     ("just some text\nwith lines\n", "unknown calibration format"),
     ("", "calibration file is empty"),
     ("{not json", "unknown calibration format"),
-    (MIDDLEBURY_MOTORCYCLE.replace("baseline=193.001", "baseline=0"), "baseline must be positive"),
+    (MIDDLEBURY_MOTORCYCLE.replace("baseline=193.001", "baseline=0"), "field 'baseline' must be positive"),
     (MIDDLEBURY_MOTORCYCLE.replace("cam1=[3979.911 0 1369.115; 0 3979.911 1019.507; 0 0 1]\n", ""),
      "unknown calibration format"),
 ])
