@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Optional
 
 from .errors import BackendUnavailableError, UsageError
 
@@ -52,3 +53,23 @@ def resolve_device(spec: str | None, supports_cuda: bool, owner: str = "backend"
             raise BackendUnavailableError(f"{owner}: {spec} requested but no CUDA device is available")
         return spec
     raise UsageError(f"--device: {spec!r} is not one of auto, cpu, cuda, cuda:N")
+
+
+def available_memory_bytes(device: str) -> Optional[int]:
+    """Free memory of ``device`` in bytes, or None when it cannot be known."""
+    if device.startswith("cuda"):
+        import torch
+
+        free, _total = torch.cuda.mem_get_info(torch.device(device))
+        return int(free)
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None

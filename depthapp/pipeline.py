@@ -24,7 +24,7 @@ def choose_max_disp(backend_name: str, requested: Optional[int], weights: Option
     record, then the calibration's ``ndisp``, then the backend default; rounded up to the
     multiple the backend needs."""
     cls = get_backend_class(backend_name)
-    if requested:
+    if requested is not None:
         value, origin = requested, "--max-disp"
     elif (from_weights := cls.weights_max_disp(weights)):
         value, origin = from_weights, "weights record"
@@ -36,6 +36,17 @@ def choose_max_disp(backend_name: str, requested: Optional[int], weights: Option
     if rounded != value:
         origin += f", {value} rounded up to a multiple of {cls.disparity_multiple}"
     return rounded, origin
+
+
+def clamp_max_disp(backend: Backend, width: int) -> Optional[str]:
+    """Lower a classical backend's range to what ``width``-pixel images can hold; the note
+    to show the user, or None when nothing changed."""
+    limit = backend.max_disp_for_width(width)
+    if limit is None or backend.max_disp <= limit:
+        return None
+    asked, backend.max_disp = backend.max_disp, limit
+    return (f"max disparity {asked} is beyond the {width} px wide image: searching {limit} "
+            f"levels (the most backend {backend.name} can use here)")
 
 
 def fit_calibration(calibration: StereoCalibration, width: int, height: int) -> tuple[StereoCalibration, Optional[str]]:

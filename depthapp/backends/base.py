@@ -9,9 +9,10 @@ from typing import Any, ClassVar, Optional
 import numpy as np
 
 from ..data import DisparityResult, StereoPair
-from ..device import resolve_device
-from ..errors import InputError
+from ..device import available_memory_bytes, resolve_device
+from ..errors import InputError, UsageError
 from ..jobs import CancelToken
+from ..limits import MAX_DISPARITY_LEVELS
 from ..params import Parameter, resolve_parameters
 from ..timing import StageTimer
 
@@ -71,14 +72,59 @@ class Backend(ABC):
 
     @classmethod
     def round_max_disp(cls, max_disp: int) -> int:
+        if isinstance(max_disp, bool) or not isinstance(max_disp, (int, np.integer)):
+            raise UsageError(f"max disparity must be a whole number, got {max_disp!r}")
         max_disp = int(max_disp)
-        if max_disp < 1:
-            raise InputError(f"--max-disp must be at least 1, got {max_disp}")
+        if not 1 <= max_disp <= MAX_DISPARITY_LEVELS:
+            raise UsageError(f"max disparity must be 1..{MAX_DISPARITY_LEVELS}, got {max_disp}")
         multiple = max(1, cls.disparity_multiple)
         return int(math.ceil(max_disp / multiple) * multiple)
 
+    # Size limits, checked by compute() before any work ----------------------------------------
+    def estimate_memory(self, height: int, width: int) -> int:
+        """Peak bytes of host memory one ``height x width`` pair needs with these parameters.
+
+        This default is one float32 cost volume plus image-sized buffers; backends that know
+        better override it."""
+        return height * width * (4 * self.max_disp + 64)
+
+    def min_pair_size(self) -> tuple[int, int]:
+        """The smallest ``(width, height)`` this backend can match with its parameters."""
+        return 1, 1
+
+    def max_disp_for_width(self, width: int) -> Optional[int]:
+        """The largest ``max_disp`` worth searching on images ``width`` pixels wide, or None
+        when the range is fixed by something else (a network's weights). Classical methods
+        need no level beyond the width."""
+        if self.learned:
+            return None
+        multiple = max(1, self.disparity_multiple)
+        return max(multiple, int(math.ceil(width / multiple) * multiple))
+
+    def check_pair(self, pair: StereoPair) -> None:
+        """Refuse, in one line and before any work, a pair this backend cannot or should not
+        match: smaller than its window, narrower than the disparity range, or needing more
+        memory than is free."""
+        min_width, min_height = self.min_pair_size()
+        if pair.width < min_width or pair.height < min_height:
+            raise InputError(f"{pair.name}: {pair.width}x{pair.height} is too small for backend "
+                             f"{self.name} (at least {min_width}x{min_height} with these parameters)")
+        limit = self.max_disp_for_width(pair.width)
+        if limit is not None and self.max_disp > limit:
+            raise InputError(f"{pair.name}: max disparity {self.max_disp} is beyond what backend "
+                             f"{self.name} can search on a {pair.width} px wide image (at most "
+                             f"{limit}); pass a smaller --max-disp")
+        needed = self.estimate_memory(pair.height, pair.width)
+        available = None if self.device.startswith("cuda") else available_memory_bytes("cpu")
+        if available is not None and needed > available:
+            raise InputError(f"{pair.name}: {pair.width}x{pair.height} at max disparity "
+                             f"{self.max_disp} needs about {needed / 2**30:.1f} GiB for backend "
+                             f"{self.name}, more than the {available / 2**30:.1f} GiB of memory "
+                             "free; pass a smaller --max-disp or downscale the images")
+
     def compute(self, pair: StereoPair, cancel: Optional[CancelToken] = None) -> DisparityResult:
         """Disparity of ``pair.left``; shape ``(H, W)`` float32, NaN where invalid."""
+        self.check_pair(pair)
         timer = self.make_timer()
         output = self._compute(pair, timer, cancel or CancelToken())
         confidence = None

@@ -52,6 +52,23 @@ class OpenCVSGBM(Backend):
     ) + _SHARED
     presets = {"fast": {"mode": "3way"}}
 
+    def _margin(self) -> int:
+        # StereoSGBM asserts width >= minDisparity + numDisparities + blockSize // 2 + 1.
+        return max(0, self.params["min_disp"]) + self.params["block_size"] // 2 + 1
+
+    def min_pair_size(self) -> tuple[int, int]:
+        return self.disparity_multiple + self._margin(), 1
+
+    def max_disp_for_width(self, width: int) -> int:
+        multiple = self.disparity_multiple
+        return max(multiple, (width - self._margin()) // multiple * multiple)
+
+    def estimate_memory(self, height: int, width: int) -> int:
+        # Full-image cost and aggregation buffers (int16 each) in the 8-path mode; the other
+        # modes keep a few rows of them. Plus the int16 output and the grey/colour copies.
+        rows = height if self.params["mode"] == "hh" else 4
+        return rows * width * self.max_disp * 2 * 2 + height * width * (2 + 2 * 3 + 4)
+
     def _matcher(self, channels: int):
         p = self.params
         area = p["block_size"] ** 2 * channels
@@ -93,6 +110,15 @@ class OpenCVBM(Backend):
         Parameter("pre_filter_cap", "int", 31, "clip of the prefilter output", 1, 63),
         Parameter("texture_threshold", "int", 10, "minimum texture for a valid match", 0, 10000),
     ) + _SHARED
+
+    def min_pair_size(self) -> tuple[int, int]:
+        # StereoBM needs the image larger than its SAD window in both directions.
+        side = self.params["block_size"] + 1
+        return side, side
+
+    def estimate_memory(self, height: int, width: int) -> int:
+        # Per-row SAD buffers of the disparity range, the int16 output and the grey copies.
+        return width * self.max_disp * 4 * 16 + height * width * (2 + 2 + 4)
 
     def _compute(self, pair, timer, cancel):
         p = self.params

@@ -14,13 +14,13 @@ from typing import Any, Optional
 import numpy as np
 
 from ..errors import CalibrationError
+from ..limits import MAX_DISPARITY_LEVELS
 
 MAX_FOCAL_PX = 1e6
 MAX_PIXEL_COORDINATE = 1e6
 MIN_BASELINE_M = 1e-5
 MAX_BASELINE_M = 1e4
 MAX_IMAGE_SIDE = 100_000
-MAX_NDISP = 16_384
 MAX_ABS_VALUE = 1e12
 MAX_DISTORTION_COEFFICIENTS = 14
 MAX_CALIBRATION_BYTES = 1 << 20
@@ -70,7 +70,7 @@ def ndisp(source: str, value: Any, name: str = "ndisp") -> Optional[int]:
     """A disparity range from a file; None/absent stays None, anything else must be 1..16384."""
     if value is None:
         return None
-    return integer(source, name, value, 1, MAX_NDISP)
+    return integer(source, name, value, 1, MAX_DISPARITY_LEVELS)
 
 
 def finite_matrix(source: str, name: str, value: Any) -> np.ndarray:

@@ -10,12 +10,15 @@ Exit codes: 0 success, 1 input errors, 2 usage errors, 130 cancelled (Ctrl-C).
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import os
 import pkgutil
 import sys
 from typing import Optional, Sequence
 
 from ..errors import DepthAppError, UsageError
+from ..limits import MAX_PIXELS_VARIABLE
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -51,8 +54,45 @@ def error_line(message: str) -> str:
     return f"depthapp: error: {message}"
 
 
+def _named_paths(args: Optional[argparse.Namespace]) -> list[str]:
+    """The command-line values that name existing files or folders, for last-resort messages."""
+    if args is None:
+        return []
+    names = []
+    for value in vars(args).values():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str) and item and os.path.exists(item):
+                names.append(item)
+    return names
+
+
+def environment_error_line(error: BaseException, args: Optional[argparse.Namespace]) -> Optional[str]:
+    """One line for an error that bad input or a full/read-only disk caused below the layer
+    that should have named it, or None for anything else (a bug keeps its traceback)."""
+    where = ", ".join(_named_paths(args)) or "the input"
+    if isinstance(error, OSError):
+        name = error.filename or where
+        if error.errno == errno.ENOSPC:
+            return f"{name}: no space left on the device"
+        if error.errno == errno.EROFS:
+            return f"{name}: the file system is read-only"
+        return f"{name}: {error.strerror or error}"
+    if isinstance(error, MemoryError):
+        return f"{where}: out of memory (the input is too large for this machine)"
+    if isinstance(error, RecursionError):
+        return f"{where}: nested too deeply to read"
+    if isinstance(error, UnicodeError):
+        return f"{where}: not valid text ({error.__class__.__name__})"
+    if type(error).__module__ == "cv2" or type(error).__name__ == "error" and "OpenCV" in str(error):
+        lines = [line for line in str(error).strip().splitlines() if line.strip()]
+        return f"{where}: OpenCV refused it ({lines[-1].strip()[-160:] if lines else 'no message'})"
+    return None
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    args = None
+    saved_max_pixels = os.environ.get(MAX_PIXELS_VARIABLE)
     try:
         parser = build_parser()
         if argv and not argv[0].startswith("-"):
@@ -66,6 +106,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             parser.print_help()
             return 2
         handler = args.handler
+        if getattr(args, "max_pixels", None):
+            # An environment variable, so worker processes of eval/predict inherit it.
+            os.environ[MAX_PIXELS_VARIABLE] = str(args.max_pixels)
         if getattr(args, "backend_parser", False):
             from .backend_args import parameter_tokens
 
@@ -82,7 +125,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 130
     except BrokenPipeError:
         return 1
+    except Exception as error:  # noqa: BLE001 - re-raised unless bad input caused it
+        line = environment_error_line(error, args)
+        if line is None:
+            raise
+        print(error_line(line), file=sys.stderr)
+        return 1
     finally:
+        if saved_max_pixels is None:
+            os.environ.pop(MAX_PIXELS_VARIABLE, None)
+        else:
+            os.environ[MAX_PIXELS_VARIABLE] = saved_max_pixels
         # A command may let backends fetch weights (see backend_args.backend_options); the
         # library default (ask first) comes back when the command ends.
         weights = sys.modules.get("depthapp.weights")

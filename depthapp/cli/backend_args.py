@@ -11,6 +11,7 @@ from typing import Any, Sequence
 
 from ..backends import BackendInfo, get_backend_class, list_backends
 from ..errors import UsageError
+from ..limits import DEFAULT_MAX_PIXELS, MAX_DISPARITY_LEVELS
 from ..params import Parameter
 
 
@@ -20,14 +21,36 @@ def add_backend_arguments(parser: argparse.ArgumentParser, default_backend: str 
                        help=f"disparity backend (default {default_backend}; see `depthapp backends`)")
     group.add_argument("--weights", metavar="ID|PATH", help="weights record id or checkpoint file")
     group.add_argument("--model", metavar="FILE", help="exported model file (onnx backend)")
-    group.add_argument("--max-disp", type=int, metavar="N",
+    group.add_argument("--max-disp", type=bounded_int("--max-disp", 1, MAX_DISPARITY_LEVELS), metavar="N",
                        help="disparity levels 0..N-1 (default: weights, then calibration ndisp, "
                             "then the backend's default)")
     group.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     group.add_argument("--preset", help="a named parameter preset of the backend (e.g. fast)")
     group.add_argument("--offline", action="store_true", help="never fetch missing weights")
+    add_max_pixels_argument(group)
     parser.set_defaults(accepts_extra=True, backend_parser=True)
     BACKEND_PARSERS.append(parser)
+
+
+def bounded_int(flag: str, low: int, high: int):
+    """An argparse ``type`` accepting whole numbers in ``[low, high]`` (a usage error otherwise)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text[:40]!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{flag} must be {low}..{high}, got {value}")
+        return value
+    parse.__name__ = "whole number"
+    return parse
+
+
+def add_max_pixels_argument(parser) -> None:
+    """``--max-pixels N``: raise the image size limit (checked from file headers, before decoding)."""
+    parser.add_argument("--max-pixels", type=bounded_int("--max-pixels", 1, 1 << 40), metavar="N",
+                        help="largest image (width x height) read, checked before decoding "
+                             f"(default {DEFAULT_MAX_PIXELS})")
 
 
 BACKEND_PARSERS: list[argparse.ArgumentParser] = []

@@ -62,11 +62,14 @@ def _load_input(args):
     return pair
 
 
-def _check_outputs(out_dir: Path, force: bool) -> None:
+def _check_outputs(out_dir: Path, force: bool, width: int, height: int) -> None:
+    """Everything about the output folder that can fail, checked before any computation."""
     from ..errors import OutputExistsError
+    from ..io.atomic import check_output_folder, remove_stale_temporaries
 
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OutputExistsError(f"{out_dir}: exists and is not a folder")
+    # disparity and depth PFM (4 bytes a pixel each), colour PNG (<= 3), PLY (15 a point)
+    check_output_folder(out_dir, needed_bytes=width * height * (4 + 4 + 3 + 15) + (1 << 20))
+    remove_stale_temporaries(out_dir)
     existing = [name for name in OUTPUT_NAMES if (out_dir / name).exists()]
     if existing and not force:
         raise OutputExistsError(f"{out_dir}: already holds {', '.join(existing)} (pass --force to overwrite)")
@@ -83,7 +86,8 @@ def score_line(disparity: np.ndarray, gt: np.ndarray) -> str:
 def handle(args, extra) -> int:
     from ..backends import create_backend
     from ..io import write_disparity, write_image, write_ply
-    from ..pipeline import choose_max_disp, prepare_pair, run_pipeline
+    from ..io.atomic import OutputSet
+    from ..pipeline import choose_max_disp, clamp_max_disp, prepare_pair, run_pipeline
     from ..visualize import colorize_disparity
 
     params = parse_backend_parameters(args.backend, extra, args.preset)
@@ -91,10 +95,13 @@ def handle(args, extra) -> int:
         params["model"] = args.model
     pair = _load_input(args)
     out_dir = Path(args.out)
-    _check_outputs(out_dir, args.force)
+    _check_outputs(out_dir, args.force, pair.width, pair.height)
     pair, notes = prepare_pair(pair)
     max_disp, origin = choose_max_disp(args.backend, args.max_disp, args.weights, pair.calibration)
     backend = create_backend(args.backend, max_disp=max_disp, **backend_options(args), **params)
+    clamped = clamp_max_disp(backend, pair.width)
+    if clamped:
+        notes.append(clamped)
     print(f"pair: {pair.name} ({pair.width}x{pair.height})")
     for note in notes:
         print(f"note: {note}")
@@ -116,18 +123,20 @@ def handle(args, extra) -> int:
     if pair.gt_disparity is not None:
         print(score_line(result.disparity, pair.gt_disparity))
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = [write_disparity(out_dir / "disparity.pfm", result.disparity, overwrite=args.force)]
-    vmax = float(backend.max_disp)
-    written.append(write_image(out_dir / "disparity.png",
-                               colorize_disparity(result.disparity, 0.0, vmax), overwrite=args.force))
+    # All outputs or none: a full disk half-way leaves nothing that blocks the rerun.
+    with OutputSet(out_dir, overwrite=args.force, replaces=OUTPUT_NAMES) as outputs:
+        write_disparity(outputs.path("disparity.pfm"), result.disparity, overwrite=True)
+        vmax = float(backend.max_disp)
+        write_image(outputs.path("disparity.png"), colorize_disparity(result.disparity, 0.0, vmax),
+                    overwrite=True)
+        if output.depth is not None:
+            write_disparity(outputs.path("depth.pfm"), output.depth, overwrite=True)
+            cloud = output.cloud
+            write_ply(outputs.path("cloud.ply"), cloud.points, cloud.colors, overwrite=True)
     if output.depth is not None:
-        written.append(write_disparity(out_dir / "depth.pfm", output.depth, overwrite=args.force))
-        cloud = output.cloud
-        written.append(write_ply(out_dir / "cloud.ply", cloud.points, cloud.colors, overwrite=args.force))
-        print(f"point cloud: {len(cloud)} points")
+        print(f"point cloud: {len(output.cloud)} points")
     else:
         print("no calibration: wrote disparity only (pass --calib FILE for depth and a point cloud)")
-    for path in written:
+    for path in outputs.written:
         print(f"wrote {path}")
     return 0

@@ -13,29 +13,68 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
+from ..limits import max_pixels
 from .atomic import atomic_path
+from .image_header import HeaderError, image_size
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".pnm", ".bmp", ".tif", ".tiff",
                     ".webp")
+def check_image_header(data: bytes, source: str, limit: int | None = None) -> tuple[int, int]:
+    """The ``(width, height)`` an image file declares, refused in one line when the header is
+    unknown or damaged, a side is zero, or there are more than ``limit`` pixels; nothing is
+    decoded."""
+    try:
+        size = image_size(data)
+    except HeaderError as error:
+        raise InputError(f"{source}: not a readable image ({error})") from None
+    if size is None:
+        raise InputError(f"{source}: not a readable image (unknown format; use "
+                         f"{', '.join(e.lstrip('.').upper() for e in IMAGE_EXTENSIONS[:4])}, "
+                         "BMP, TIFF or WebP)")
+    width, height = size
+    if width <= 0 or height <= 0:
+        raise InputError(f"{source}: not a readable image (declares {width}x{height} pixels)")
+    limit = max_pixels() if limit is None else limit
+    if width * height > limit:
+        raise InputError(f"{source}: {width}x{height} is {width * height / 1e6:.0f} megapixels, "
+                         f"above the limit of {limit / 1e6:g} (pass --max-pixels to raise it)")
+    return width, height
+
+
+def _read_bounded(path: Path, limit: int) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(limit + 1)
+    except OSError as error:
+        raise InputError(f"{path}: cannot read ({error.strerror or error})") from None
+    if len(data) > limit:
+        raise InputError(f"{path}: larger than {limit >> 20} MiB, more than an image within the "
+                         "pixel limit can hold (pass --max-pixels to raise it)")
+    return data
 
 
 def read_image(path: str | os.PathLike, grey: bool = False) -> np.ndarray:
     """Read an image as stored: ``(H, W)`` grey or ``(H, W, 3)`` RGB, uint8 or uint16.
 
-    With ``grey=True`` colour images are converted to luma. Alpha is dropped.
+    With ``grey=True`` colour images are converted to luma. Alpha is dropped. The size the
+    header declares is checked against :func:`max_pixels` before anything is decoded.
     """
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if path.is_dir():
         raise InputError(f"{path}: is a directory, expected an image")
-    try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except OSError as error:
-        raise InputError(f"{path}: cannot read ({error.strerror or error})") from None
-    if data.size == 0:
+    limit = max_pixels()
+    # 16-bit RGBA stored raw is 8 bytes a pixel; nothing valid under the limit is larger.
+    data = _read_bounded(path, 8 * limit + (1 << 20))
+    if not data:
         raise InputError(f"{path}: file is empty")
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    check_image_header(data, str(path), limit)
+    try:
+        image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error as error:
+        message = str(error).strip().splitlines()[-1][-120:] if str(error).strip() else "decoder error"
+        raise InputError(f"{path}: not a readable image ({message})") from None
     if image is None or image.size == 0:
         raise InputError(f"{path}: not a readable image")
     if image.ndim == 3:

@@ -57,7 +57,7 @@ def _pair(tmp_path, left_shape=(20, 30, 3), right_shape=(20, 30, 3)):
     ("missing", 1, "missing.png: no such file"),
     ("size", 1, "r.png: size 31x20 differs"),
     ("empty", 1, "l.png: file is empty"),
-    ("zero-baseline", 1, "baseline must be positive"),
+    ("zero-baseline", 1, "field 'baseline' must be positive"),
     ("bad-flag", 2, "does not take --p9"),
     ("no-input", 2, "give LEFT and RIGHT"),
 ])

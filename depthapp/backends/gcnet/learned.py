@@ -11,7 +11,6 @@ backend packages own their folders (the lead may move it to ``depthapp/backends/
 from __future__ import annotations
 
 import math
-import os
 from abc import abstractmethod
 from contextlib import contextmanager
 from typing import Any, ClassVar, Optional
@@ -19,6 +18,7 @@ from typing import Any, ClassVar, Optional
 import numpy as np
 
 from ...data import StereoPair
+from ...device import available_memory_bytes
 from ...errors import InputError, WeightsError
 from ...jobs import CancelToken
 from ...params import Parameter
@@ -165,26 +165,6 @@ def fuse_batchnorm(model):
                     conv, (nn.ConvTranspose2d, nn.ConvTranspose3d)))
                 module.bn = nn.Identity()
     return fused
-
-
-def available_memory_bytes(device: str) -> Optional[int]:
-    """Free memory of ``device`` in bytes, or None when it cannot be known."""
-    if device.startswith("cuda"):
-        import torch
-
-        free, _total = torch.cuda.mem_get_info(torch.device(device))
-        return int(free)
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return None
 
 
 def soft_argmin(cost, dim: int = 1):
@@ -334,10 +314,12 @@ class CostVolumeBackend(Backend):
         free = available_memory_bytes(self.device)
         return None if free is None else int(0.9 * free)
 
+    def estimate_memory(self, height: int, width: int) -> int:
+        return self.estimate_bytes(*padded_size(*self.network_size(height, width), self.input_multiple))
+
     def check_memory(self, pair: StereoPair) -> None:
         """Refuse, before any work, a pair that would not fit (InputError with the numbers)."""
-        needed = self.estimate_bytes(*padded_size(*self.network_size(pair.height, pair.width),
-                                                  self.input_multiple))
+        needed = self.estimate_memory(pair.height, pair.width)
         limit = self.memory_limit()
         if limit is not None and needed > limit:
             where = "GPU" if self.device.startswith("cuda") else "RAM"

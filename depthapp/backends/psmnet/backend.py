@@ -164,11 +164,15 @@ class PSMNetBackend(Backend):
         scaled_w = max(1, int(round(width * scale))) if scale != 1.0 else width
         return (scaled_h, scaled_w) + padded_size(scaled_h, scaled_w)
 
+    def estimate_memory(self, height: int, width: int) -> int:
+        _, _, padded_h, padded_w = self.network_size(height, width)
+        use_half = bool(self.params["autocast"]) and self.device.startswith("cuda")
+        return estimate_memory_bytes(padded_h, padded_w, self.max_disp, half=use_half)
+
     def check_memory(self, height: int, width: int) -> int:
         """Estimated peak bytes for this input; InputError when over the limit."""
         _, _, padded_h, padded_w = self.network_size(height, width)
-        use_half = bool(self.params["autocast"]) and self.device.startswith("cuda")
-        needed = estimate_memory_bytes(padded_h, padded_w, self.max_disp, half=use_half)
+        needed = self.estimate_memory(height, width)
         limit_gb = float(self.params["memory_limit_gb"])
         limit = int(limit_gb * 2**30) if limit_gb > 0 else _available_memory(self.device)
         if limit is not None and needed > limit:

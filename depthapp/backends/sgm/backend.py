@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ...data import StereoPair
-from ...errors import BackendUnavailableError, InputError
+from ...errors import BackendUnavailableError
 from ...jobs import CancelToken
 from ...params import Parameter
 from ...timing import StageTimer
@@ -109,14 +109,15 @@ class SGMBackend(Backend):
             median_size=params["median_size"], speckle_size=params["speckle_size"],
             speckle_range=params["speckle_range"]).validate()
 
-    def memory_bytes(self, height: int, width: int) -> int:
+    def estimate_memory(self, height: int, width: int) -> int:
         """Peak bytes one frame of ``height x width`` needs with these parameters."""
         return memory_bytes(height, width, self.config())
 
+    def min_pair_size(self) -> tuple[int, int]:
+        return 2, 2
+
     def _compute(self, pair: StereoPair, timer: StageTimer, cancel: CancelToken):
         config = self.config()
-        if pair.width < 2 or pair.height < 2:
-            raise InputError(f"{pair.name}: {pair.width}x{pair.height} is too small for SGM")
         if self.device.startswith("cuda"):
             from . import cuda as sgm_cuda
 

@@ -89,7 +89,7 @@ def test_memory_estimate_for_a_large_pair_stays_bounded():
     # In one piece: uint8 cost + uint16 aggregated volume + image buffers, over 5 GB ...
     assert memory_bytes(2000, 3000, config, whole=True) >= 3 * volume
     # ... so it runs in overlapping strips that keep the peak near the 2 GiB budget.
-    assert backend.memory_bytes(2000, 3000) <= config.max_memory * 1.05
+    assert backend.estimate_memory(2000, 3000) <= config.max_memory * 1.05
     pieces = strips(2000, 3000, config)
     assert len(pieces) > 1 and pieces[0][2] == 0 and pieces[-1][3] == 2000
     assert all(a[3] == b[2] for a, b in zip(pieces, pieces[1:]))  # kept rows tile the image
