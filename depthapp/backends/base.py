@@ -89,7 +89,8 @@ class Backend(ABC):
         return height * width * (4 * self.max_disp + 64)
 
     def min_pair_size(self) -> tuple[int, int]:
-        """The smallest ``(width, height)`` this backend can match with its parameters."""
+        """The smallest ``(width, height)`` this backend can match with its parameters and
+        disparity range."""
         return 1, 1
 
     def max_disp_for_width(self, width: int) -> Optional[int]:
@@ -103,17 +104,13 @@ class Backend(ABC):
 
     def check_pair(self, pair: StereoPair) -> None:
         """Refuse, in one line and before any work, a pair this backend cannot or should not
-        match: smaller than its window, narrower than the disparity range, or needing more
+        match: smaller than its window or than its disparity range needs, or needing more
         memory than is free."""
         min_width, min_height = self.min_pair_size()
         if pair.width < min_width or pair.height < min_height:
             raise InputError(f"{pair.name}: {pair.width}x{pair.height} is too small for backend "
-                             f"{self.name} (at least {min_width}x{min_height} with these parameters)")
-        limit = self.max_disp_for_width(pair.width)
-        if limit is not None and self.max_disp > limit:
-            raise InputError(f"{pair.name}: max disparity {self.max_disp} is beyond what backend "
-                             f"{self.name} can search on a {pair.width} px wide image (at most "
-                             f"{limit}); pass a smaller --max-disp")
+                             f"{self.name} (it needs at least {min_width}x{min_height} with max "
+                             f"disparity {self.max_disp} and these parameters)")
         needed = self.estimate_memory(pair.height, pair.width)
         available = None if self.device.startswith("cuda") else available_memory_bytes("cpu")
         if available is not None and needed > available:

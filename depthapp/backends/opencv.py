@@ -57,7 +57,7 @@ class OpenCVSGBM(Backend):
         return max(0, self.params["min_disp"]) + self.params["block_size"] // 2 + 1
 
     def min_pair_size(self) -> tuple[int, int]:
-        return self.disparity_multiple + self._margin(), 1
+        return self.max_disp + self._margin(), 1
 
     def max_disp_for_width(self, width: int) -> int:
         multiple = self.disparity_multiple

@@ -84,7 +84,7 @@ def finite_matrix(source: str, name: str, value: Any) -> np.ndarray:
     if bad.any():
         index = tuple(int(i) for i in np.argwhere(bad)[0])
         where = f"[{', '.join(map(str, index))}]" if index else ""
-        value = array[index] if index else array.item()
+        value = float(array[index] if index else array.item())
         state = "is not finite" if not np.isfinite(value) else f"exceeds {MAX_ABS_VALUE:g}"
         raise CalibrationError(f"{source}: {name}{where} {state}: {value!r}")
     return array

@@ -108,10 +108,10 @@ def parse_middlebury_calib(text: str, source: str = "<text>",
 
 
 def read_middlebury_calib(path: str | os.PathLike, **options) -> StereoCalibration:
-    from .readers import _read_text
+    from .readers import read_calibration_text
 
     path = Path(path)
-    return parse_middlebury_calib(_read_text(path), source=str(path), **options)
+    return parse_middlebury_calib(read_calibration_text(path), source=str(path), **options)
 
 
 def format_middlebury_calib(calibration: StereoCalibration) -> str:

@@ -83,7 +83,7 @@ def _looks_like_opencv_json(data: Any) -> bool:
         isinstance(value, dict) and value.get("type_id") == "opencv-matrix" for value in data.values())
 
 
-def detect_format(text: str) -> Optional[str]:
+def detect_format(text: str, source: str = "<text>") -> Optional[str]:
     """The format name of calibration ``text`` (one of :data:`FORMATS`), or None."""
     stripped = text.lstrip("\ufeff \t\r\n")
     if stripped.startswith("%YAML") or stripped.startswith("<?xml") or "<opencv_storage>" in stripped[:400]:
@@ -91,7 +91,9 @@ def detect_format(text: str) -> Optional[str]:
     if stripped.startswith("{"):
         try:
             data = json.loads(stripped)
-        except json.JSONDecodeError:
+        except RecursionError:
+            raise CalibrationError(f"{source}: invalid JSON (nested too deeply)") from None
+        except ValueError:  # JSONDecodeError, or an integer beyond Python's digit limit
             return None
         if isinstance(data, dict) and data.get("format") == DEPTHAPP_FORMAT:
             return "depthapp"
@@ -135,9 +137,9 @@ def read_calibration(path: str | os.PathLike, *, units: Optional[str] = None,
     path = Path(path)
     if path.is_dir():
         path = _find_in_folder(path)
-    text = _read_text(path)
+    text = read_calibration_text(path)
     source = str(path)
-    kind = detect_format(text)
+    kind = detect_format(text, source)
     if kind is None:
         raise CalibrationError(
             f"{source}: unknown calibration format (expected Middlebury calib.txt, KITTI "
@@ -170,7 +172,7 @@ def _find_in_folder(folder: Path) -> Path:
                            f"{', '.join(_FOLDER_CANDIDATES[:6])}, intrinsics.yml, ...)")
 
 
-def _read_text(path: Path) -> str:
+def read_calibration_text(path: Path) -> str:
     """The file's text, read at most :data:`checks.MAX_CALIBRATION_BYTES` (1 MiB) deep: a
     calibration is a few kilobytes, and ``/dev/zero`` or a video given by mistake must not be
     read to the end."""
@@ -438,11 +440,11 @@ _MAX_MATRIX_SIDE = 64
 
 
 def _open_storage(path: Path):
-    """Parse an OpenCV FileStorage file from its bounded text (see :func:`_read_text`), so
+    """Parse an OpenCV FileStorage file from its bounded text (see :func:`read_calibration_text`), so
     OpenCV never reads the path itself."""
     import cv2
 
-    text = _read_text(path)
+    text = read_calibration_text(path)
     try:
         storage = cv2.FileStorage(text, cv2.FileStorage_READ | cv2.FileStorage_MEMORY)
     except (cv2.error, SystemError) as error:

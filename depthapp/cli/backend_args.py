@@ -40,7 +40,7 @@ def bounded_int(flag: str, low: int, high: int):
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a whole number, got {text[:40]!r}") from None
         if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{flag} must be {low}..{high}, got {value}")
+            raise argparse.ArgumentTypeError(f"must be {low}..{high}, got {value}")
         return value
     parse.__name__ = "whole number"
     return parse

@@ -180,11 +180,22 @@ def _read_ids(path: os.PathLike | str) -> list[str]:
     path = Path(path)
     if not path.exists() and (shipped := shipped_split(str(path))) is not None:
         path = shipped
+    limit = 16 << 20
     try:
-        lines = path.read_text().splitlines()
+        with open(path, "rb") as handle:
+            data = handle.read(limit + 1)
     except OSError as error:
         raise InputError(f"{path}: cannot read the id list ({error.strerror or error})") from None
-    ids = [line.split("#", 1)[0].strip() for line in lines]
+    if len(data) > limit:
+        raise InputError(f"{path}: larger than {limit >> 20} MiB, not an id list")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InputError(f"{path}: the id list is not UTF-8 text (byte 0x{data[error.start]:02x} "
+                         f"at offset {error.start})") from None
+    if "\x00" in text:
+        raise InputError(f"{path}: the id list is not text (it holds NUL bytes)")
+    ids = [line.split("#", 1)[0].strip() for line in text.splitlines()]
     ids = [i for i in ids if i]
     if not ids:
         raise InputError(f"{path}: the id list is empty")
@@ -412,13 +423,16 @@ _RESOLUTION_FOLDER = re.compile(r"^(training|test)([FHQ])$")
 def _calib_ndisp(path: Path) -> Optional[int]:
     if not path.exists():
         return None
+    from ..calibration import checks
     from ..calibration.middlebury import parse_key_values
+    from ..calibration.readers import read_calibration_text
 
-    value = parse_key_values(path.read_text(errors="replace")).get("ndisp")
+    value = parse_key_values(read_calibration_text(path)).get("ndisp")
     try:
-        return int(float(value.split()[0])) if value else None
+        number = float(value.split()[0]) if value else None
     except (ValueError, IndexError):
-        raise InputError(f"{path}: ndisp is not a number: {value!r}") from None
+        raise InputError(f"{path}: field 'ndisp' is not a number: {value[:60]!r}") from None
+    return checks.ndisp(str(path), number, "field 'ndisp'")
 
 
 class Middlebury(StereoDataset):

@@ -53,7 +53,7 @@ from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, Union
 from ..backends import Backend, create_backend, get_backend_class
 from ..errors import Cancelled, InputError, OutputExistsError, UsageError
 from ..io import read_disparity, write_disparity, write_image
-from ..io.atomic import write_bytes_atomic
+from ..io.atomic import check_output_folder, remove_stale_temporaries, write_bytes_atomic
 from ..jobs import CancelToken, Job, Progress
 from . import benchmarks
 from .datasets import Sample, StereoDataset, find_prediction
@@ -640,6 +640,32 @@ def prediction_path(out_dir: Path, sample: Sample, fmt: str) -> Path:
     raise UsageError(f"--format: one of {', '.join(PREDICTION_FORMATS)}, not {fmt!r}")
 
 
+PREDICTION_RECORD = ".depthapp-predict.json"
+
+
+def _claim_prediction_folder(out_dir: Path, method: dict[str, Any], force: bool) -> None:
+    """Record which method fills ``out_dir``; refuse (without ``force``) a folder that holds
+    another method's predictions, since a resumed run would keep them as its own."""
+    record = out_dir / PREDICTION_RECORD
+    if record.exists():
+        try:
+            previous = json.loads(record.read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError):
+            previous = None
+        if _canonical(previous) == _canonical(method):
+            return
+        if not force:
+            if isinstance(previous, dict):
+                differ = sorted(k for k in set(previous) | set(method) if previous.get(k) != method.get(k))
+                what = f"predictions of backend {previous.get('backend')!r} with different {', '.join(differ)}"
+            else:
+                what = f"an unreadable {PREDICTION_RECORD}"
+            raise OutputExistsError(f"{out_dir}: holds {what} (choose another --out, or pass "
+                                    "--force to replace them)")
+    write_bytes_atomic(record, (json.dumps(method, indent=2, sort_keys=True, default=str) + "\n").encode(),
+                       overwrite=True)
+
+
 def predict(dataset: StereoDataset, backend: Union[str, Backend, BackendSpec], out_dir: os.PathLike | str,
             *, fmt: str = "pfm", limit: Optional[int] = None, workers: int = 1, scheduler: Any = None,
             progress: Optional[Callable[[Progress], None]] = None, cancel: Optional[CancelToken] = None,
@@ -650,10 +676,11 @@ def predict(dataset: StereoDataset, backend: Union[str, Backend, BackendSpec], o
     """
     _check_limit(limit)
     cancel = cancel or CancelToken()
-    spec, _, _ = _method(backend, None)
+    spec, _, identity = _method(backend, None)
     out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OutputExistsError(f"{out_dir}: exists and is not a folder")
+    check_output_folder(out_dir)
+    remove_stale_temporaries(out_dir, recursive=True)
+    _claim_prediction_folder(out_dir, {**identity, "format": fmt}, force)
     samples = dataset.samples[:limit] if limit else list(dataset.samples)
     paths = [prediction_path(out_dir, sample, fmt) for sample in samples]
     tasks = [Task(index, sample, "predict", backend=spec)

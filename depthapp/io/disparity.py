@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..limits import max_pixels
 from .atomic import atomic_path
 from .kitti import read_kitti_disparity, write_kitti_disparity
 from .pfm import read_pfm, write_pfm
@@ -17,12 +18,39 @@ DISPARITY_EXTENSIONS = (".pfm", ".png", ".npy")
 
 
 def read_npy(path: str | os.PathLike) -> np.ndarray:
+    """A numeric ``.npy`` array, its header checked (dtype, shape against the pixel limit and
+    the file's length) before anything is allocated; never unpickles."""
     path = Path(path)
     try:
-        array = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as error:
-        raise InputError(f"{path}: not a readable .npy array ({error})") from None
-    return array
+        with open(path, "rb") as handle:
+            try:
+                version = np.lib.format.read_magic(handle)
+                readers = {(1, 0): np.lib.format.read_array_header_1_0,
+                           (2, 0): np.lib.format.read_array_header_2_0}
+                if version not in readers:
+                    raise ValueError(f"unsupported .npy version {version[0]}.{version[1]}")
+                shape, fortran, dtype = readers[version](handle)
+            except (ValueError, SyntaxError, TypeError, OverflowError, EOFError, KeyError,
+                    MemoryError, RecursionError) as error:
+                message = str(error).splitlines()[0][:100] if str(error) else type(error).__name__
+                raise InputError(f"{path}: not a readable .npy array ({message})") from None
+            if dtype.kind not in "biuf" or dtype.hasobject or dtype.fields:
+                raise InputError(f"{path}: holds {dtype} values, expected numbers")
+            count = int(np.prod(shape, dtype=object)) if shape else 1
+            if count > 4 * max_pixels():
+                raise InputError(f"{path}: array of shape {shape} is above the pixel limit "
+                                 "(pass --max-pixels to raise it)")
+            array = np.empty(count, dtype=dtype)
+            got = handle.readinto(memoryview(array).cast("B")) if count else 0
+            extra = handle.read(1)
+    except OSError as error:
+        raise InputError(f"{path}: cannot read ({error.strerror or error})") from None
+    expected = count * dtype.itemsize
+    if got != expected or extra:
+        found = f"more than {expected}" if extra else str(got)
+        raise InputError(f"{path}: .npy data is {found} bytes, its header ({dtype}, shape "
+                         f"{shape}) says {expected}")
+    return array.reshape(shape, order="F" if fortran else "C")
 
 
 def write_npy(path: str | os.PathLike, array: np.ndarray, overwrite: bool = False) -> Path:

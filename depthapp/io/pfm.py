@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..limits import max_pixels
 from .atomic import atomic_path
 
 
@@ -21,26 +22,35 @@ def read_pfm(path: str | os.PathLike) -> np.ndarray:
     """Read a PFM file as float32 ``(H, W)`` or ``(H, W, 3)``, top row first, values as stored."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as handle:
+            head = handle.read(256)
+            # Header: three whitespace-separated tokens after the magic, then one whitespace byte.
+            match = re.match(rb"(P[Ff])\s+(\d{1,9})\s+(\d{1,9})\s+([-+0-9.eE]{1,32})\s", head)
+            if not match:
+                raise InputError(f"{path}: not a PFM file (bad header)")
+            channels = 3 if match.group(1) == b"PF" else 1
+            width, height = int(match.group(2)), int(match.group(3))
+            try:
+                scale = float(match.group(4))
+            except ValueError:
+                raise InputError(f"{path}: not a PFM file (bad scale {match.group(4)!r})") from None
+            if width <= 0 or height <= 0:
+                raise InputError(f"{path}: PFM has an empty size {width}x{height}")
+            if not np.isfinite(scale) or scale == 0:
+                raise InputError(f"{path}: not a PFM file (scale {scale!r} must be finite and non-zero)")
+            if width * height > max_pixels():
+                raise InputError(f"{path}: {width}x{height} is above the limit of {max_pixels() / 1e6:g} "
+                                 "megapixels (pass --max-pixels to raise it)")
+            count = width * height * channels
+            handle.seek(match.end())
+            body = handle.read(count * 4 + 1)
     except OSError as error:
         raise InputError(f"{path}: cannot read ({error.strerror or error})") from None
-    # Header: three whitespace-separated tokens after the magic, then exactly one whitespace byte.
-    match = re.match(rb"(P[Ff])\s+(\d+)\s+(\d+)\s+([-+0-9.eE]+)\s", data)
-    if not match:
-        raise InputError(f"{path}: not a PFM file (bad header)")
-    channels = 3 if match.group(1) == b"PF" else 1
-    width, height = int(match.group(2)), int(match.group(3))
-    try:
-        scale = float(match.group(4))
-    except ValueError:
-        raise InputError(f"{path}: not a PFM file (bad scale {match.group(4)!r})") from None
-    if width <= 0 or height <= 0:
-        raise InputError(f"{path}: PFM has an empty size {width}x{height}")
     dtype = "<f4" if scale < 0 else ">f4"
-    count = width * height * channels
-    body = data[match.end():]
-    if len(body) < count * 4:
-        raise InputError(f"{path}: PFM is truncated ({len(body)} bytes of pixels, expected {count * 4})")
+    if len(body) != count * 4:
+        state = "truncated" if len(body) < count * 4 else "longer than its header says"
+        raise InputError(f"{path}: PFM is {state} ({width}x{height}x{channels} needs {count * 4} "
+                         f"bytes of pixels, found {'more' if len(body) > count * 4 else len(body)})")
     array = np.frombuffer(body, dtype=dtype, count=count).astype(np.float32)
     shape = (height, width, 3) if channels == 3 else (height, width)
     return np.ascontiguousarray(np.flipud(array.reshape(shape)))
