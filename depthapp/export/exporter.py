@@ -316,8 +316,76 @@ def read_onnx_metadata(path: str | os.PathLike) -> dict[str, str]:
 
     from ..errors import InputError
 
+    if not Path(path).is_file():
+        raise InputError(f"{path}: no such model file" if not Path(path).exists() else f"{path}: not a regular file")
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as error:
-        raise InputError(f"{path}: not a readable ONNX model ({error})") from None
-    return {p.key: p.value for p in model.metadata_props}
+        first = str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__
+        raise InputError(f"{path}: not a readable ONNX model ({first})") from None
+    return check_metadata({p.key: p.value for p in model.metadata_props}, str(path))
+
+
+_METADATA_INTEGERS = {"depthapp.pad_multiple": (1, 1024), "depthapp.min_padded_size": (0, 100_000),
+                      "depthapp.height": (1, 100_000), "depthapp.width": (1, 100_000),
+                      "depthapp.padded_height": (1, 100_000), "depthapp.padded_width": (1, 100_000)}
+
+
+def check_metadata(meta: dict[str, str], source: str) -> dict[str, str]:
+    """The ``depthapp.*`` metadata of an export, every value checked before a backend uses it
+    (an InputError naming the file, the key and the value otherwise). Files without depthapp
+    metadata pass through: the caller says they are not exports."""
+    import math
+
+    from ..errors import InputError
+    from ..limits import MAX_DISPARITY_LEVELS
+
+    if "depthapp.input_kind" not in meta:
+        return meta
+
+    def bad(key: str, why: str) -> InputError:
+        value = meta.get(key)
+        shown = value if value is None or len(value) <= 40 else value[:37] + "..."
+        return InputError(f"{source}: metadata {key} = {shown!r} {why}")
+
+    def integer(key: str, low: int, high: int, allowed: tuple[str, ...] = ()) -> None:
+        value = meta.get(key)
+        if value is None or value in allowed:
+            return
+        if not (value.isascii() and value.isdigit() and len(value) <= 9 and low <= int(value) <= high):
+            raise bad(key, f"is not a whole number in {low}..{high}")
+
+    def json_value(key: str, default: str):
+        text = meta.get(key) or default
+        if len(text) > 65536:
+            raise bad(key, "is too long")
+        try:
+            return json.loads(text)
+        except (ValueError, RecursionError):
+            raise bad(key, "is not valid JSON") from None
+
+    for key in ("depthapp.input_names", "depthapp.pad_mode", "depthapp.dynamic"):
+        if not meta.get(key):
+            raise bad(key, "is missing")
+    if meta["depthapp.dynamic"] not in ("true", "false"):
+        raise bad("depthapp.dynamic", "is not true or false")
+    integer("depthapp.max_disp", 1, MAX_DISPARITY_LEVELS, allowed=("",))
+    for key, (low, high) in _METADATA_INTEGERS.items():
+        integer(key, low, high, allowed=("dynamic",) if key.startswith("depthapp.padded_") else ())
+    if meta["depthapp.dynamic"] == "true" and "depthapp.pad_multiple" not in meta:
+        raise bad("depthapp.pad_multiple", "is missing")
+    if meta["depthapp.dynamic"] == "false":
+        for key in ("depthapp.height", "depthapp.width", "depthapp.padded_height", "depthapp.padded_width"):
+            if not (meta.get(key) or "").isdigit():
+                raise bad(key, "is missing")
+    for key in ("depthapp.mean", "depthapp.std"):
+        values = json_value(key, "[]")
+        if (not isinstance(values, list) or len(values) not in (1, 3)
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                           and math.isfinite(v) and abs(v) < 1e6 for v in values)):
+            raise bad(key, "is not a list of 1 or 3 finite numbers")
+        if key == "depthapp.std" and not all(v > 0 for v in values):
+            raise bad(key, "holds a standard deviation that is not positive")
+    if not isinstance(json_value("depthapp.extra", "{}"), dict):
+        raise bad("depthapp.extra", "is not a JSON object")
+    return meta

