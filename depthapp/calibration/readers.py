@@ -91,10 +91,10 @@ def detect_format(text: str, source: str = "<text>") -> Optional[str]:
     if stripped.startswith("{"):
         try:
             data = json.loads(stripped)
-        except RecursionError:
-            raise CalibrationError(f"{source}: invalid JSON (nested too deeply)") from None
-        except ValueError:  # JSONDecodeError, or an integer beyond Python's digit limit
+        except json.JSONDecodeError:
             return None
+        except (RecursionError, ValueError):  # too deep, or an integer beyond the digit limit
+            data = _json(stripped, source)
         if isinstance(data, dict) and data.get("format") == DEPTHAPP_FORMAT:
             return "depthapp"
         if isinstance(data, dict) and "fx" in data and "baseline_meters" in data:
@@ -220,10 +220,12 @@ def _kitti_numbers(values: dict[str, str], key: str, count: int, source: str,
     words = values[key].split()
     if len(words) != count:
         raise CalibrationError(f"{source}: field {key!r} has {len(words)} numbers, expected {count}")
-    try:
-        numbers = [float(v) for v in words]
-    except ValueError:
-        raise CalibrationError(f"{source}: field {key!r} is not a list of numbers") from None
+    numbers = []
+    for index, word in enumerate(words):
+        try:
+            numbers.append(float(word))
+        except ValueError:
+            raise CalibrationError(f"{source}: {key}[{index}] is not a number: {word[:40]!r}") from None
     return checks.finite_matrix(source, key, numbers)
 
 

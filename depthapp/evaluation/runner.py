@@ -396,6 +396,8 @@ def read_records(path: Path) -> dict[str, dict[str, Any]]:
 def _prepare_out_dir(out_dir: Path, manifest: dict[str, Any], force: bool) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputExistsError(f"{out_dir}: exists and is not a folder")
+    check_output_folder(out_dir)
+    remove_stale_temporaries(out_dir, recursive=True)
     manifest_path = out_dir / MANIFEST_FILE
     if out_dir.exists() and any(out_dir.iterdir()):
         previous = None

@@ -53,7 +53,7 @@ def read_ply(path: str | os.PathLike) -> tuple[np.ndarray, Optional[np.ndarray]]
     except OSError as error:
         raise InputError(f"{path}: cannot read ({error.strerror or error})") from None
     end = data.find(b"end_header")
-    if not data.startswith(b"ply") or end < 0:
+    if not data.startswith(b"ply") or end < 0 or data.find(b"\n", end) < 0:
         raise InputError(f"{path}: not a PLY file")
     body_start = data.index(b"\n", end) + 1
     header = data[:end].decode("ascii", errors="replace").splitlines()
@@ -62,22 +62,35 @@ def read_ply(path: str | os.PathLike) -> tuple[np.ndarray, Optional[np.ndarray]]
         words = line.split()
         if not words:
             continue
-        if words[0] == "format":
+        if words[0] == "format" and len(words) > 1:
             fmt = words[1]
-        elif words[0] == "element":
+        elif words[0] == "element" and len(words) > 1:
             in_vertex = words[1] == "vertex"
             if in_vertex:
+                if len(words) < 3 or not words[2].isdigit() or len(words[2]) > 10:
+                    raise InputError(f"{path}: PLY vertex count is not a number: {line[:60]!r}")
                 count = int(words[2])
         elif words[0] == "property" and in_vertex:
-            if words[1] == "list":
+            if len(words) > 1 and words[1] == "list":
                 raise InputError(f"{path}: list properties on vertices are not supported")
+            if len(words) < 3 or words[1] not in _PLY_TYPES:
+                raise InputError(f"{path}: PLY property not understood: {line[:60]!r}")
             props.append((words[2], _PLY_TYPES[words[1]]))
+    if fmt not in ("ascii", "binary_little_endian", "binary_big_endian"):
+        raise InputError(f"{path}: PLY format {fmt!r} not understood")
+    if len({name for name, _ in props}) != len(props):
+        raise InputError(f"{path}: PLY vertex properties repeat a name")
     names = [p[0] for p in props]
     if not all(n in names for n in "xyz"):
         raise InputError(f"{path}: PLY vertices have no x/y/z")
     if fmt == "ascii":
-        rows = data[body_start:].decode("ascii").split()
-        table = np.array(rows[:count * len(props)], dtype=np.float64).reshape(count, len(props))
+        rows = data[body_start:].decode("ascii", errors="replace").split()
+        if len(rows) < count * len(props):
+            raise InputError(f"{path}: PLY is truncated")
+        try:
+            table = np.array(rows[:count * len(props)], dtype=np.float64).reshape(count, len(props))
+        except ValueError:
+            raise InputError(f"{path}: PLY vertex values are not numbers") from None
         get = {name: table[:, i] for i, name in enumerate(names)}
     else:
         order = "<" if fmt == "binary_little_endian" else ">"
