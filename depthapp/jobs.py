@@ -77,10 +77,11 @@ def format_seconds(seconds: Optional[float]) -> str:
 class TerminalProgress:
     """A one-line progress bar with ETA on a terminal (stderr), throttled; plain lines otherwise."""
 
-    def __init__(self, description: str, stream: TextIO = sys.stderr, width: int = 28,
+    def __init__(self, description: str, stream: Optional[TextIO] = None, width: int = 28,
                  min_interval: float = 0.2):
         self.description = description
-        self.stream = stream
+        # sys.stderr when called, not when this module was imported (tests swap it)
+        self.stream = stream or sys.stderr
         self.width = width
         self.min_interval = min_interval
         self._last = 0.0

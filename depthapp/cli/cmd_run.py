@@ -125,14 +125,12 @@ def handle(args, extra) -> int:
 
     # All outputs or none: a full disk half-way leaves nothing that blocks the rerun.
     with OutputSet(out_dir, overwrite=args.force, replaces=OUTPUT_NAMES) as outputs:
-        write_disparity(outputs.path("disparity.pfm"), result.disparity, overwrite=True)
+        outputs.write("disparity.pfm", write_disparity, result.disparity)
         vmax = float(backend.max_disp)
-        write_image(outputs.path("disparity.png"), colorize_disparity(result.disparity, 0.0, vmax),
-                    overwrite=True)
+        outputs.write("disparity.png", write_image, colorize_disparity(result.disparity, 0.0, vmax))
         if output.depth is not None:
-            write_disparity(outputs.path("depth.pfm"), output.depth, overwrite=True)
-            cloud = output.cloud
-            write_ply(outputs.path("cloud.ply"), cloud.points, cloud.colors, overwrite=True)
+            outputs.write("depth.pfm", write_disparity, output.depth)
+            outputs.write("cloud.ply", write_ply, output.cloud.points, output.cloud.colors)
     if output.depth is not None:
         print(f"point cloud: {len(output.cloud)} points")
     else:

@@ -164,6 +164,15 @@ class OutputSet:
         self._pending[final] = tmp
         return tmp
 
+    def write(self, name: str, writer, *args, **options) -> None:
+        """``writer(temporary, *args, overwrite=True, **options)`` for output ``name``; its
+        errors name ``name``, not the temporary."""
+        tmp = self.path(name)
+        try:
+            writer(tmp, *args, overwrite=True, **options)
+        except InputError as error:
+            raise InputError(str(error).replace(str(tmp), str(self.folder / name))) from None
+
     def __enter__(self) -> "OutputSet":
         return self
 

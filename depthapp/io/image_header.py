@@ -1,9 +1,10 @@
 """Image sizes from file headers, read before anything is decoded.
 
 A 400 KB PNG can declare 20000 x 20000 pixels and take gigabytes to decode, so
-:func:`depthapp.io.images.read_image` asks :func:`image_size` first and refuses what exceeds the
-pixel limit. PNG files are also walked chunk by chunk (lengths and CRCs) so a truncated or
-damaged file is refused here in one line, before libpng prints its own.
+:func:`depthapp.io.images.read_image` asks :func:`image_size` of the file's first bytes and
+refuses what exceeds the pixel limit before reading on. :func:`check_complete` then walks a PNG
+chunk by chunk (lengths and CRCs) and looks for a JPEG's end marker, so a truncated or damaged
+file is refused in one line, before libpng or libjpeg print their own.
 """
 
 from __future__ import annotations
@@ -28,7 +29,10 @@ def image_size(data: bytes) -> Optional[tuple[int, int]]:
         HeaderError: a known format whose header is truncated or inconsistent.
     """
     if data.startswith(PNG_SIGNATURE):
-        return _png(data)
+        length, kind, width, height = _unpack(">I4sII", data, len(PNG_SIGNATURE), "PNG")
+        if kind != b"IHDR" or length != 13:
+            raise HeaderError("damaged PNG (first chunk is not IHDR)")
+        return width, height
     if data.startswith(b"\xff\xd8"):
         return _jpeg(data)
     if data.startswith(b"BM"):
@@ -49,7 +53,15 @@ def _unpack(fmt: str, data: bytes, offset: int, what: str) -> tuple:
         raise HeaderError(f"truncated {what} header") from None
 
 
-def _png(data: bytes) -> tuple[int, int]:
+def check_complete(data: bytes) -> None:
+    """Raise HeaderError for a PNG whose chunks do not add up or a JPEG without its end."""
+    if data.startswith(PNG_SIGNATURE):
+        _png_chunks(data)
+    elif data.startswith(b"\xff\xd8") and b"\xff\xd9" not in data[-4096:]:
+        raise HeaderError("truncated JPEG (no end-of-image marker)")
+
+
+def _png_chunks(data: bytes) -> None:
     """Walk every chunk: the declared lengths must fit, the CRCs match, IHDR come first and IEND last."""
     offset, size, seen_data = len(PNG_SIGNATURE), None, False
     while True:
@@ -71,7 +83,6 @@ def _png(data: bytes) -> tuple[int, int]:
             break
     if not seen_data:
         raise HeaderError("damaged PNG (no image data)")
-    return size
 
 
 def _jpeg(data: bytes) -> tuple[int, int]:
@@ -100,8 +111,6 @@ def _jpeg(data: bytes) -> tuple[int, int]:
         offset += 2 + length
     if size is None:
         raise HeaderError("damaged JPEG (no frame header)")
-    if b"\xff\xd9" not in data[-4096:]:
-        raise HeaderError("truncated JPEG (no end-of-image marker)")
     return size
 
 

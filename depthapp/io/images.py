@@ -15,14 +15,17 @@ import numpy as np
 from ..errors import InputError
 from ..limits import max_pixels
 from .atomic import atomic_path
-from .image_header import HeaderError, image_size
+from .image_header import HeaderError, check_complete, image_size
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".pnm", ".bmp", ".tif", ".tiff",
                     ".webp")
+HEAD_BYTES = 1 << 16
+
+
 def check_image_header(data: bytes, source: str, limit: int | None = None) -> tuple[int, int]:
-    """The ``(width, height)`` an image file declares, refused in one line when the header is
-    unknown or damaged, a side is zero, or there are more than ``limit`` pixels; nothing is
-    decoded."""
+    """The ``(width, height)`` an image file's first bytes declare, refused in one line when the
+    header is unknown or damaged, a side is zero, or there are more than ``limit`` pixels
+    (default :func:`~depthapp.limits.max_pixels`); nothing is decoded."""
     try:
         size = image_size(data)
     except HeaderError as error:
@@ -41,15 +44,33 @@ def check_image_header(data: bytes, source: str, limit: int | None = None) -> tu
     return width, height
 
 
-def _read_bounded(path: Path, limit: int) -> bytes:
+def _read_image_bytes(path: Path) -> bytes:
+    """The file's bytes, read only as far as the size its header declares can justify: the
+    header is checked from the first 64 KiB, so ``/dev/zero`` or a 20000 x 20000 PNG costs
+    nothing. (A TIFF may keep its directory at the end: then the whole file, if regular and
+    within what the pixel limit allows, is read first.)"""
+    limit = max_pixels()
     try:
         with open(path, "rb") as handle:
-            data = handle.read(limit + 1)
+            data = handle.read(HEAD_BYTES)
+            if not data:
+                raise InputError(f"{path}: file is empty")
+            if len(data) == HEAD_BYTES and data[:4] in (b"II*\x00", b"MM\x00*") and path.is_file() \
+                    and path.stat().st_size <= 8 * limit:
+                data += handle.read()
+            width, height = check_image_header(data, str(path), limit)
+            # 16-bit RGBA stored raw is 8 bytes a pixel, plus row filters and container overhead
+            allowed = 8 * width * height + height * 8 + (1 << 20)
+            rest = handle.read(max(0, allowed - len(data)) + 1)
     except OSError as error:
         raise InputError(f"{path}: cannot read ({error.strerror or error})") from None
-    if len(data) > limit:
-        raise InputError(f"{path}: larger than {limit >> 20} MiB, more than an image within the "
-                         "pixel limit can hold (pass --max-pixels to raise it)")
+    data += rest
+    if len(data) > allowed:
+        raise InputError(f"{path}: larger than a {width}x{height} image can be; not an image file")
+    try:
+        check_complete(data)
+    except HeaderError as error:
+        raise InputError(f"{path}: not a readable image ({error})") from None
     return data
 
 
@@ -57,19 +78,15 @@ def read_image(path: str | os.PathLike, grey: bool = False) -> np.ndarray:
     """Read an image as stored: ``(H, W)`` grey or ``(H, W, 3)`` RGB, uint8 or uint16.
 
     With ``grey=True`` colour images are converted to luma. Alpha is dropped. The size the
-    header declares is checked against :func:`max_pixels` before anything is decoded.
+    header declares is checked against :func:`~depthapp.limits.max_pixels` before anything is
+    decoded.
     """
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if path.is_dir():
         raise InputError(f"{path}: is a directory, expected an image")
-    limit = max_pixels()
-    # 16-bit RGBA stored raw is 8 bytes a pixel; nothing valid under the limit is larger.
-    data = _read_bounded(path, 8 * limit + (1 << 20))
-    if not data:
-        raise InputError(f"{path}: file is empty")
-    check_image_header(data, str(path), limit)
+    data = _read_image_bytes(path)
     try:
         image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error as error:

@@ -467,26 +467,59 @@ _LAYOUT_FILES = ["training/image_2/000000_10.png", "training/image_3/000000_10.p
                  "FlyingThings3D/disparity/TEST/A/0000/left/0006.pfm"]
 
 
+_LAYOUTS = {"kitti2015": _LAYOUT_FILES[:5], "kitti2012": _LAYOUT_FILES[5:9],
+            "middlebury": _LAYOUT_FILES[9:14], "folder": _LAYOUT_FILES[14:25],
+            "sceneflow": _LAYOUT_FILES[25:]}
+
+
+def _role(name: str) -> str:
+    """Which kind of file a layout path holds, so a tree is mostly well-formed."""
+    if name.endswith(".pfm"):
+        return "pfm"
+    if name.endswith(".npy"):
+        return "npy"
+    if "disp" in name:
+        return "disparity png"
+    if "obj_map" in name or "mask" in name:
+        return "grey png"
+    return "image"
+
+
 @st.composite
-def dataset_tree(draw, seeds: list[bytes]) -> dict[str, bytes]:
-    names = draw(st.lists(st.sampled_from(_LAYOUT_FILES), max_size=12, unique=True))
+def dataset_tree(draw, seeds: dict[str, bytes]) -> tuple[str, dict[str, bytes]]:
+    """A complete layout of one dataset (most of the time) with stray files of others; files
+    are mostly the right kind, sometimes mutated."""
+    layout = draw(st.sampled_from(sorted(_LAYOUTS)))
+    names = list(_LAYOUTS[layout]) if draw(st.integers(0, 3)) else []
+    names = sorted(set(names) | set(draw(st.lists(st.sampled_from(_LAYOUT_FILES), max_size=3))))
+    for name in draw(st.lists(st.sampled_from(names), max_size=1, unique=True)) if names else []:
+        names.remove(name)
     files = {}
     for name in names:
         if name.endswith("calib.txt"):
             files[name] = draw(mutated([(CALIB / "middlebury2014_motorcycle_calib.txt").read_bytes()]))
+        elif draw(st.integers(0, 4)):
+            files[name] = seeds[_role(name)]
         else:
-            files[name] = draw(st.sampled_from(seeds) | mutated(seeds))
-    return files
+            files[name] = draw(mutated(list(seeds.values())))
+    name = layout if draw(st.integers(0, 3)) else draw(st.sampled_from(sorted(_LAYOUTS)))
+    return name, files
 
 
 def test_fuzz_dataset_layouts(tmp_path_factory, fuzz_counts):
+    import io
+    import shutil
+
     from depthapp.evaluation.datasets import open_dataset
 
     root_parent = tmp_path_factory.mktemp("datasets")
     rng = np.random.default_rng(3)
-    seeds = [cv2.imencode(".png", rng.integers(0, 255, (6, 9, 3), dtype=np.uint8))[1].tobytes(),
-             cv2.imencode(".png", rng.integers(1, 9000, (6, 9), dtype=np.uint16))[1].tobytes(),
-             b"Pf\n9 6\n-1.0\n" + np.ones(54, "<f4").tobytes(), b"garbage"]
+    npy = io.BytesIO()
+    np.save(npy, np.full((6, 9), 2.0, np.float32))
+    seeds = {"image": cv2.imencode(".png", rng.integers(0, 255, (6, 9, 3), dtype=np.uint8))[1].tobytes(),
+             "disparity png": cv2.imencode(".png", rng.integers(1, 9000, (6, 9), dtype=np.uint16))[1].tobytes(),
+             "grey png": cv2.imencode(".png", rng.integers(0, 255, (6, 9), dtype=np.uint8))[1].tobytes(),
+             "pfm": b"Pf\n9 6\n-1.0\n" + np.ones(54, "<f4").tobytes(), "npy": npy.getvalue()}
     counter = iter(range(10**9))
 
     def load_all(name: str, root: Path) -> None:
@@ -496,17 +529,15 @@ def test_fuzz_dataset_layouts(tmp_path_factory, fuzz_counts):
             sample.load_ground_truth()
 
     @FUZZ
-    @given(files=dataset_tree(seeds), name=st.sampled_from(["kitti2015", "kitti2012", "middlebury",
-                                                             "sceneflow", "folder"]))
-    def check(files, name):
+    @given(tree=dataset_tree(seeds))
+    def check(tree):
+        name, files = tree
         root = root_parent / str(next(counter))
         for relative, data in files.items():
             (root / relative).parent.mkdir(parents=True, exist_ok=True)
             (root / relative).write_bytes(data)
         root.mkdir(exist_ok=True)
         run_reader(fuzz_counts, "dataset layouts", load_all, name, root)
-        import shutil
-
         shutil.rmtree(root)
 
     check()
