@@ -111,6 +111,11 @@ class Backend(ABC):
             raise InputError(f"{pair.name}: {pair.width}x{pair.height} is too small for backend "
                              f"{self.name} (it needs at least {min_width}x{min_height} with max "
                              f"disparity {self.max_disp} and these parameters)")
+        self.check_memory(pair)
+
+    def check_memory(self, pair: StereoPair) -> None:
+        """Refuse a pair whose :meth:`estimate_memory` exceeds the free host memory (backends
+        with a device budget and better advice override this)."""
         needed = self.estimate_memory(pair.height, pair.width)
         available = None if self.device.startswith("cuda") else available_memory_bytes("cpu")
         if available is not None and needed > available:

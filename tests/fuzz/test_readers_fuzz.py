@@ -64,6 +64,17 @@ def run_reader(counts, name: str, read, *args, **kwargs):
     counts[name]["accepted"] += 1
 
 
+def fuzz_file_reader(folder: Path, counts, label: str, reader, strategy, filename: str) -> None:
+    """Write each input of ``strategy`` to ``folder/filename`` and read it with ``reader``."""
+    @FUZZ
+    @given(data=strategy)
+    def check(data):
+        (folder / filename).write_bytes(data)
+        run_reader(counts, label, reader, folder / filename)
+
+    check()
+
+
 # Mutations --------------------------------------------------------------------------------------
 
 _NUMBER = re.compile(rb"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
@@ -185,16 +196,8 @@ def calib_seeds(tmp_path_factory):
 
 def test_fuzz_calibration_text_formats(tmp_path_factory, calib_seeds, fuzz_counts):
     """Middlebury, KITTI raw and stereo, stereodemo and depthapp JSON files, mutated."""
-    folder = tmp_path_factory.mktemp("calib")
-
-    @FUZZ
-    @given(data=mutated(calib_seeds["text"]) | json_calibration())
-    def check(data):
-        path = folder / "calib.txt"
-        path.write_bytes(data)
-        run_reader(fuzz_counts, "calibration (text/JSON)", _read_calibration_file, path)
-
-    check()
+    fuzz_file_reader(tmp_path_factory.mktemp("calib"), fuzz_counts, "calibration (text/JSON)",
+                     _read_calibration_file, mutated(calib_seeds["text"]) | json_calibration(), "calib.txt")
 
 
 # OpenCV FileStorage: in the long run, in child processes that may die of a signal.
@@ -295,13 +298,7 @@ def test_fuzz_pfm(tmp_path_factory, fuzz_counts):
     write_pfm(folder / "seed.pfm", np.random.default_rng(0).random((5, 7)).astype(np.float32))
     seeds = [(folder / "seed.pfm").read_bytes()]
 
-    @FUZZ
-    @given(data=pfm_file() | mutated(seeds))
-    def check(data):
-        (folder / "d.pfm").write_bytes(data)
-        run_reader(fuzz_counts, "PFM", read_disparity, folder / "d.pfm")
-
-    check()
+    fuzz_file_reader(folder, fuzz_counts, "PFM", read_disparity, pfm_file() | mutated(seeds), "d.pfm")
 
 
 def _png_seeds() -> list[bytes]:
@@ -331,16 +328,8 @@ def declared_png(draw) -> bytes:
 def test_fuzz_kitti_png(tmp_path_factory, fuzz_counts):
     from depthapp.io import read_kitti_disparity
 
-    folder = tmp_path_factory.mktemp("kitti")
-    seeds = _png_seeds()
-
-    @FUZZ
-    @given(data=mutated(seeds) | declared_png())
-    def check(data):
-        (folder / "d.png").write_bytes(data)
-        run_reader(fuzz_counts, "KITTI 16-bit PNG", read_kitti_disparity, folder / "d.png")
-
-    check()
+    fuzz_file_reader(tmp_path_factory.mktemp("kitti"), fuzz_counts, "KITTI 16-bit PNG",
+                     read_kitti_disparity, mutated(_png_seeds()) | declared_png(), "d.png")
 
 
 @st.composite
@@ -377,13 +366,7 @@ def test_fuzz_npy(tmp_path_factory, fuzz_counts):
     np.save(buffer, np.ones((3, 4), np.float32))
     seeds = [buffer.getvalue()]
 
-    @FUZZ
-    @given(data=npy_file() | mutated(seeds))
-    def check(data):
-        (folder / "d.npy").write_bytes(data)
-        run_reader(fuzz_counts, "NPY", read_disparity, folder / "d.npy")
-
-    check()
+    fuzz_file_reader(folder, fuzz_counts, "NPY", read_disparity, npy_file() | mutated(seeds), "d.npy")
 
 
 # Images -----------------------------------------------------------------------------------------
@@ -425,16 +408,8 @@ def declared_header(draw) -> bytes:
 def test_fuzz_image_headers(tmp_path_factory, fuzz_counts):
     from depthapp.io import read_rgb
 
-    folder = tmp_path_factory.mktemp("images")
-    seeds = _image_seeds()
-
-    @FUZZ
-    @given(data=mutated(seeds) | declared_header())
-    def check(data):
-        (folder / "image.png").write_bytes(data)
-        run_reader(fuzz_counts, "image headers", read_rgb, folder / "image.png")
-
-    check()
+    fuzz_file_reader(tmp_path_factory.mktemp("images"), fuzz_counts, "image headers", read_rgb,
+                     mutated(_image_seeds()) | declared_header(), "image.png")
 
 
 # Id lists and dataset layouts -------------------------------------------------------------------
@@ -442,16 +417,10 @@ def test_fuzz_image_headers(tmp_path_factory, fuzz_counts):
 def test_fuzz_id_lists(tmp_path_factory, fuzz_counts):
     from depthapp.evaluation.datasets import _read_ids
 
-    folder = tmp_path_factory.mktemp("ids")
-
-    @FUZZ
-    @given(data=st.binary(max_size=200) | st.lists(st.text(max_size=20), max_size=10).map(
-        lambda lines: "\n".join(lines).encode("utf-8", "surrogatepass")))
-    def check(data):
-        (folder / "ids.txt").write_bytes(data)
-        run_reader(fuzz_counts, "id lists", _read_ids, folder / "ids.txt")
-
-    check()
+    lines = st.lists(st.text(max_size=20), max_size=10).map(
+        lambda items: "\n".join(items).encode("utf-8", "surrogatepass"))
+    fuzz_file_reader(tmp_path_factory.mktemp("ids"), fuzz_counts, "id lists", _read_ids,
+                     st.binary(max_size=200) | lines, "ids.txt")
 
 
 _LAYOUT_FILES = ["training/image_2/000000_10.png", "training/image_3/000000_10.png",

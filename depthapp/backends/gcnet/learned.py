@@ -358,7 +358,6 @@ class CostVolumeBackend(Backend):
     def _compute(self, pair: StereoPair, timer: StageTimer, cancel: CancelToken):
         import torch
 
-        self.check_memory(pair)
         scaled = self.network_size(pair.height, pair.width)
         with timer("prepare"):
             left, padding = pad_top_left(resize(standardize(pair.left), scaled), self.input_multiple)

@@ -16,6 +16,7 @@ from typing import Optional
 import numpy as np
 
 from ...data import StereoPair
+from ...device import available_memory_bytes
 from ...errors import InputError, WeightsError
 from ...jobs import CancelToken
 from ...params import Parameter
@@ -65,14 +66,7 @@ def _available_memory(device: str) -> Optional[int]:
         # memory this process's caching allocator holds but does not use is available too
         cached = torch.cuda.memory_reserved(index) - torch.cuda.memory_allocated(index)
         return int(free + cached)
-    try:
-        with open("/proc/meminfo") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
+    return available_memory_bytes("cpu")
 
 
 def prepare_image(image: np.ndarray):
@@ -169,8 +163,9 @@ class PSMNetBackend(Backend):
         use_half = bool(self.params["autocast"]) and self.device.startswith("cuda")
         return estimate_memory_bytes(padded_h, padded_w, self.max_disp, half=use_half)
 
-    def check_memory(self, height: int, width: int) -> int:
-        """Estimated peak bytes for this input; InputError when over the limit."""
+    def check_memory(self, pair: StereoPair) -> None:
+        """InputError, before any work, when this pair's estimate exceeds the limit."""
+        height, width = pair.height, pair.width
         _, _, padded_h, padded_w = self.network_size(height, width)
         needed = self.estimate_memory(height, width)
         limit_gb = float(self.params["memory_limit_gb"])
@@ -182,7 +177,6 @@ class PSMNetBackend(Backend):
                 f"more than the {limit / 2**30:.1f} GiB available; pass --scale "
                 f"{max(0.1, round(self.params['scale'] * math.sqrt(limit / needed) * 0.9, 2))} "
                 f"(or a smaller --max-disp)")
-        return needed
 
     @property
     def channels_last(self) -> bool:
@@ -223,7 +217,6 @@ class PSMNetBackend(Backend):
 
         height, width = pair.height, pair.width
         scaled_h, scaled_w, padded_h, padded_w = self.network_size(height, width)
-        self.check_memory(height, width)
         with timer("load"):
             model = self.model()
         device = torch.device(self.device)
