@@ -226,10 +226,16 @@ def _run_opencv_batch(paths: list[Path], counts) -> list[str]:
     pending = list(paths)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     while pending:
-        child = subprocess.run([sys.executable, "-c", _OPENCV_CHILD], input="\n".join(map(str, pending)) + "\n",
-                               capture_output=True, text=True, env=env, timeout=600)
+        batch = pending[:500]
+        try:
+            child = subprocess.run([sys.executable, "-c", _OPENCV_CHILD], input="\n".join(map(str, batch)) + "\n",
+                                   capture_output=True, text=True, env=env, timeout=900)
+        except subprocess.TimeoutExpired as expired:  # a hang counts as a crash of the input it hung on
+            output = expired.stdout or ""
+            output = output.decode() if isinstance(output, bytes) else output
+            child = subprocess.CompletedProcess(expired.cmd, -9, output, "timed out")
         outcomes = child.stdout.splitlines()
-        for path, outcome in zip(pending, outcomes):
+        for path, outcome in zip(batch, outcomes):
             counts["opencv FileStorage"]["inputs"] += 1
             if outcome == "accepted":
                 counts["opencv FileStorage"]["accepted"] += 1
@@ -239,7 +245,7 @@ def _run_opencv_batch(paths: list[Path], counts) -> list[str]:
                 counts["opencv FileStorage"]["crashes"] += 1
                 crashes.append(f"{path}: {outcome}")
         done = len(outcomes)
-        if child.returncode != 0 and done < len(pending):
+        if child.returncode != 0 and done < len(batch):
             counts["opencv FileStorage"]["inputs"] += 1
             counts["opencv FileStorage"]["crashes"] += 1
             crashes.append(f"{pending[done]}: child exited {child.returncode} "
