@@ -18,7 +18,8 @@ from typing import Iterable, Iterator
 
 from ..errors import InputError, OutputExistsError
 
-_TEMPORARY = re.compile(r"^\..+\.(?:(?P<pid>\d+)-)?[A-Za-z0-9_]+\.tmp(?:\.[A-Za-z0-9]+)?$")
+# mkstemp's random part is 8 characters; 4..16 also covers hand-made and older names
+_TEMPORARY = re.compile(r"^\..+\.(?:(?P<pid>\d+)-)?[A-Za-z0-9_]{4,16}\.tmp(?:\.[A-Za-z0-9]{1,8})?$")
 
 
 def write_error(path: str | os.PathLike, error: OSError) -> InputError:
@@ -89,7 +90,8 @@ def remove_stale_temporaries(folder: str | os.PathLike, recursive: bool = False)
         return []
     removed = []
     walker = os.walk(folder) if recursive else [(str(folder), [], os.listdir(folder))]
-    for root, _, names in walker:
+    for root, folders, names in walker:
+        folders[:] = [name for name in folders if not name.startswith(".")]
         for name in names:
             match = _TEMPORARY.match(name)
             if not match:
