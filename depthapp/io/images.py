@@ -31,9 +31,8 @@ def check_image_header(data: bytes, source: str, limit: int | None = None) -> tu
     except HeaderError as error:
         raise InputError(f"{source}: not a readable image ({error})") from None
     if size is None:
-        raise InputError(f"{source}: not a readable image (unknown format; use "
-                         f"{', '.join(e.lstrip('.').upper() for e in IMAGE_EXTENSIONS[:4])}, "
-                         "BMP, TIFF or WebP)")
+        raise InputError(f"{source}: not a readable image (unknown format; use PNG, JPEG, "
+                         "PPM/PGM, BMP, TIFF or WebP)")
     width, height = size
     if width <= 0 or height <= 0:
         raise InputError(f"{source}: not a readable image (declares {width}x{height} pixels)")

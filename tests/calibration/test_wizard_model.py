@@ -290,7 +290,8 @@ def test_inspect_files_reports_unreadable_files(chessboard_dir, tmp_path):
     seen = []
     out = inspect_files(model, pairs, on_candidate=lambda i, c: seen.append(i))
     assert seen == [0, 1] and out[0].acceptable
-    assert out[1].problems == [("not-found", f"{broken}: not a readable image")]
+    assert out[1].problems == [("not-found", f"{broken}: not a readable image (unknown format; use "
+                                             "PNG, JPEG, PPM/PGM, BMP, TIFF or WebP)")]
 
 
 def test_pictures(candidates, full_model, motorcycle_session):
