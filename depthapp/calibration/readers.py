@@ -580,6 +580,9 @@ def read_opencv_calibration(path: str | os.PathLike, *, units: Optional[str] = N
     if "camera_matrix" in values and "M1" not in values:
         raise CalibrationError(f"{source}: a single-camera calibration (camera_matrix); a stereo "
                                "calibration needs M1 D1 M2 D2 R T")
+    for name in ("M1", "D1", "M2", "D2", "R", "T", "R1", "R2", "P1", "P2", "Q"):
+        if name in values and not isinstance(values[name], np.ndarray):
+            raise CalibrationError(f"{source}: {name} is not an opencv-matrix node")
     has_raw = all(name in values for name in ("M1", "M2", "R", "T"))
     has_rectified = "P1" in values and "P2" in values
     if not has_raw and not has_rectified:
@@ -615,7 +618,7 @@ def read_opencv_calibration(path: str | os.PathLike, *, units: Optional[str] = N
         checks.baseline(source, "baseline (length of T)", float(np.linalg.norm(fields["T"])))
     if has_rectified:
         _check_orientation(fields["P1"], fields["P2"], source)
-    elif "R" in fields:
+    elif "R" in fields and "T" in fields:
         # The right camera's centre in the left camera's frame is -R^T T.
         right_centre = -fields["R"].T @ fields["T"]
         if abs(right_centre[1]) > abs(right_centre[0]):

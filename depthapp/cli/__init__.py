@@ -51,7 +51,8 @@ def build_parser() -> ArgumentParser:
 
 
 def error_line(message: str) -> str:
-    return f"depthapp: error: {message}"
+    # one line, whatever a file name held
+    return "depthapp: error: " + message.strip().replace("\r", "\\r").replace("\n", "\\n")
 
 
 def _named_paths(args: Optional[argparse.Namespace]) -> list[str]:

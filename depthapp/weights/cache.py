@@ -448,7 +448,8 @@ def resolve_weights(spec: Optional[str], backend: str, default_id: Optional[str]
                            f"(known: {known or 'none'}; or pass a checkpoint file path)")
     path = Path(spec).expanduser()
     if not path.is_file():
-        raise WeightsError(f"{path}: weights file not found")
+        shown = str(path) if str(path).isprintable() else repr(str(path))
+        raise WeightsError(f"{shown}: weights file not found")
     return ResolvedWeights(path, None)
 
 
