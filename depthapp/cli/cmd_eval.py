@@ -16,7 +16,7 @@ from typing import Any, Optional
 from ..errors import UsageError
 from .backend_args import add_backend_arguments, backend_options, parse_backend_parameters
 
-DATASET_NAMES = ("kitti2012", "kitti2015", "sceneflow", "middlebury", "folder")
+DATASET_NAMES = ("kitti2012", "kitti2015", "sceneflow", "middlebury", "folder", "bag")
 
 
 def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,7 +26,8 @@ def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--root", required=True, metavar="DIR",
                        help="KITTI: the folder holding training/; Scene Flow: the folder holding "
                             "FlyingThings3D/; Middlebury: MiddEval3/ or a folder of scenes; "
-                            "folder: any folder of pairs (see datasets/README.md)")
+                            "folder: any folder of pairs (see datasets/README.md); bag: a ROS bag "
+                            "(no ground truth: for predict)")
     group.add_argument("--split", help="KITTI: training|testing; Scene Flow: test|train|all; "
                                        "Middlebury: training|test")
     group.add_argument("--subset", help="Scene Flow: flyingthings3d (default), monkaa, driving or all")
@@ -37,6 +38,8 @@ def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--ids", metavar="FILE", help="only these sample ids, one per line (a split list), or the name "
                             "of a shipped list such as kitti2015_val40 (datasets/splits/)")
     group.add_argument("--limit", type=int, metavar="N", help="only the first N pairs")
+    group.add_argument("--left-topic", metavar="T", help="bag: left image topic (default: detected)")
+    group.add_argument("--right-topic", metavar="T", help="bag: right image topic (default: detected)")
     run = parser.add_argument_group("execution")
     run.add_argument("--workers", type=int, default=1, metavar="N",
                      help="local worker processes, each loading the backend once (default 1)")
@@ -49,7 +52,8 @@ def open_dataset_from_args(args: argparse.Namespace):
     from ..evaluation import open_dataset
 
     return open_dataset(args.dataset, args.root, split=args.split, subset=args.subset,
-                        render_pass=args.render_pass, resolution=args.resolution, ids=args.ids)
+                        render_pass=args.render_pass, resolution=args.resolution, ids=args.ids,
+                        left_topic=args.left_topic, right_topic=args.right_topic)
 
 
 def backend_spec_from_args(args: argparse.Namespace, extra, dataset) -> tuple[Any, str]:

@@ -10,6 +10,7 @@ import numpy as np
 from ..errors import UsageError
 from ..timing import format_timings
 from .backend_args import add_backend_arguments, backend_options, parse_backend_parameters
+from .robotics_args import add_output_arguments, live_frame_of, outputs_or_none
 
 OUTPUT_NAMES = ("disparity.pfm", "disparity.png", "depth.pfm", "cloud.ply")
 
@@ -32,6 +33,7 @@ def register(subparsers) -> None:
     parser.add_argument("--out", metavar="DIR", default="depthapp-out", help="output folder (default depthapp-out)")
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs in DIR")
     parser.add_argument("--gt", metavar="FILE", help="ground-truth disparity (.pfm/.png/.npy) to score against")
+    add_output_arguments(parser)
     add_backend_arguments(parser)
     parser.set_defaults(handler=handle)
 
@@ -107,7 +109,15 @@ def handle(args, extra) -> int:
             if warning:
                 print(f"warning: {warning}", file=sys.stderr)
     print(f"backend: {args.backend} on {backend.device}, max disparity {backend.max_disp} levels ({origin})")
-    output = run_pipeline(pair, backend, prepared=True)
+    outputs = outputs_or_none(args, backend, args.force)  # refuses existing outputs before compute
+    try:
+        output = run_pipeline(pair, backend, prepared=True)
+        if outputs is not None:
+            outputs.write(live_frame_of(pair, output))
+    except BaseException:
+        if outputs is not None:
+            outputs.abort()
+        raise
     result = output.result
     for message in result.messages:
         print(f"note: {message}")
@@ -130,4 +140,7 @@ def handle(args, extra) -> int:
         print("no calibration: wrote disparity only (pass --calib FILE for depth and a point cloud)")
     for path in written:
         print(f"wrote {path}")
+    if outputs is not None:
+        for line in outputs.close():
+            print(line)
     return 0

@@ -324,6 +324,13 @@ class ViewerState:
     def open_video(self, left: str | os.PathLike, right: Optional[str | os.PathLike] = None) -> None:
         self.open_sequence(VideoSequence(left, right))
 
+    def open_bag(self, path: str | os.PathLike, left_topic: Optional[str] = None,
+                 right_topic: Optional[str] = None) -> None:
+        """A ROS bag's stamp-matched pairs, with the calibration of its camera_info topics."""
+        from ..robotics.bag_dataset import BagSequence
+
+        self.open_sequence(BagSequence(path, left_topic, right_topic))
+
     def open_sequence(self, sequence: PairSequence, index: int = 0) -> None:
         if len(sequence) == 0:
             raise InputError(f"{sequence.description}: no pairs")
