@@ -268,25 +268,9 @@ def format_ros_yaml(camera: CameraInfo, name: str) -> str:
             + block("rectification_matrix", camera.R, 3, 3)
             + block("projection_matrix", camera.P, 3, 4))
 
-
+#: The files cameracalibrator writes for a stereo rig (:func:`depthapp.calibration.writers.write_ros_yaml`).
 ROS_YAML_NAMES = ("left.yaml", "right.yaml")
 
 
-def write_ros_yaml(calibration: StereoCalibration, folder, overwrite: bool = False) -> list:
-    """Write ``folder/left.yaml`` and ``folder/right.yaml`` as ``cameracalibrator`` does (both
-    or neither: existing files are refused before anything is written)."""
-    from pathlib import Path
-
-    from ..io.atomic import check_writable, write_bytes_atomic
-
-    folder = Path(folder)
-    paths = [check_writable(folder / name, overwrite) for name in ROS_YAML_NAMES]
-    cameras = camera_infos_from_stereo(calibration)
-    for path, camera, side in zip(paths, cameras, ("left", "right")):
-        write_bytes_atomic(path, format_ros_yaml(camera, side).encode("utf-8"), overwrite=overwrite)
-    return paths
-
-
 __all__ = ["CameraInfo", "ROS_YAML_NAMES", "camera_info_from_yaml_dict", "camera_infos_from_stereo",
-           "format_ros_yaml", "looks_like_ros_yaml", "parse_ros_yaml", "stereo_from_camera_infos",
-           "write_ros_yaml"]
+           "format_ros_yaml", "looks_like_ros_yaml", "parse_ros_yaml", "stereo_from_camera_infos"]

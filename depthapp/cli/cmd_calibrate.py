@@ -78,10 +78,10 @@ def _pattern(args):
 
 
 def handle(args) -> int:
-    from ..calibration.ros import ROS_YAML_NAMES, write_ros_yaml
+    from ..calibration.ros import ROS_YAML_NAMES
     from ..calibration.stereo_calibrate import calibrate_stereo, detect_views
     from ..calibration.wizard.files import NO_PAIRS, expand_globs, pair_by_name
-    from ..calibration.writers import write_calibration
+    from ..calibration.writers import write_calibration, write_ros_yaml
     from ..io.images import read_image
     from ..jobs import TerminalProgress
 

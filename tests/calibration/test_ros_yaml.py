@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from depthapp.calibration import read_calibration
 from depthapp.calibration.readers import detect_format, parse_stereodemo_json
-from depthapp.calibration.ros import camera_infos_from_stereo, format_ros_yaml, write_ros_yaml
+from depthapp.calibration.ros import camera_infos_from_stereo, format_ros_yaml
+from depthapp.calibration.writers import write_ros_yaml
 from depthapp.errors import CalibrationError, OutputExistsError
 
 # cameracalibrator's layout: multi-line flow sequences, "0." floats, yaml-cpp style exponents.
