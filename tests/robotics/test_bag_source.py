@@ -151,3 +151,18 @@ def test_truncated_bags_fail_with_one_line(tmp_path, motorcycle):
             with BagSource(path) as source:
                 list(source)
         assert str(error.value).startswith(f"{path}") and "\n" not in str(error.value)
+
+
+def test_open_source_knows_a_bag_as_a_registered_kind(tmp_path, motorcycle):
+    """depthapp.sources registers the bag kind: --folder BAG (and --sbs FILE.mcap) open it."""
+    from depthapp.sources import open_source, source_kinds
+
+    assert "bag" in [kind.name for kind in source_kinds()]
+    path = write_stereo_bag(tmp_path / "reg", [motorcycle.left], [motorcycle.right], motorcycle.calibration)
+    for source in (open_source(folder=str(path)), open_source(sbs=str(path / "reg.mcap"))):
+        assert isinstance(source, BagSource)
+        with source:
+            (frame,) = list(source)
+        np.testing.assert_array_equal(frame.right, motorcycle.right)
+    with pytest.raises(UsageError, match="drop --realtime"):
+        open_source(folder=str(path), realtime=True)
