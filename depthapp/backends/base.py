@@ -11,7 +11,7 @@ import numpy as np
 from ..data import DisparityResult, StereoPair
 from ..device import resolve_device
 from ..errors import InputError
-from ..jobs import CancelToken
+from ..jobs import CancelToken, ProgressCallback, StageProgress
 from ..params import Parameter, resolve_parameters
 from ..timing import StageTimer
 
@@ -34,6 +34,9 @@ class Backend(ABC):
         model_file_types: the extensions of the model file it runs (``model=`` / ``--model
             FILE``, e.g. ``(".onnx",)``); empty when it takes none. The viewer asks for the
             file when such a backend is picked.
+        stage_shares: the usual share of the compute time of each stage its ``_compute``
+            times (any scale), for the ETA of ``compute(progress=...)``; empty: stages are
+            shown by name without an ETA.
     """
 
     name: ClassVar[str] = ""
@@ -49,6 +52,7 @@ class Backend(ABC):
     kind: ClassVar[str] = ""
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
     model_file_types: ClassVar[tuple[str, ...]] = ()
+    stage_shares: ClassVar[dict[str, float]] = {}
 
     @classmethod
     def kind_label(cls) -> str:
@@ -79,10 +83,19 @@ class Backend(ABC):
         multiple = max(1, cls.disparity_multiple)
         return int(math.ceil(max_disp / multiple) * multiple)
 
-    def compute(self, pair: StereoPair, cancel: Optional[CancelToken] = None) -> DisparityResult:
-        """Disparity of ``pair.left``; shape ``(H, W)`` float32, NaN where invalid."""
+    def compute(self, pair: StereoPair, cancel: Optional[CancelToken] = None,
+                progress: Optional[ProgressCallback] = None) -> DisparityResult:
+        """Disparity of ``pair.left``; shape ``(H, W)`` float32, NaN where invalid.
+
+        ``progress`` gets a :class:`~depthapp.jobs.Progress` as each stage begins and at the
+        end, with an ETA from :attr:`stage_shares`."""
         timer = self.make_timer()
+        stages = StageProgress(progress, self.stage_shares) if progress else None
+        if stages:
+            timer.on_stage = stages.start
         output = self._compute(pair, timer, cancel or CancelToken())
+        if stages:
+            stages.complete()
         confidence = None
         if isinstance(output, tuple):
             output, confidence = output

@@ -199,8 +199,14 @@ class ONNXBackend(Backend):
             disparity = disparity.reshape(pair.height, pair.width)
         return disparity
 
-    def compute(self, pair, cancel=None):
-        result = super().compute(pair, cancel)
+    @property
+    def stage_shares(self) -> dict[str, float]:
+        if self.pipeline is not None:
+            return self.pipeline.stage_shares
+        return {"prepare": 1.0, "onnxruntime": 98.0, "crop": 1.0}
+
+    def compute(self, pair, cancel=None, progress=None):
+        result = super().compute(pair, cancel, progress)
         result.device = self.provider_used
         result.messages.append(f"onnxruntime ran on {self.provider_used}")
         if self.fallback_note:

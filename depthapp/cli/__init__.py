@@ -5,6 +5,8 @@ Each sub-command lives in a module ``depthapp/cli/cmd_<name>.py`` that defines
 discovered by name, so adding a command touches no shared list.
 
 Exit codes: 0 success, 1 input errors, 2 usage errors, 130 cancelled (Ctrl-C).
+Results go to stdout; progress (with an ETA) and errors to stderr. Commands with long work take
+``-q/--quiet`` (see :mod:`depthapp.cli.progress`).
 """
 
 from __future__ import annotations
@@ -66,6 +68,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             parser.print_help()
             return 2
         handler = args.handler
+        from .progress import configure
+
+        configure(args)
         if getattr(args, "backend_parser", False):
             from .backend_args import parameter_tokens
 
@@ -88,6 +93,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         weights = sys.modules.get("depthapp.weights")
         if weights is not None:
             weights.set_auto_fetch(False)
+            weights.set_fetch_progress(None)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import InputError, OutputExistsError, UsageError
+from .progress import add_quiet_argument, progress_bar
 
 OUTPUT_EXTENSIONS = (".yaml", ".yml", ".xml", ".json")
 
@@ -51,6 +52,7 @@ def register(subparsers) -> None:
                         help="rectification scaling: 0 keeps valid pixels only, 1 keeps all (default 0)")
     parser.add_argument("--keep-outliers", action="store_true",
                         help="use every view, even those whose error stands out")
+    add_quiet_argument(parser)
     parser.set_defaults(handler=handle)
 
 
@@ -83,7 +85,6 @@ def handle(args) -> int:
     from ..calibration.wizard.files import NO_PAIRS, expand_globs, pair_by_name
     from ..calibration.writers import write_calibration, write_ros_yaml
     from ..io.images import read_image
-    from ..jobs import TerminalProgress
 
     pattern = _pattern(args)
     out, other = _outputs(Path(args.out))
@@ -104,7 +105,7 @@ def handle(args) -> int:
             yield name, read_image(left, grey=True), read_image(right, grey=True)
 
     detections = detect_views(images(), pattern, total=len(pairs),
-                              callback=TerminalProgress("detecting corners"))
+                              callback=progress_bar(args, "detecting corners"))
     report = calibrate_stereo(detections, pattern, model=args.model, alpha=args.alpha,
                               outlier_factor=float("inf") if args.keep_outliers else 2.0)
     for line in report.summary_lines():

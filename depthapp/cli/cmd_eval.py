@@ -15,6 +15,7 @@ from typing import Any, Optional
 
 from ..errors import UsageError
 from .backend_args import add_backend_arguments, backend_options, parse_backend_parameters
+from .progress import add_quiet_argument, progress_bar
 
 DATASET_NAMES = ("kitti2012", "kitti2015", "sceneflow", "middlebury", "folder", "bag")
 
@@ -112,6 +113,7 @@ def register(subparsers) -> None:
     for action in parser._actions:
         if "--backend" in action.option_strings:
             action.help = "disparity backend to run on every pair (see `depthapp backends`)"
+    add_quiet_argument(parser)
     parser.set_defaults(handler=handle)
 
 
@@ -119,7 +121,6 @@ def handle(args, extra) -> int:
     from ..evaluation import evaluate
     from ..evaluation.benchmarks import SUMMARY_KEYS, published_from_weights
     from ..evaluation.runner import _format_number
-    from ..jobs import TerminalProgress
 
     if args.backend and args.predictions:
         raise UsageError("--backend and --predictions exclude each other")
@@ -145,7 +146,7 @@ def handle(args, extra) -> int:
     print(f"data: {dataset.describe()}: {len(dataset)} pairs{limit_note}")
     result = evaluate(dataset, source, args.predictions, out_dir=out, limit=args.limit,
                       workers=args.workers, scheduler=args.scheduler,
-                      progress=TerminalProgress(f"eval {dataset.name}"), published=published,
+                      progress=progress_bar(args, f"eval {dataset.name}"), published=published,
                       published_source=published_source, force=args.force, gt_max_disp=args.gt_max_disp,
                       error_maps=args.error_maps)
     print(f"{result.summary['images']} images ({result.computed} computed, {result.skipped} from an earlier run)")

@@ -11,6 +11,7 @@ from ..errors import UsageError
 from ..timing import format_timings
 from .backend_args import add_backend_arguments, backend_options, parse_backend_parameters
 from .robotics_args import add_output_arguments, live_frame_of, outputs_or_none
+from .progress import add_quiet_argument, progress_bar
 
 OUTPUT_NAMES = ("disparity.pfm", "disparity.png", "depth.pfm", "cloud.ply")
 
@@ -34,6 +35,7 @@ def register(subparsers) -> None:
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs in DIR")
     parser.add_argument("--gt", metavar="FILE", help="ground-truth disparity (.pfm/.png/.npy) to score against")
     add_output_arguments(parser)
+    add_quiet_argument(parser)
     add_backend_arguments(parser)
     parser.set_defaults(handler=handle)
 
@@ -110,8 +112,10 @@ def handle(args, extra) -> int:
                 print(f"warning: {warning}", file=sys.stderr)
     print(f"backend: {args.backend} on {backend.device}, max disparity {backend.max_disp} levels ({origin})")
     outputs = outputs_or_none(args, backend, args.force)  # refuses existing outputs before compute
+    # Backends that declare their stages are the slow ones; the rest finish in well under a second.
+    progress = progress_bar(args, f"run {args.backend}") if backend.stage_shares else None
     try:
-        output = run_pipeline(pair, backend, prepared=True)
+        output = run_pipeline(pair, backend, prepared=True, progress=progress)
         if outputs is not None:
             outputs.write(live_frame_of(pair, output))
     except BaseException:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from .progress import add_quiet_argument, progress_bar
+
 TRAIN_EPILOG = """\
 data specs (join several with +):
   synthetic            endless procedural scenes with exact ground truth (nothing to download)
@@ -87,6 +89,7 @@ def register(subparsers) -> None:
                         help="do not report Motorcycle numbers on the card")
     parser.add_argument("--deterministic", action="store_true",
                         help="deterministic CUDA kernels (exact resume on a GPU; slower)")
+    add_quiet_argument(parser)
     parser.set_defaults(handler=run_train)
 
 
@@ -96,7 +99,6 @@ def parse_freeze(text) -> tuple[str, ...]:
 
 def run_train(args) -> int:
     from ..errors import UsageError
-    from ..jobs import TerminalProgress
     from ..training import TrainConfig, Trainer, parse_crop
 
     if args.backend not in _backend_choices():
@@ -111,7 +113,7 @@ def run_train(args) -> int:
         eval_pairs=args.eval_pairs, motorcycle=not args.no_motorcycle, workers=args.workers,
         lr_schedule=args.lr_schedule, warmup=args.warmup, grad_clip=args.grad_clip,
         deterministic=args.deterministic, threads=args.threads, force=args.force, handle_sigint=True)
-    trainer = Trainer(config, progress=TerminalProgress(f"training {args.backend}"), notify=_note)
+    trainer = Trainer(config, progress=progress_bar(args, f"train {args.backend}"), notify=_note)
     print(f"training {trainer.adapter.describe()} on {trainer.data_description} ({trainer.device}), "
           f"{config.loss} loss, {config.iters} iterations -> {trainer.out}", file=sys.stderr)
     trainer.run()

@@ -29,20 +29,36 @@ kept, so an unsupported combination fails with a message and leaves no file.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 import numpy as np
 
 from ..errors import DepthAppError, UsageError
 from ..io.atomic import atomic_path, check_writable
+from ..jobs import ProgressCallback, StageProgress
 from .spec import ExportSpec, crop_output, metadata_of, padded_size, prepare_rgb
 
 FORMATS = ("onnx", "torchscript", "pt2")
 FP32_TOLERANCE = 0.05  # px, the issue's bound on |exported - torch|
+
+# The stages of an export and their usual shares of its time, for the ETA. Measured with
+# `depthapp export --backend psmnet --height 64 --width 128` (padded to 256x256) per format on
+# 2 CPU cores; the verification runs the network twice on the sample.
+LOADING, EXPORTING = "loading the network", "exporting"
+VERIFYING_TORCH, VERIFYING_EXPORT = "verifying: torch on the sample", "verifying: the export on the sample"
+VERIFYING_SECOND_SIZE = "verifying at a second size"
+EXPORT_STAGE_SHARES = {
+    "onnx": {LOADING: 8.0, EXPORTING: 55.0, VERIFYING_TORCH: 24.0, VERIFYING_EXPORT: 13.0},
+    "torchscript": {LOADING: 15.0, EXPORTING: 25.0, VERIFYING_TORCH: 30.0, VERIFYING_EXPORT: 30.0},
+    "pt2": {LOADING: 10.0, EXPORTING: 40.0, VERIFYING_TORCH: 25.0, VERIFYING_EXPORT: 25.0},
+}
 
 
 class ExportVerificationError(DepthAppError):
@@ -170,19 +186,40 @@ def _run_exported(path: Path, fmt: str, spec: ExportSpec, inputs, device: str = 
         return output.float().cpu().numpy()
 
 
+@contextmanager
+def _exporter_noise_filtered() -> Iterator[None]:
+    """Hide what torch's exporters say on every successful export that users cannot act on:
+    torch.onnx logs a warning per torchvision operator it cannot register when torchvision is
+    not installed (no depthapp network uses one), and torch's own pytree code trips its
+    ``LeafSpec`` FutureWarning. Errors still raise and are reported."""
+    registration = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = registration.level
+    registration.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+                                    category=FutureWarning)
+            yield
+    finally:
+        registration.setLevel(level)
+
+
 def _verify(path: Path, out, fmt: str, spec: ExportSpec, height: int, width: int,
-            tolerance: float, device: str = "cpu") -> tuple[float, float, float]:
+            tolerance: float, device: str = "cpu",
+            stage: Callable[[str], None] = lambda name: None) -> tuple[float, float, float]:
     """Run the torch module and the exported file on the sample at ``height x width``;
     ExportVerificationError unless they agree within ``tolerance``. Returns the largest
-    difference over the image and the two run times."""
+    difference over the image and the two run times. ``stage`` is told when each run begins."""
     import torch
 
     inputs, (padded_h, padded_w) = example_inputs(spec, height, width)
+    stage(VERIFYING_TORCH)
     with torch.inference_mode():
         start = time.perf_counter()
         reference = spec.module(*[torch.from_numpy(x).to(device) for x in inputs])
         reference = reference.float().cpu().numpy()
         torch_seconds = time.perf_counter() - start
+    stage(VERIFYING_EXPORT)
     start = time.perf_counter()
     try:
         exported = _run_exported(path, fmt, spec, inputs, device).astype(np.float32)
@@ -212,8 +249,11 @@ def export_backend(backend_name: str, weights: Optional[str], fmt: str, height: 
                    out: str | os.PathLike, dynamic: bool = False, fp16: bool = False,
                    opset: int = 18, overwrite: bool = False, max_disp: Optional[int] = None,
                    offline: bool = False, log: Callable[[str], None] = print,
-                   device: str = "cpu") -> ExportReport:
-    """Export ``backend_name`` and verify the export on the real sample; see the module doc."""
+                   device: str = "cpu", progress: Optional[ProgressCallback] = None) -> ExportReport:
+    """Export ``backend_name`` and verify the export on the real sample; see the module doc.
+
+    ``log`` gets the one-line description of the export; ``progress`` a
+    :class:`~depthapp.jobs.Progress` as each stage (loading, exporting, verifying) begins."""
     import torch
 
     from ..backends import get_backend_class
@@ -242,6 +282,12 @@ def export_backend(backend_name: str, weights: Optional[str], fmt: str, height: 
                          "were traced on); an ONNX graph runs anywhere: choose the provider with "
                          "`depthapp run --backend onnx --provider cuda`")
     out = check_writable(out, overwrite)
+    shares = dict(EXPORT_STAGE_SHARES[fmt])
+    if dynamic:  # both runs again at the second size
+        shares[VERIFYING_SECOND_SIZE] = shares[VERIFYING_TORCH] + shares[VERIFYING_EXPORT]
+    stages = StageProgress(progress, shares) if progress else None
+    stage = stages.start if stages else (lambda name: None)
+    stage(LOADING)
     options = {"device": device}
     if weights:
         options["weights"] = weights
@@ -261,7 +307,8 @@ def export_backend(backend_name: str, weights: Optional[str], fmt: str, height: 
     metadata = metadata_of(spec, height, width, dynamic, fp16, fmt)
     metadata["depthapp.device"] = "cpu" if fmt == "onnx" else device
     tolerance = FP32_TOLERANCE if not fp16 else float(spec.extra.get("fp16_tolerance", 1.0))
-    with atomic_path(out, overwrite) as tmp:
+    with atomic_path(out, overwrite) as tmp, _exporter_noise_filtered():
+        stage(EXPORTING)
         if fmt == "onnx":
             _export_onnx(spec, inputs, tmp, opset, dynamic, metadata)
             if fp16:
@@ -277,15 +324,18 @@ def export_backend(backend_name: str, weights: Optional[str], fmt: str, height: 
                                           tuple(torch.from_numpy(x).to(device) for x in inputs))
             torch.export.save(program, str(tmp), extra_files={"depthapp.json": json.dumps(metadata)})
         difference, torch_seconds, exported_seconds = _verify(tmp, out, fmt, spec, height, width,
-                                                              tolerance, device)
+                                                              tolerance, device, stage)
         if dynamic:
             # A dynamic graph must also hold at another size: exporters can silently
             # specialise a dimension to the example's.
             other_h, other_w = padded_h + spec.pad_multiple, padded_w + 2 * spec.pad_multiple
+            stage(VERIFYING_SECOND_SIZE)
             other_difference, _, _ = _verify(tmp, out, fmt, spec, other_h, other_w, tolerance,
                                              device)
             difference = max(difference, other_difference)
     nodes = _count_nodes(out) if fmt == "onnx" else None
+    if stages:
+        stages.complete()
     return ExportReport(Path(out), fmt, difference, tolerance, torch_seconds, exported_seconds,
                         nodes, metadata)
 

@@ -135,9 +135,13 @@ class AdaptDialog(QDialog):
             self.status.setText("stopping after the current iteration ...")
 
     def _progressed(self, progress) -> None:
+        # Each phase (measuring before, training, measuring after) has its own count and ETA.
         if progress.fraction is not None:
             self.progress.setValue(int(progress.fraction * 100))
-        self.status.setText(f"iteration {progress.done}/{progress.total}, elapsed "
+        else:
+            self.progress.setValue(0)
+        counts = f" {progress.done:g}/{progress.total:g}," if progress.total else ""
+        self.status.setText(f"{progress.stage or 'training'}:{counts} elapsed "
                             f"{format_seconds(progress.elapsed)}, ETA {format_seconds(progress.eta)}"
                             + (f"  {progress.message}" if progress.message else ""))
 

@@ -17,10 +17,9 @@ import copy
 import itertools
 import os
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional, Protocol
+from typing import Any, Callable, Optional, Protocol
 
 import numpy as np
 
@@ -29,9 +28,8 @@ from ..calibration.model import StereoCalibration
 from ..data import StereoPair
 from ..errors import CalibrationError, Cancelled, DepthAppError, InputError
 from ..geometry import disparity_to_depth, disparity_to_points, pixel_to_point
-from ..jobs import CancelToken
+from ..jobs import CancelToken, Progress, format_seconds
 from ..pipeline import PipelineOutput, choose_max_disp, fit_calibration, prepare_pair
-from ..timing import StageTimer
 from ..evaluation.metrics import Metrics, score
 from ..events import Signal
 from ..sources import FolderSequence, PairSequence, VideoSequence, load_pair_files
@@ -53,18 +51,12 @@ def is_fast_backend(name: str) -> bool:
 
 # --------------------------------------------------------------------------- compute
 
-class _ReportingTimer(StageTimer):
-    """A StageTimer that announces each stage as it starts (the GUI shows it as progress)."""
-
-    def __init__(self, sync, on_stage: Callable[[str], None]):
-        super().__init__(sync)
-        self._on_stage = on_stage
-
-    @contextmanager
-    def __call__(self, stage: str) -> Iterator[None]:
-        self._on_stage(stage)
-        with super().__call__(stage):
-            yield
+def describe_stage(progress: Progress) -> str:
+    """The status-bar text of a backend stage: its name, with the share done and the ETA once
+    the backend's stage shares give one."""
+    if progress.fraction is None or progress.eta is None:
+        return progress.stage
+    return f"{progress.stage} ({progress.fraction * 100:.0f} %, ETA {format_seconds(progress.eta)})"
 
 
 def _rectification_warnings(pair: StereoPair) -> list[str]:
@@ -116,13 +108,11 @@ class ComputeRequest:
         if on_stage:
             on_stage(f"load {self.backend}")
         backend = create_backend(self.backend, max_disp=max_disp, device=self.device, **options)
-        if on_stage:
-            original = backend.make_timer
-            backend.make_timer = lambda: _ReportingTimer(original().sync, on_stage)
         self.cancel.raise_if_cancelled()
         from ..pipeline import run_pipeline
 
-        output = run_pipeline(pair, backend, cancel=self.cancel, prepared=True)
+        report = (lambda progress: on_stage(describe_stage(progress))) if on_stage else None
+        output = run_pipeline(pair, backend, cancel=self.cancel, prepared=True, progress=report)
         self.cancel.raise_if_cancelled()
         output.notes[:0] = notes
         return ComputeOutcome(output=output, backend=self.backend, params=dict(backend.params),

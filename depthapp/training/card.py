@@ -136,9 +136,14 @@ def write_outputs(trainer: "Trainer", extra_sections: dict[str, str],
     # Measured with the exported (fp16) file, i.e. with what users get.
     model = _exported_model(trainer, weights_path)
     samples = validation_samples(config.eval_pairs, trainer.crop, adapter.max_disp) if config.eval_pairs else []
-    synthetic = evaluate_samples(adapter, model, samples, trainer.device) if samples else {}
-    motorcycle = evaluate_motorcycle(adapter, model, trainer.device) if config.motorcycle else None
+    job = trainer.phase("measuring the saved weights", len(samples) + int(config.motorcycle) + 1)
+    synthetic = evaluate_samples(adapter, model, samples, trainer.device, job) if samples else {}
+    motorcycle = None
+    if config.motorcycle:
+        motorcycle = evaluate_motorcycle(adapter, model, trainer.device)
+        job.step()
     backend_check = _backend_check(trainer, weights_path, samples or list(check_samples or []))
+    job.step()
     del model
 
     sha256 = sha256_file(weights_path)

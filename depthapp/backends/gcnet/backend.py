@@ -32,6 +32,10 @@ class GCNetBackend(CostVolumeBackend):
     disparity_multiple: ClassVar[int] = DISPARITY_MULTIPLE
     architecture: ClassVar[str] = "GC-Net"
     input_multiple: ClassVar[int] = INPUT_MULTIPLE
+    # Measured with `depthapp run --sample --backend gcnet` (741x500, 96 levels, our
+    # synthetic-h100 weights, 2 CPU cores).
+    stage_shares: ClassVar[dict[str, float]] = {"prepare": 0.4, "features": 7.0, "cost volume": 8.5,
+                                                "regularization": 82.0, "soft argmin": 2.0}
 
     def prepare_for_device(self, model: GCNet) -> GCNet:
         if self.device == "cpu":

@@ -182,6 +182,16 @@ class MCCNNBackend(Backend):
             if name not in params:
                 self.params[name] = value
 
+    @property
+    def stage_shares(self) -> dict[str, float]:
+        """Measured on 2 CPU cores with numba's compiled code cached: fast on the sample (741x500,
+        68 levels), accurate on a 256x192 crop (64 levels), whose cost is the decision network."""
+        if self.variant == "accurate":
+            return {"features": 2.4, "cost volume": 77.6, "cross aggregation": 19.7, "sgm": 0.1,
+                    "winner": 0.05, "left-right check": 0.07, "refinement": 0.12}
+        return {"features": 60.0, "cost volume": 10.4, "sgm": 10.3, "winner": 0.8,
+                "left-right check": 0.8, "refinement": 17.3}
+
     def _detect_variant(self) -> str:
         if self.external_features is not None:
             return self.external_features.variant
