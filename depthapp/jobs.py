@@ -106,7 +106,7 @@ class TerminalProgress:
         head = self.description + (f": {progress.stage}" if progress.stage else "")
         fraction = progress.fraction
         if fraction is None:
-            done = f"{progress.done:g} done, " if progress.counted else ""
+            done = f"{progress.done:g} done, " if progress.counted and progress.done else ""
             line = f"{head}: {done}elapsed {format_seconds(progress.elapsed)}"
         else:
             filled = int(round(fraction * self.width))

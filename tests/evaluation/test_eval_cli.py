@@ -110,3 +110,26 @@ def test_published_numbers_come_from_the_weights_record():
     assert "Pyramid Stereo Matching" in source and "test set" in source
     assert published_from_weights("psmnet-kitti2015", "middlebury") == ({}, "")
     assert published_from_weights("/some/checkpoint.tar", "kitti2015") == ({}, "")
+
+
+def test_eval_and_predict_show_progress_with_an_eta_on_stderr_and_quiet_hides_it(tmp_path, rng, capsys):
+    import re
+
+    frames = []
+    for _ in range(3):
+        occ = rng.uniform(2, 14, size=(24, 64)).astype(np.float32)
+        frames.append({"occ": occ, "noc": occ, "obj": np.zeros(occ.shape, np.uint8)})
+    write_kitti2015(tmp_path / "kitti", frames, rng)
+    base = ["--dataset", "kitti2015", "--root", str(tmp_path / "kitti"), "--backend", "opencv-sgbm",
+            "--max-disp", "16"]
+    assert main(["eval", *base, "--out", str(tmp_path / "a")]) == 0
+    assert main(["predict", *base, "--out", str(tmp_path / "p")]) == 0
+    captured = capsys.readouterr()
+    for command in ("eval", "predict"):
+        lines = [line for line in captured.err.splitlines() if line.startswith(f"{command} kitti2015 [")]
+        assert lines and re.search(r"3/3 100% elapsed \d\d:\d\d ETA 00:00", lines[-1]), captured.err
+        assert f"{command} kitti2015 [" not in captured.out
+    assert main(["eval", *base, "--out", str(tmp_path / "b"), "--quiet"]) == 0
+    assert main(["predict", *base, "--out", str(tmp_path / "q"), "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == "" and "d1_all" in captured.out
