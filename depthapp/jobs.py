@@ -86,23 +86,31 @@ class TerminalProgress:
     """A one-line progress bar with ETA on a terminal (stderr), throttled; plain lines otherwise.
 
     On a terminal the line is rewritten in place and ends when the job (or a stage with its own
-    count) finishes. In a log, a line is written per stage and per 10 % so output stays readable.
+    count) finishes; between reports it ticks every ``tick`` seconds (elapsed up, ETA down), so
+    a long stage does not look frozen. In a log, a line is written per stage and per 10 % so
+    output stays readable. ``clock`` is the time source (tests pass their own).
     """
 
     def __init__(self, description: str, stream: Optional[TextIO] = None, width: int = 28,
-                 min_interval: float = 0.2):
+                 min_interval: float = 0.2, tick: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic):
         self.description = description
         # Looked up per instance, so a redirected sys.stderr (tests, GUI logs) is honoured.
         self.stream = stream if stream is not None else sys.stderr
         self.width = width
         self.min_interval = min_interval
+        self.tick_interval = tick
+        self.clock = clock
         self._last = 0.0
         self._interactive = hasattr(self.stream, "isatty") and self.stream.isatty()
         self._last_percent = -10
         self._stage: Optional[str] = None
         self._open_width = 0  # length of the unfinished line on a terminal
+        self._shown: Optional[tuple[Progress, float]] = None  # the open line's report and when
+        self._lock = threading.Lock()
+        self._ticker: Optional[threading.Thread] = None
 
-    def format(self, progress: Progress) -> str:
+    def format(self, progress: Progress, eta: Optional[float] = None) -> str:
         head = self.description + (f": {progress.stage}" if progress.stage else "")
         fraction = progress.fraction
         if fraction is None:
@@ -113,32 +121,77 @@ class TerminalProgress:
             bar = "#" * filled + "-" * (self.width - filled)
             counts = f"{progress.done:g}/{progress.total:g} " if progress.counted else ""
             line = (f"{head} [{bar}] {counts}{fraction * 100:3.0f}% elapsed "
-                    f"{format_seconds(progress.elapsed)} ETA {format_seconds(progress.eta)}")
+                    f"{format_seconds(progress.elapsed)} ETA {format_seconds(eta if eta is not None else progress.eta)}")
         if progress.message:
             line += f" {progress.message}"
         return line
 
     def __call__(self, progress: Progress) -> None:
-        now = time.monotonic()
-        finished = progress.total is not None and progress.done >= progress.total
-        new_stage = progress.stage != self._stage
-        if not finished and not new_stage and now - self._last < self.min_interval:
-            return
-        percent = int((progress.fraction or 0) * 100)
-        if not self._interactive and not (finished or new_stage or percent >= self._last_percent + 10):
-            return
-        self._last = now
-        self._stage = progress.stage
-        self._last_percent = percent
-        line = self.format(progress)
-        if self._interactive:
-            line = line[:200]
-            # Spaces cover the rest of a longer line written before.
-            self.stream.write("\r" + line.ljust(self._open_width) + ("\n" if finished else ""))
-            self._open_width = 0 if finished else len(line)
-        else:
-            self.stream.write(line + "\n")
+        with self._lock:
+            now = self.clock()
+            finished = progress.total is not None and progress.done >= progress.total
+            new_stage = progress.stage != self._stage
+            if not finished and not new_stage and now - self._last < self.min_interval:
+                return
+            percent = int((progress.fraction or 0) * 100)
+            if not self._interactive and not (finished or new_stage or percent >= self._last_percent + 10):
+                return
+            self._last = now
+            self._stage = progress.stage
+            self._last_percent = percent
+            line = self.format(progress)
+            if self._interactive:
+                self._draw(line, finished)
+                self._shown = None if finished else (progress, now)
+                if not finished:
+                    self._start_ticker()
+            else:
+                self.stream.write(line + "\n")
+                self.stream.flush()
+
+    def _draw(self, line: str, finished: bool = False) -> None:
+        line = line[:200]
+        # Spaces cover the rest of a longer line written before.
+        self.stream.write("\r" + line.ljust(self._open_width) + ("\n" if finished else ""))
         self.stream.flush()
+        self._open_width = 0 if finished else len(line)
+
+    def tick(self) -> None:
+        """Redraw the open line with the time since its report: elapsed up, the ETA down."""
+        with self._lock:
+            if self._shown is None or not self._open_width:
+                return
+            progress, shown_at = self._shown
+            late = max(0.0, self.clock() - shown_at)
+            eta = progress.eta
+            moved = Progress(progress.done, progress.total, progress.elapsed + late, progress.message,
+                             progress.stage, progress.counted)
+            self._draw(self.format(moved, None if eta is None else max(0.0, eta - late)))
+
+    def _start_ticker(self) -> None:
+        if self.tick_interval <= 0 or (self._ticker is not None and self._ticker.is_alive()):
+            return
+
+        def run() -> None:
+            while True:
+                time.sleep(self.tick_interval)
+                if self._shown is None:  # finished or cleared: the next open line starts another
+                    return
+                self.tick()
+
+        self._ticker = threading.Thread(target=run, name=f"progress {self.description}", daemon=True)
+        self._ticker.start()
+
+    def clear(self) -> None:
+        """Erase an unfinished line on a terminal, so other output starts at the left margin;
+        the next report draws the bar again."""
+        with self._lock:
+            if self._open_width:
+                self.stream.write("\r" + " " * self._open_width + "\r")
+                self.stream.flush()
+                self._open_width = 0
+                self._stage = None
+            self._shown = None
 
 
 class Job:

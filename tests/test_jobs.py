@@ -93,3 +93,41 @@ def test_terminal_progress_rewrites_one_line_on_a_terminal_and_ends_each_finishe
     text = stream.getvalue()
     assert text.count("\n") == 1 and text.startswith("\radapt: before [")
     assert text.split("\n")[1].startswith("\radapt: training [") and "1/5" in text.split("\n")[1]
+
+
+def test_clearing_an_unfinished_terminal_line_lets_other_output_start_clean():
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    stream = Terminal()
+    bar = TerminalProgress("export", stream=stream, min_interval=60)
+    bar(Progress(0, 4, 0.0, stage="loading"))
+    drawn = len(stream.getvalue()) - 1
+    bar.clear()
+    assert stream.getvalue().endswith("\r" + " " * drawn + "\r")
+    bar(Progress(1, 4, 1.0, stage="loading"))  # drawn again although within min_interval
+    assert stream.getvalue().endswith("\rexport: loading [" + "#" * 7 + "-" * 21 + "] 1/4  25% elapsed 00:01 ETA 00:03")
+
+
+def test_an_open_terminal_line_ticks_between_reports():
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    now = [100.0]
+    stream = Terminal()
+    bar = TerminalProgress("run net", stream=stream, tick=0, clock=lambda: now[0])
+    bar(Progress(25, 100, 10.0, stage="aggregation", counted=False))  # ETA 30 s
+    assert stream.getvalue().endswith("elapsed 00:10 ETA 00:30")
+    now[0] += 12.0
+    bar.tick()
+    assert stream.getvalue().endswith("\rrun net: aggregation [#######---------------------]  25% "
+                                      "elapsed 00:22 ETA 00:18")
+    now[0] += 60.0
+    bar.tick()
+    assert stream.getvalue().endswith("elapsed 01:22 ETA 00:00")
+    bar(Progress(100, 100, 80.0, stage="done", counted=False))
+    finished = stream.getvalue()
+    bar.tick()  # nothing open: nothing drawn
+    assert stream.getvalue() == finished and finished.endswith("\n")

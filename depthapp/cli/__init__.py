@@ -53,6 +53,12 @@ def error_line(message: str) -> str:
     return f"depthapp: error: {message}"
 
 
+def _end_progress() -> None:
+    progress = sys.modules.get(f"{__name__}.progress")
+    if progress is not None:
+        progress.finish()
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -80,14 +86,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         result = handler(args, extra) if getattr(args, "accepts_extra", False) else handler(args)
         return int(result or 0)
     except DepthAppError as error:
+        _end_progress()
         print(error_line(str(error)), file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
+        _end_progress()
         print(error_line("interrupted"), file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 1
     finally:
+        _end_progress()
         # A command may let backends fetch weights (see backend_args.backend_options); the
         # library default (ask first) comes back when the command ends.
         weights = sys.modules.get("depthapp.weights")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .progress import add_quiet_argument, progress_bar
+from .progress import add_quiet_argument, echo, progress_bar
 
 
 def register(subparsers) -> None:
@@ -36,7 +36,7 @@ def handle(args) -> int:
     report = export_backend(args.backend, args.weights, args.format, args.height, args.width,
                             args.out, dynamic=args.dynamic, fp16=args.fp16, opset=args.opset,
                             overwrite=args.force, max_disp=args.max_disp, offline=args.offline,
-                            device=args.device,
+                            device=args.device, log=echo,
                             progress=progress_bar(args, f"export {args.backend} {args.format}"))
     nodes = f", {report.nodes} nodes" if report.nodes is not None else ""
     output = report.metadata["depthapp.output_name"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from .progress import add_quiet_argument, progress_bar
+from .progress import add_quiet_argument, echo, progress_bar
 
 TRAIN_EPILOG = """\
 data specs (join several with +):
@@ -114,8 +114,8 @@ def run_train(args) -> int:
         lr_schedule=args.lr_schedule, warmup=args.warmup, grad_clip=args.grad_clip,
         deterministic=args.deterministic, threads=args.threads, force=args.force, handle_sigint=True)
     trainer = Trainer(config, progress=progress_bar(args, f"train {args.backend}"), notify=_note)
-    print(f"training {trainer.adapter.describe()} on {trainer.data_description} ({trainer.device}), "
-          f"{config.loss} loss, {config.iters} iterations -> {trainer.out}", file=sys.stderr)
+    echo(f"training {trainer.adapter.describe()} on {trainer.data_description} ({trainer.device}), "
+         f"{config.loss} loss, {config.iters} iterations -> {trainer.out}", file=sys.stderr)
     trainer.run()
     result = trainer.finish()
     print(f"weights: {result.weights}")
@@ -129,7 +129,7 @@ def run_train(args) -> int:
 
 
 def _note(message: str) -> None:
-    print(f"depthapp: note: {message}", file=sys.stderr)
+    echo(f"depthapp: note: {message}", file=sys.stderr)
 
 
 __all__ = ["add_training_arguments", "parse_freeze", "register", "run_train"]

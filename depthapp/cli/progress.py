@@ -8,9 +8,12 @@ by itself report the same way.
 from __future__ import annotations
 
 import argparse
-from typing import Optional
+import sys
+from typing import Optional, TextIO
 
-from ..jobs import ProgressCallback
+from ..jobs import ProgressCallback, TerminalProgress
+
+_bars: list[TerminalProgress] = []  # of this command, to clear before other output
 
 
 def add_quiet_argument(parser: argparse.ArgumentParser) -> None:
@@ -23,9 +26,24 @@ def progress_bar(args: argparse.Namespace, description: str) -> Optional[Progres
     """A progress bar with ETA on stderr, or None under ``--quiet``."""
     if getattr(args, "quiet", False):
         return None
-    from ..jobs import TerminalProgress
+    bar = TerminalProgress(description)
+    _bars.append(bar)
+    return bar
 
-    return TerminalProgress(description)
+
+def echo(text: str, file: Optional[TextIO] = None) -> None:
+    """Print a line while a bar may be drawn on the terminal: the bar's line is erased first
+    (it comes back with the next report), so the text is not glued to it."""
+    for bar in _bars:
+        bar.clear()
+    print(text, file=file if file is not None else sys.stdout)
+
+
+def finish() -> None:
+    """After a command: no bar outlives it (an unfinished line is erased before an error)."""
+    for bar in _bars:
+        bar.clear()
+    _bars.clear()
 
 
 def configure(args: argparse.Namespace) -> None:
