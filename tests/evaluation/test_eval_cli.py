@@ -24,6 +24,15 @@ def motorcycle_folder(tmp_path, motorcycle):
     return root
 
 
+def write_small_kitti(root, count, rng):
+    """``count`` 64x24 KITTI 2015 frames with random ground truth everywhere (no objects)."""
+    frames = []
+    for _ in range(count):
+        occ = rng.uniform(2, 14, size=(24, 64)).astype(np.float32)
+        frames.append({"occ": occ, "noc": occ, "obj": np.zeros(occ.shape, np.uint8)})
+    write_kitti2015(root, frames, rng)
+
+
 @pytest.mark.slow
 def test_eval_folder_with_opencv_sgbm_on_the_motorcycle_pair(tmp_path, motorcycle_folder, motorcycle, capsys):
     out = tmp_path / "run"
@@ -51,11 +60,7 @@ def test_eval_folder_with_opencv_sgbm_on_the_motorcycle_pair(tmp_path, motorcycl
 
 @pytest.mark.slow
 def test_predict_kitti_then_eval_predictions_equals_eval_backend(tmp_path, rng, capsys):
-    frames = []
-    for _ in range(2):
-        occ = rng.uniform(2, 14, size=(24, 64)).astype(np.float32)
-        frames.append({"occ": occ, "noc": occ, "obj": np.zeros(occ.shape, np.uint8)})
-    write_kitti2015(tmp_path / "kitti", frames, rng)
+    write_small_kitti(tmp_path / "kitti", 2, rng)
     base = ["--dataset", "kitti2015", "--root", str(tmp_path / "kitti")]
     backend = ["--backend", "opencv-sgbm", "--max-disp", "16", "--block-size", "3"]
     assert main(["predict", *base, *backend, "--out", str(tmp_path / "sub"), "--format", "kitti"]) == 0
@@ -115,11 +120,7 @@ def test_published_numbers_come_from_the_weights_record():
 def test_eval_and_predict_show_progress_with_an_eta_on_stderr_and_quiet_hides_it(tmp_path, rng, capsys):
     import re
 
-    frames = []
-    for _ in range(3):
-        occ = rng.uniform(2, 14, size=(24, 64)).astype(np.float32)
-        frames.append({"occ": occ, "noc": occ, "obj": np.zeros(occ.shape, np.uint8)})
-    write_kitti2015(tmp_path / "kitti", frames, rng)
+    write_small_kitti(tmp_path / "kitti", 3, rng)
     base = ["--dataset", "kitti2015", "--root", str(tmp_path / "kitti"), "--backend", "opencv-sgbm",
             "--max-disp", "16"]
     assert main(["eval", *base, "--out", str(tmp_path / "a")]) == 0

@@ -56,43 +56,7 @@ def test_fetch_errors_are_one_line_with_exit_codes(tmp_path, monkeypatch, capsys
     assert "MISSING" in capsys.readouterr().out
 
 
-@pytest.fixture
-def loopback_index(tmp_path, monkeypatch):
-    """The mccnn wheel served by a PEP 503 index on a loopback server, and an empty cache."""
-    import functools
-    import hashlib
-    import http.server
-    import threading
-
-    from depthapp.weights import cache as weights_cache
-
-    wheel = weights_cache.distributions_dir() / RECORDS["mccnn-fast-middlebury"].source.filename
-    if not wheel.is_file():
-        pytest.skip(f"needs the mccnn wheel in the weights cache ({wheel}): `depthapp weights fetch "
-                    f"mccnn-fast-middlebury` once with network")
-    served = tmp_path / "served"
-    (served / "mccnn").mkdir(parents=True)
-    shutil.copy(wheel, served / wheel.name)
-    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
-    (served / "mccnn" / "index.html").write_text(
-        f'<html><body><a href="../{wheel.name}#sha256={digest}">{wheel.name}</a></body></html>')
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(served)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setenv("DEPTHAPP_INDEX_URL", f"http://127.0.0.1:{server.server_address[1]}")
-    monkeypatch.delenv("DEPTHAPP_OFFLINE", raising=False)
-    cache = tmp_path / "cache"
-    monkeypatch.setenv("DEPTHAPP_MODELS", str(cache))
-    yield cache
-    server.shutdown()
-    server.server_close()
-
-
-def test_fetch_and_the_download_a_run_starts_show_progress_on_stderr_unless_quiet(loopback_index, tmp_path, capsys):
+def test_fetch_and_the_download_a_run_starts_show_progress_on_stderr_unless_quiet(mccnn_wheel_index, tmp_path, capsys):
     import re
 
     import numpy as np
@@ -106,7 +70,7 @@ def test_fetch_and_the_download_a_run_starts_show_progress_on_stderr_unless_quie
     assert lines and re.search(r"100% elapsed \d\d:\d\d ETA 00:00 KiB$", lines[-1]), captured.err
     assert "(sha256 ok)" in captured.out
 
-    shutil.rmtree(loopback_index)
+    shutil.rmtree(tmp_path / "cache")
     assert main(["weights", "fetch", "mccnn-fast-middlebury", "--quiet"]) == 0
     captured = capsys.readouterr()
     assert captured.err == "" and "(sha256 ok)" in captured.out
@@ -117,10 +81,10 @@ def test_fetch_and_the_download_a_run_starts_show_progress_on_stderr_unless_quie
         write_image(tmp_path / f"{side}.png", np.ascontiguousarray(image[200:248, 300:364]))
     run = ["run", str(tmp_path / "left.png"), str(tmp_path / "right.png"), "--backend", "mccnn",
            "--max-disp", "16"]
-    shutil.rmtree(loopback_index)
+    shutil.rmtree(tmp_path / "cache")
     assert main(run + ["--out", str(tmp_path / "a")]) == 0
     err = capsys.readouterr().err
     assert re.search(r"^downloading weights mccnn-fast-middlebury \[.*100%", err, re.MULTILINE), err
-    shutil.rmtree(loopback_index)
+    shutil.rmtree(tmp_path / "cache")
     assert main(run + ["--out", str(tmp_path / "b"), "--quiet"]) == 0
     assert capsys.readouterr().err == ""
