@@ -190,8 +190,9 @@ def _run_exported(path: Path, fmt: str, spec: ExportSpec, inputs, device: str = 
 def _exporter_noise_filtered() -> Iterator[None]:
     """Hide what torch's exporters say on every successful export that users cannot act on:
     torch.onnx logs a warning per torchvision operator it cannot register when torchvision is
-    not installed (no depthapp network uses one), and torch's own pytree code trips its
-    ``LeafSpec`` FutureWarning. Errors still raise and are reported."""
+    not installed (no depthapp network uses one), torch's own pytree code trips its
+    ``LeafSpec`` FutureWarning, and a dynamic export notes that the left and right inputs share
+    their height and width axes (as they must). Errors still raise and are reported."""
     registration = logging.getLogger("torch.onnx._internal.exporter._registration")
     level = registration.level
     registration.setLevel(logging.ERROR)
@@ -199,6 +200,8 @@ def _exporter_noise_filtered() -> Iterator[None]:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
                                     category=FutureWarning)
+            warnings.filterwarnings("ignore", message=r"# The axis name: \w+ will not be used, since it "
+                                    r"shares the same shape constraints", category=UserWarning)
             yield
     finally:
         registration.setLevel(level)
