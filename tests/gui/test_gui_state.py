@@ -387,3 +387,21 @@ def test_score_counts_missing_predictions_as_bad():
     assert metrics.bad_all == pytest.approx(200 / 3)  # missing + 4 px error
     assert metrics.bad_filled == pytest.approx(50.0)
     assert metrics.epe == pytest.approx(2.25)
+
+
+def test_a_learned_backend_reports_each_stage_with_its_share_and_eta(motorcycle_session):
+    """The viewer's compute requests get the backends' stage progress (the same hook as the CLI):
+    the status bar shows the stage, the share done and the ETA."""
+    import re
+
+    from depthapp.data import StereoPair
+    from depthapp.gui.state import ComputeRequest
+
+    pair = StereoPair(np.ascontiguousarray(motorcycle_session.left[200:264, 300:396]),
+                      np.ascontiguousarray(motorcycle_session.right[200:264, 300:396]), name="crop")
+    stages = []
+    ComputeRequest(1, PRIMARY, pair, "mccnn", {}, device="cpu", max_disp=16).run(stages.append)
+    assert stages[:3] == ["prepare pair", "load mccnn", "features"], stages
+    with_eta = [s for s in stages if re.fullmatch(r"[a-z -]+ \(\d+ %, ETA \d\d:\d\d\)", s)]
+    assert [s.split(" (")[0] for s in with_eta][:2] == ["cost volume", "sgm"], stages
+    assert stages[-1] == "done (100 %, ETA 00:00)"
