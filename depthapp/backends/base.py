@@ -10,9 +10,9 @@ import numpy as np
 
 from ..data import DisparityResult, StereoPair
 from ..device import resolve_device
-from ..errors import InputError
+from ..errors import InputError, ParameterError
 from ..jobs import CancelToken
-from ..params import Parameter, resolve_parameters
+from ..params import Parameter, validate_overrides
 from ..timing import StageTimer
 
 
@@ -57,10 +57,28 @@ class Backend(ABC):
     def __init__(self, max_disp: Optional[int] = None, device: str = "auto",
                  weights: Optional[str] = None, **params: Any):
         self.check_available()
-        self.params = resolve_parameters(self.parameters, params, self.name)
+        # Only the user's values come in; every default is the class's answer for these
+        # weights, so every path that builds this backend (API, CLI, eval, viewer, camera,
+        # export, training) gets the same parameters.
+        self.overrides = validate_overrides(self.parameters, params, self.name)
+        self.params = {**self.default_params(weights), **self.overrides}
         self.max_disp = self.round_max_disp(max_disp if max_disp else self.default_max_disp)
         self.device = resolve_device(device, self.supports_cuda, owner=f"backend {self.name}")
         self.weights = weights
+
+    @classmethod
+    def default_params(cls, weights: Optional[str] = None) -> dict[str, Any]:
+        """Every parameter's default for ``weights`` (None: the backend's default weights).
+
+        The one place defaults come from: whoever builds a backend passes only the values the
+        user chose. A backend whose defaults depend on its checkpoint (MC-CNN's per-variant
+        settings) answers for the checkpoint here."""
+        return cls.declared_defaults()
+
+    @classmethod
+    def declared_defaults(cls) -> dict[str, Any]:
+        """The ``default`` of each declared parameter."""
+        return {p.name: p.default for p in cls.parameters}
 
     @classmethod
     def check_available(cls) -> None:
@@ -75,7 +93,8 @@ class Backend(ABC):
     def round_max_disp(cls, max_disp: int) -> int:
         max_disp = int(max_disp)
         if max_disp < 1:
-            raise InputError(f"--max-disp must be at least 1, got {max_disp}")
+            raise ParameterError(f"{{}} must be at least 1, got {max_disp}", "max_disp",
+                                 exit_code=InputError.exit_code)
         multiple = max(1, cls.disparity_multiple)
         return int(math.ceil(max_disp / multiple) * multiple)
 

@@ -15,7 +15,7 @@ import pkgutil
 import sys
 from typing import Optional, Sequence
 
-from ..errors import DepthAppError, UsageError
+from ..errors import DepthAppError, ParameterError, UsageError
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -75,7 +75,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         result = handler(args, extra) if getattr(args, "accepts_extra", False) else handler(args)
         return int(result or 0)
     except DepthAppError as error:
-        print(error_line(str(error)), file=sys.stderr)
+        # The library names parameters (max_disp); on the command line they are flags.
+        message = error.with_flags() if isinstance(error, ParameterError) else str(error)
+        print(error_line(message), file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print(error_line("interrupted"), file=sys.stderr)

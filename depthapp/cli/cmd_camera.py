@@ -174,10 +174,8 @@ def _run(args, source, backend, name, preset, why, origin, calibration, recorder
     preset_text = f", preset {preset}" if preset else ""
     print(f"backend: {name}{preset_text} on {backend.device} ({why}), "
           f"max disparity {backend.max_disp} levels ({origin})")
-    changed = {key: value for key, value in backend.params.items()
-               if value != next((p.default for p in backend.parameters if p.name == key), value)}
-    if changed:
-        print("parameters: " + ", ".join(f"{key}={value}" for key, value in changed.items()))
+    if backend.overrides:  # what the preset and the flags set; the rest are the backend's defaults
+        print("parameters: " + ", ".join(f"{key}={value}" for key, value in backend.overrides.items()))
 
     last_print = [time.monotonic()]
 

@@ -39,14 +39,13 @@ from .open_plan import load_calibration_file
 
 PRIMARY, COMPARE = "primary", "compare"
 SLOTS = (PRIMARY, COMPARE)
-# Backends quick enough (well under a second on the sample) to recompute while a slider moves.
-FAST_BACKENDS = ("opencv-bm", "opencv-sgbm", "sgm")
 RANGE_MODES = ("auto", "full", "gt", "manual")
 DEFAULT_BACKEND = "opencv-sgbm"
 
 
 def is_fast_backend(name: str) -> bool:
-    return name in FAST_BACKENDS or name.startswith("opencv-")
+    """Whether the backend declares itself quick enough to recompute while a slider moves."""
+    return bool(get_backend_class(name).interactive)
 
 
 # --------------------------------------------------------------------------- metrics
@@ -453,11 +452,15 @@ class ViewerState:
         self.parameters_changed.emit(name, self.parameters(name))
 
     def parameters(self, name: Optional[str] = None) -> dict[str, Any]:
-        """Current values of every declared parameter of backend ``name``."""
+        """Current values of every declared parameter of backend ``name`` (for display): the
+        backend's defaults for the chosen weights under the user's values."""
         name = name or self.backend
         cls = get_backend_class(name)
-        values = {p.name: p.default for p in cls.parameters}
-        values.update(self.params_by_backend.get(name, {}))
+        try:
+            values = cls.default_params(self.weights(name))
+        except DepthAppError:  # weights that do not load: the run will say why
+            values = cls.declared_defaults()
+        values.update(self.parameter_overrides(name))
         return values
 
     def parameter_overrides(self, name: Optional[str] = None) -> dict[str, Any]:

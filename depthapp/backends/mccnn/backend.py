@@ -178,9 +178,25 @@ class MCCNNBackend(Backend):
                     f"{self.resolved_weights.label}: a {network.variant} MC-CNN with "
                     f"{network.channels} features cannot score the given accurate features "
                     f"({features.channels} channels); pass the checkpoint they were exported from")
-        for name, value in PAPER_MIDDLEBURY[self.variant].items():
-            if name not in params:
-                self.params[name] = value
+        # The variant may come from the features rather than the weights.
+        self.params = {**self.declared_defaults(), **PAPER_MIDDLEBURY[self.variant], **self.overrides}
+
+    @classmethod
+    def default_params(cls, weights: Optional[str] = None) -> dict[str, Any]:
+        """The declared defaults with the paper's settings of the variant ``weights`` hold."""
+        return {**cls.declared_defaults(), **PAPER_MIDDLEBURY[cls.variant_of(weights)]}
+
+    @classmethod
+    def variant_of(cls, weights: Optional[str]) -> str:
+        """``fast`` or ``accurate``: the registry record's, else the checkpoint file's network."""
+        from ...weights import RECORDS, resolve_weights
+
+        record = RECORDS.get(weights or DEFAULT_WEIGHTS)
+        if record is not None and record.backend == cls.name:
+            return record.variant
+        resolved = resolve_weights(weights, cls.name, None, fetch_missing=False)
+        # Loaded once per process (the backend then finds it in the cache on the CPU).
+        return load_network(str(resolved.path), resolved.label, "cpu").variant
 
     def _detect_variant(self) -> str:
         if self.external_features is not None:
