@@ -77,16 +77,18 @@ class Parameter:
                 raise ParameterError("{}: " + _literal(f"{value} must be odd"), self.name)
         return value
 
-    def describe(self) -> str:
+    def domain(self) -> str:
+        """Type and range: ``int [3..9]``, ``bool``, ``{4,8}``."""
         if self.kind == "choice":
-            domain = "{" + ",".join(map(str, self.choices)) + "}"
-        elif self.kind == "bool":
-            domain = "bool"
-        else:
-            lo = "" if self.minimum is None else f"{self.minimum:g}"
-            hi = "" if self.maximum is None else f"{self.maximum:g}"
-            domain = f"{self.kind} [{lo}..{hi}]"
-        return f"{self.flag} {domain} (default {self.default}): {self.help}"
+            return "{" + ",".join(map(str, self.choices)) + "}"
+        if self.kind == "bool":
+            return "bool"
+        lo = "" if self.minimum is None else f"{self.minimum:g}"
+        hi = "" if self.maximum is None else f"{self.maximum:g}"
+        return f"{self.kind} [{lo}..{hi}]"
+
+    def describe(self) -> str:
+        return f"{self.flag} {self.domain()} (default {self.default}): {self.help}"
 
 
 def _literal(text: str) -> str:

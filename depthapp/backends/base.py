@@ -4,36 +4,49 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 import numpy as np
 
 from ..data import DisparityResult, StereoPair
 from ..device import resolve_device
-from ..errors import InputError, ParameterError
+from ..errors import InputError, ParameterError, UsageError
 from ..jobs import CancelToken
 from ..params import Parameter, validate_overrides
+from ..preprocessing import Preprocessing
 from ..timing import StageTimer
+
+if TYPE_CHECKING:
+    from ..export.spec import ExportSpec
 
 
 class Backend(ABC):
-    """A disparity method. Subclasses declare their parameters once, as data.
+    """A disparity method. Subclasses declare their parameters and capabilities once, as data;
+    the CLI, the viewer, evaluation, export and training read them from here.
 
     Class attributes:
         name: registry name (``--backend NAME``).
         description: one line for listings.
         parameters: declared :class:`~depthapp.params.Parameter` tuple; CLI flags and GUI
-            controls are generated from it.
+            controls are generated from it (defaults: :meth:`default_params`).
         default_max_disp: disparity levels when neither user, weights nor calibration decide.
         disparity_multiple: ``max_disp`` is rounded up to a multiple of this.
         supports_cuda: whether ``device='cuda'`` is possible.
-        learned: needs weights; ``exportable``: ``depthapp export`` supports it.
+        learned: needs weights.
+        interactive: fast enough (well under a second on the sample) to recompute while a
+            viewer slider moves.
+        preprocessing: how a network's input is prepared
+            (:class:`~depthapp.preprocessing.Preprocessing`); a weights record's own wins.
         kind: how listings describe it: "learned", "classical" (the default from ``learned``),
             or e.g. "exported model".
         presets: named parameter sets, e.g. ``{"fast": {...}}`` for the live camera.
         model_file_types: the extensions of the model file it runs (``model=`` / ``--model
             FILE``, e.g. ``(".onnx",)``); empty when it takes none. The viewer asks for the
             file when such a backend is picked.
+        export_refusals: ``{format: why}`` for export formats refused before any work.
+
+    Optional capabilities are methods: :meth:`export_spec` (``depthapp export``) and
+    :meth:`training_adapter` (``depthapp train``, ``adapt``, the viewer's "Adapt").
     """
 
     name: ClassVar[str] = ""
@@ -45,10 +58,12 @@ class Backend(ABC):
     disparity_step: ClassVar[float] = 0.0
     supports_cuda: ClassVar[bool] = False
     learned: ClassVar[bool] = False
-    exportable: ClassVar[bool] = False
+    interactive: ClassVar[bool] = False
+    preprocessing: ClassVar[Optional[Preprocessing]] = None
     kind: ClassVar[str] = ""
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
     model_file_types: ClassVar[tuple[str, ...]] = ()
+    export_refusals: ClassVar[dict[str, str]] = {}
 
     @classmethod
     def kind_label(cls) -> str:
@@ -79,6 +94,22 @@ class Backend(ABC):
     def declared_defaults(cls) -> dict[str, Any]:
         """The ``default`` of each declared parameter."""
         return {p.name: p.default for p in cls.parameters}
+
+    @classmethod
+    def training_adapter(cls) -> Optional[type]:
+        """The :class:`~depthapp.training.models.TrainingAdapter` subclass that trains this
+        backend's network, or None: not trainable. Imported when asked (training needs torch)."""
+        return None
+
+    def export_spec(self, height: int, width: int) -> "ExportSpec":
+        """``depthapp export``: the network as a module and how its input is prepared, for
+        ``height x width`` images (:class:`~depthapp.export.spec.ExportSpec`). Backends that
+        can be exported override this; :meth:`can_export` says whether one does."""
+        raise UsageError(f"backend {self.name} cannot be exported")
+
+    @classmethod
+    def can_export(cls) -> bool:
+        return cls.export_spec is not Backend.export_spec
 
     @classmethod
     def check_available(cls) -> None:

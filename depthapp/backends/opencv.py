@@ -42,6 +42,7 @@ class OpenCVSGBM(Backend):
     disparity_multiple = 16
     disparity_step = 1 / 16  # int16 fixed point with 4 fractional bits
     default_max_disp = 128
+    interactive = True
     parameters = (
         Parameter("block_size", "int", 5, "matching block size (odd)", 1, 11, odd=True),
         Parameter("mode", "choice", "sgbm", "sgbm: 5 paths, hh: 8 paths (full), hh4: 4 paths, "
@@ -90,6 +91,7 @@ class OpenCVBM(Backend):
     disparity_multiple = 16
     disparity_step = 1 / 16  # int16 fixed point with 4 fractional bits
     default_max_disp = 128
+    interactive = True
     parameters = (
         Parameter("block_size", "int", 15, "SAD window size (odd)", 5, 255, odd=True),
         Parameter("pre_filter_cap", "int", 31, "clip of the prefilter output", 1, 63),

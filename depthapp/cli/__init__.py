@@ -51,27 +51,32 @@ def error_line(message: str) -> str:
     return f"depthapp: error: {message}"
 
 
+def parse_command_line(argv: Sequence[str]):
+    """``(parser, args, extra)`` for ``argv``: every backend parameter flag of the chosen
+    backend is in ``extra`` as tokens (``--p1 3``) for :func:`backend_args.cli_parameters`."""
+    from .backend_args import add_parameter_flags, parameter_tokens
+
+    parser = build_parser()
+    if argv and not argv[0].startswith("-"):
+        # A command is named: give it its backend's flags. Bare --version/--help import
+        # no backend (OpenCV alone would double their time).
+        add_parameter_flags(argv)
+    args, extra = parser.parse_known_args(argv)
+    if getattr(args, "backend_parser", False):
+        extra = parameter_tokens(args) + list(extra)
+    if extra and getattr(args, "command", None) and not getattr(args, "accepts_extra", False):
+        raise UsageError(f"unrecognised arguments: {' '.join(extra)}")
+    return parser, args, extra
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        parser = build_parser()
-        if argv and not argv[0].startswith("-"):
-            # A command is named: give it its backend's flags. Bare --version/--help import
-            # no backend (OpenCV alone would double their time).
-            from .backend_args import add_parameter_flags
-
-            add_parameter_flags(argv)
-        args, extra = parser.parse_known_args(argv)
+        parser, args, extra = parse_command_line(argv)
         if not getattr(args, "command", None):
             parser.print_help()
             return 2
         handler = args.handler
-        if getattr(args, "backend_parser", False):
-            from .backend_args import parameter_tokens
-
-            extra = parameter_tokens(args) + list(extra)
-        if extra and not getattr(args, "accepts_extra", False):
-            raise UsageError(f"unrecognised arguments: {' '.join(extra)}")
         result = handler(args, extra) if getattr(args, "accepts_extra", False) else handler(args)
         return int(result or 0)
     except DepthAppError as error:

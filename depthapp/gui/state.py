@@ -87,17 +87,27 @@ class ComputeRequest:
     slot: str
     pair: StereoPair
     backend: str
-    params: dict[str, Any]
+    params: dict[str, Any]  # the user's values (ViewerState.parameter_overrides)
     device: str = "auto"
     weights: Optional[str] = None
     max_disp: Optional[int] = None
     model_file: Optional[str] = None
     cancel: CancelToken = field(default_factory=CancelToken)
 
-    def run(self, on_stage: Optional[Callable[[str], None]] = None) -> "ComputeOutcome":
-        """Run the pipeline (blocking). Raises DepthAppError subclasses, Cancelled on cancel."""
+    def create_backend(self, max_disp: Optional[int]):
+        """The backend of this request: the user's parameter values only (``params``); the
+        backend answers the rest for its weights."""
         from ..backends import create_backend
 
+        options: dict[str, Any] = dict(self.params)
+        if self.weights:
+            options["weights"] = self.weights
+        if self.model_file:
+            options["model"] = self.model_file
+        return create_backend(self.backend, max_disp=max_disp, device=self.device, **options)
+
+    def run(self, on_stage: Optional[Callable[[str], None]] = None) -> "ComputeOutcome":
+        """Run the pipeline (blocking). Raises DepthAppError subclasses, Cancelled on cancel."""
         started = time.perf_counter()
         self.cancel.raise_if_cancelled()
         if on_stage:
@@ -107,14 +117,9 @@ class ComputeRequest:
             notes = _rectification_warnings(self.pair) + notes
         max_disp, origin = choose_max_disp(self.backend, self.max_disp, self.weights,
                                            pair.calibration)
-        options: dict[str, Any] = dict(self.params)
-        if self.weights:
-            options["weights"] = self.weights
-        if self.model_file:
-            options["model"] = self.model_file
         if on_stage:
             on_stage(f"load {self.backend}")
-        backend = create_backend(self.backend, max_disp=max_disp, device=self.device, **options)
+        backend = self.create_backend(max_disp)
         if on_stage:
             original = backend.make_timer
             backend.make_timer = lambda: _ReportingTimer(original().sync, on_stage)

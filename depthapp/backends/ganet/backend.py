@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, ClassVar
 
 from ...params import Parameter
-from ..gcnet.learned import MEMORY_PARAMETER, SCALE_PARAMETER, CostVolumeBackend
+from .. import register_backend
+from ...preprocessing import Preprocessing
+from ..gcnet.learned import MEMORY_PARAMETER, SCALE_PARAMETER, STANDARDISED_RGB, CostVolumeBackend
 from .model import DISPARITY_MULTIPLE, INPUT_MULTIPLE, VARIANTS, GANet
 
 FLOAT_BYTES = 4
 
 
+@register_backend
 class GANetBackend(CostVolumeBackend):
     """GA-Net with semi-global (SGA) and local (LGA) guided aggregation.
 
@@ -40,7 +44,7 @@ class GANetBackend(CostVolumeBackend):
     default_max_disp: ClassVar[int] = 192
     disparity_multiple: ClassVar[int] = DISPARITY_MULTIPLE
     architecture: ClassVar[str] = "GA-Net"
-    input_multiple: ClassVar[int] = INPUT_MULTIPLE
+    preprocessing: ClassVar[Preprocessing] = dataclasses.replace(STANDARDISED_RGB, pad_multiple=INPUT_MULTIPLE)
     presets: ClassVar[dict[str, dict[str, Any]]] = {"fast": {"scale": 0.5}}
     # Formats `depthapp export` refuses before any work, and why (measured on GA-Net-11, 40x40).
     export_refusals: ClassVar[dict[str, str]] = {
@@ -48,6 +52,12 @@ class GANetBackend(CostVolumeBackend):
                 "(50,000 ONNX nodes even for a 40x40 image: the ONNX optimiser does not finish in "
                 "15 minutes, and the unoptimised graph fails in onnxruntime); use --format "
                 "torchscript or pt2 (fixed size)"}
+
+    @classmethod
+    def training_adapter(cls):
+        from ...training.models import GANetAdapter
+
+        return GANetAdapter
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -25,6 +25,7 @@ from ...data import StereoPair
 from ...errors import WeightsError
 from ...jobs import CancelToken
 from ...params import Parameter
+from ...preprocessing import MCCNN_GREY
 from ...timing import StageTimer
 from .. import register_backend
 from ..base import Backend
@@ -115,7 +116,7 @@ class MCCNNBackend(Backend):
     default_max_disp = 128
     supports_cuda = True
     learned = True
-    exportable = True
+    preprocessing = MCCNN_GREY
     parameters = (
         Parameter("cbca_distance", "int", 0, _variant_help("cbca_distance", "longest arm of the cross"), 0, 64),
         Parameter("cbca_intensity", "float", 0.0, _variant_help(
@@ -198,6 +199,12 @@ class MCCNNBackend(Backend):
         # Loaded once per process (the backend then finds it in the cache on the CPU).
         return load_network(str(resolved.path), resolved.label, "cpu").variant
 
+    @classmethod
+    def training_adapter(cls):
+        from ...training.models import MCCNNAdapter
+
+        return MCCNNAdapter
+
     def _detect_variant(self) -> str:
         if self.external_features is not None:
             return self.external_features.variant
@@ -240,8 +247,8 @@ class MCCNNBackend(Backend):
                                      network.to(memory_format=torch.contiguous_format)).eval()
         record = self.resolved_weights.record
         return ExportSpec(module=module, input_kind="grey_standardised", input_names=("image",),
-                          output_name="features", pad_multiple=1, pad_mode="bottom_right",
-                          mean=(0.0,), std=(1.0,), max_disp=self.max_disp, backend=self.name,
+                          output_name="features", preprocessing=self.preprocessing,
+                          max_disp=self.max_disp, backend=self.name,
                           weights_id=record.id if record else "",
                           weights_sha256=record.sha256 if record else sha256_file(self.resolved_weights.path),
                           # fp16 features of unit length: measured 6e-4 from float32.
