@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar
+import functools
+from pathlib import Path
+from typing import Any, ClassVar, Optional
 
 from ...params import Parameter
 from .. import register_backend
@@ -12,6 +14,20 @@ from ..gcnet.learned import MEMORY_PARAMETER, SCALE_PARAMETER, STANDARDISED_RGB,
 from .model import DISPARITY_MULTIPLE, INPUT_MULTIPLE, VARIANTS, GANet
 
 FLOAT_BYTES = 4
+
+
+def variant_of_state(state: dict) -> str:
+    """``deep`` or ``11``: only GA-Net-deep has a third full-resolution SGA block."""
+    return "deep" if any(key.startswith("cost_agg.sga3.") for key in state) else "11"
+
+
+@functools.lru_cache(maxsize=16)
+def _checkpoint_variant(path: str, size: int, mtime_ns: int) -> str:
+    """The variant of a checkpoint file, read once per version of the file."""
+    from ...weights import ResolvedWeights, load_checkpoint
+    from ..gcnet.learned import strip_checkpoint
+
+    return variant_of_state(strip_checkpoint(load_checkpoint(ResolvedWeights(Path(path), None))))
 
 
 @register_backend
@@ -72,11 +88,21 @@ class GANetBackend(CostVolumeBackend):
                 raise BackendUnavailableError("ganet --kernels triton runs on CUDA devices "
                                               "(or on the CPU under TRITON_INTERPRET=1)")
 
+    @classmethod
+    def default_params(cls, weights: Optional[str] = None) -> dict[str, Any]:
+        """``variant``: the size the checkpoint holds (``auto`` without weights)."""
+        defaults = super().default_params(weights)
+        if weights:
+            from ...weights import resolve_weights
+
+            resolved = resolve_weights(str(weights), cls.name, default_id=None, fetch_missing=False)
+            stat = resolved.path.stat()
+            defaults["variant"] = _checkpoint_variant(str(resolved.path), stat.st_size, stat.st_mtime_ns)
+        return defaults
+
     def configure_from_checkpoint(self, state: dict) -> None:
         if self.params["variant"] == "auto":
-            # Only GA-Net-deep has a third full-resolution SGA block.
-            deep = any(key.startswith("cost_agg.sga3.") for key in state)
-            self.params["variant"] = "deep" if deep else "11"
+            self.params["variant"] = variant_of_state(state)
 
     def export_network(self):
         network = super().export_network()
