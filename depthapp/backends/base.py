@@ -32,7 +32,8 @@ class Backend(ABC):
         default_max_disp: disparity levels when neither user, weights nor calibration decide.
         disparity_multiple: ``max_disp`` is rounded up to a multiple of this.
         supports_cuda: whether ``device='cuda'`` is possible.
-        learned: needs weights.
+        learned: needs weights; ``default_weights``: the registry id it loads when none are
+            given (None: it needs them named).
         interactive: fast enough (well under a second on the sample) to recompute while a
             viewer slider moves.
         preprocessing: how a network's input is prepared
@@ -58,6 +59,7 @@ class Backend(ABC):
     disparity_step: ClassVar[float] = 0.0
     supports_cuda: ClassVar[bool] = False
     learned: ClassVar[bool] = False
+    default_weights: ClassVar[Optional[str]] = None
     interactive: ClassVar[bool] = False
     preprocessing: ClassVar[Optional[Preprocessing]] = None
     kind: ClassVar[str] = ""

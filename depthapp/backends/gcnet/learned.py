@@ -11,7 +11,6 @@ backend packages own their folders (the lead may move it to ``depthapp/backends/
 from __future__ import annotations
 
 import math
-import os
 from abc import abstractmethod
 from contextlib import contextmanager
 from typing import Any, ClassVar, Optional
@@ -19,6 +18,7 @@ from typing import Any, ClassVar, Optional
 import numpy as np
 
 from ...data import StereoPair
+from ...device import available_memory_bytes
 from ...errors import InputError, WeightsError
 from ...jobs import CancelToken
 from ...params import Parameter
@@ -141,26 +141,6 @@ def fuse_batchnorm(model):
                     conv, (nn.ConvTranspose2d, nn.ConvTranspose3d)))
                 module.bn = nn.Identity()
     return fused
-
-
-def available_memory_bytes(device: str) -> Optional[int]:
-    """Free memory of ``device`` in bytes, or None when it cannot be known."""
-    if device.startswith("cuda"):
-        import torch
-
-        free, _total = torch.cuda.mem_get_info(torch.device(device))
-        return int(free)
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return None
 
 
 def soft_argmin(cost, dim: int = 1):

@@ -116,6 +116,7 @@ class MCCNNBackend(Backend):
     default_max_disp = 128
     supports_cuda = True
     learned = True
+    default_weights = DEFAULT_WEIGHTS
     preprocessing = MCCNN_GREY
     parameters = (
         Parameter("cbca_distance", "int", 0, _variant_help("cbca_distance", "longest arm of the cross"), 0, 64),

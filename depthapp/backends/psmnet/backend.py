@@ -16,6 +16,7 @@ from typing import Optional
 import numpy as np
 
 from ...data import StereoPair
+from ...device import available_memory_bytes
 from ...errors import InputError, WeightsError
 from ...jobs import CancelToken
 from ...params import Parameter
@@ -44,25 +45,6 @@ def estimate_memory_bytes(height: int, width: int, max_disp: int, half: bool = F
         volume_bytes //= 2
     full = max_disp * height * width * 4 * 3
     return int(volume_bytes + full + 64 * height * width * 4)
-
-
-def _available_memory(device: str) -> Optional[int]:
-    if device.startswith("cuda"):
-        import torch
-
-        index = torch.device(device)
-        free, _ = torch.cuda.mem_get_info(index)
-        # memory this process's caching allocator holds but does not use is available too
-        cached = torch.cuda.memory_reserved(index) - torch.cuda.memory_allocated(index)
-        return int(free + cached)
-    try:
-        with open("/proc/meminfo") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
 
 
 def prepare_image(image: np.ndarray, preprocessing: Preprocessing = PSMNET_OFFICIAL):
@@ -110,6 +92,7 @@ class PSMNetBackend(Backend):
     disparity_multiple = 16
     supports_cuda = True
     learned = True
+    default_weights = DEFAULT_WEIGHTS
     preprocessing = PSMNET_OFFICIAL  # of a checkpoint file outside the registry
     parameters = (
         Parameter("scale", "float", 1.0, "run the network on the pair resized by this factor; "
@@ -167,7 +150,7 @@ class PSMNetBackend(Backend):
         use_half = bool(self.params["autocast"]) and self.device.startswith("cuda")
         needed = estimate_memory_bytes(padded_h, padded_w, self.max_disp, half=use_half)
         limit_gb = float(self.params["memory_limit_gb"])
-        limit = int(limit_gb * 2**30) if limit_gb > 0 else _available_memory(self.device)
+        limit = int(limit_gb * 2**30) if limit_gb > 0 else available_memory_bytes(self.device)
         if limit is not None and needed > limit:
             raise InputError(
                 f"{width}x{height} at max disparity {self.max_disp} needs about "
