@@ -60,9 +60,9 @@ class OpenCVSGBM(Backend):
         p1 = p["p1"] or 8 * area
         p2 = p["p2"] or 32 * area
         if p2 <= p1:
-            from ..errors import UsageError
+            from ..errors import ParameterError
 
-            raise UsageError(f"--p2 ({p2}) must be larger than --p1 ({p1})")
+            raise ParameterError(f"{{}} ({p2}) must be larger than {{}} ({p1})", "p2", "p1")
         return cv2.StereoSGBM_create(
             minDisparity=p["min_disp"], numDisparities=self.max_disp, blockSize=p["block_size"],
             P1=p1, P2=p2, disp12MaxDiff=p["disp12_max_diff"], preFilterCap=p["pre_filter_cap"],

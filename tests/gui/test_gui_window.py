@@ -163,7 +163,7 @@ def test_bad_file_gives_a_dialog_not_a_crash(window, dialogs, tmp_path, wait_idl
     window.state.set_parameter("p1", 900)
     window.state.set_parameter("p2", 100)
     wait_idle(window)
-    assert dialogs[-1][0] == "opencv-sgbm failed" and "must be larger than --p1" in dialogs[-1][1]
+    assert dialogs[-1][0] == "opencv-sgbm failed" and "must be larger than p1" in dialogs[-1][1]
     window.open_paths([tmp_path / "missing_calib.txt"])
     assert "missing_calib.txt" in dialogs[-1][1]
     assert window.isVisible()
