@@ -125,6 +125,8 @@ def viewer_state(name, options, user):
     state.set_max_disp(MAX_DISP)
     state.set_backend(name)
     state.set_weights(options.get("weights"))
+    if "model" in options:
+        state.set_model_file(options["model"])
     for key, value in user.items():
         state.set_parameter(key, value)
     return state
@@ -177,8 +179,6 @@ def test_every_path_builds_the_same_parameters(qtbot, fetched, name, weights, we
     paths = dict(PATHS)
     if not cls.can_export():
         del paths["export"]
-    if name == "onnx":  # the viewers have no --model: an exported file runs from the CLI and API
-        del paths["viewer"], paths["camera viewer"]
     for user in ({}, a_user_value(cls)):
         built = {}
         for path, build in paths.items():
