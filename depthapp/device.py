@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Optional
 
 from .errors import BackendUnavailableError, UsageError
 
@@ -52,3 +53,27 @@ def resolve_device(spec: str | None, supports_cuda: bool, owner: str = "backend"
             raise BackendUnavailableError(f"{owner}: {spec} requested but no CUDA device is available")
         return spec
     raise UsageError(f"--device: {spec!r} is not one of auto, cpu, cuda, cuda:N")
+
+
+def available_memory_bytes(device: str) -> Optional[int]:
+    """Memory free for one more computation on ``device``, in bytes, or None when unknown. On
+    CUDA the free memory plus what this process's caching allocator holds unused; on the CPU
+    ``MemAvailable`` (Linux), else the free physical pages."""
+    if device.startswith("cuda"):
+        import torch
+
+        index = torch.device(device)
+        free, _ = torch.cuda.mem_get_info(index)
+        cached = torch.cuda.memory_reserved(index) - torch.cuda.memory_allocated(index)
+        return int(free + cached)
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None

@@ -4,30 +4,40 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 import numpy as np
 
 from ..data import DisparityResult, StereoPair
 from ..device import resolve_device
-from ..errors import InputError
+from ..errors import InputError, ParameterError, UsageError
 from ..jobs import CancelToken, ProgressCallback, StageProgress
-from ..params import Parameter, resolve_parameters
+from ..params import Parameter, validate_overrides
+from ..preprocessing import Preprocessing
 from ..timing import StageTimer
+
+if TYPE_CHECKING:
+    from ..export.spec import ExportSpec
 
 
 class Backend(ABC):
-    """A disparity method. Subclasses declare their parameters once, as data.
+    """A disparity method. Subclasses declare their parameters and capabilities once, as data;
+    the CLI, the viewer, evaluation, export and training read them from here.
 
     Class attributes:
         name: registry name (``--backend NAME``).
         description: one line for listings.
         parameters: declared :class:`~depthapp.params.Parameter` tuple; CLI flags and GUI
-            controls are generated from it.
+            controls are generated from it (defaults: :meth:`default_params`).
         default_max_disp: disparity levels when neither user, weights nor calibration decide.
         disparity_multiple: ``max_disp`` is rounded up to a multiple of this.
         supports_cuda: whether ``device='cuda'`` is possible.
-        learned: needs weights; ``exportable``: ``depthapp export`` supports it.
+        learned: needs weights; ``default_weights``: the registry id it loads when none are
+            given (None: it needs them named).
+        interactive: fast enough (well under a second on the sample) to recompute while a
+            viewer slider moves.
+        preprocessing: how a network's input is prepared
+            (:class:`~depthapp.preprocessing.Preprocessing`); a weights record's own wins.
         kind: how listings describe it: "learned", "classical" (the default from ``learned``),
             or e.g. "exported model".
         presets: named parameter sets, e.g. ``{"fast": {...}}`` for the live camera.
@@ -37,6 +47,10 @@ class Backend(ABC):
         stage_shares: the usual share of the compute time of each stage its ``_compute``
             times (any scale), for the ETA of ``compute(progress=...)``; empty: stages are
             shown by name without an ETA.
+        export_refusals: ``{format: why}`` for export formats refused before any work.
+
+    Optional capabilities are methods: :meth:`export_spec` (``depthapp export``) and
+    :meth:`training_adapter` (``depthapp train``, ``adapt``, the viewer's "Adapt").
     """
 
     name: ClassVar[str] = ""
@@ -48,11 +62,14 @@ class Backend(ABC):
     disparity_step: ClassVar[float] = 0.0
     supports_cuda: ClassVar[bool] = False
     learned: ClassVar[bool] = False
-    exportable: ClassVar[bool] = False
+    default_weights: ClassVar[Optional[str]] = None
+    interactive: ClassVar[bool] = False
+    preprocessing: ClassVar[Optional[Preprocessing]] = None
     kind: ClassVar[str] = ""
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
     model_file_types: ClassVar[tuple[str, ...]] = ()
     stage_shares: ClassVar[dict[str, float]] = {}
+    export_refusals: ClassVar[dict[str, str]] = {}
 
     @classmethod
     def kind_label(cls) -> str:
@@ -61,10 +78,44 @@ class Backend(ABC):
     def __init__(self, max_disp: Optional[int] = None, device: str = "auto",
                  weights: Optional[str] = None, **params: Any):
         self.check_available()
-        self.params = resolve_parameters(self.parameters, params, self.name)
+        # Only the user's values come in; every default is the class's answer for these
+        # weights, so every path that builds this backend (API, CLI, eval, viewer, camera,
+        # export, training) gets the same parameters.
+        self.overrides = validate_overrides(self.parameters, params, self.name)
+        self.params = {**self.default_params(weights), **self.overrides}
         self.max_disp = self.round_max_disp(max_disp if max_disp else self.default_max_disp)
         self.device = resolve_device(device, self.supports_cuda, owner=f"backend {self.name}")
         self.weights = weights
+
+    @classmethod
+    def default_params(cls, weights: Optional[str] = None) -> dict[str, Any]:
+        """Every parameter's default for ``weights`` (None: the backend's default weights).
+
+        The one place defaults come from: whoever builds a backend passes only the values the
+        user chose. A backend whose defaults depend on its checkpoint (MC-CNN's per-variant
+        settings) answers for the checkpoint here."""
+        return cls.declared_defaults()
+
+    @classmethod
+    def declared_defaults(cls) -> dict[str, Any]:
+        """The ``default`` of each declared parameter."""
+        return {p.name: p.default for p in cls.parameters}
+
+    @classmethod
+    def training_adapter(cls) -> Optional[type]:
+        """The :class:`~depthapp.training.models.TrainingAdapter` subclass that trains this
+        backend's network, or None: not trainable. Imported when asked (training needs torch)."""
+        return None
+
+    def export_spec(self, height: int, width: int) -> "ExportSpec":
+        """``depthapp export``: the network as a module and how its input is prepared, for
+        ``height x width`` images (:class:`~depthapp.export.spec.ExportSpec`). Backends that
+        can be exported override this; :meth:`can_export` says whether one does."""
+        raise UsageError(f"backend {self.name} cannot be exported")
+
+    @classmethod
+    def can_export(cls) -> bool:
+        return cls.export_spec is not Backend.export_spec
 
     @classmethod
     def check_available(cls) -> None:
@@ -79,7 +130,8 @@ class Backend(ABC):
     def round_max_disp(cls, max_disp: int) -> int:
         max_disp = int(max_disp)
         if max_disp < 1:
-            raise InputError(f"--max-disp must be at least 1, got {max_disp}")
+            raise ParameterError(f"{{}} must be at least 1, got {max_disp}", "max_disp",
+                                 exit_code=InputError.exit_code)
         multiple = max(1, cls.disparity_multiple)
         return int(math.ceil(max_disp / multiple) * multiple)
 

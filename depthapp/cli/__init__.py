@@ -17,7 +17,7 @@ import pkgutil
 import sys
 from typing import Optional, Sequence
 
-from ..errors import DepthAppError, UsageError
+from ..errors import DepthAppError, ParameterError, UsageError
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -59,17 +59,28 @@ def _end_progress() -> None:
         progress.finish()
 
 
+def parse_command_line(argv: Sequence[str]):
+    """``(parser, args, extra)`` for ``argv``: every backend parameter flag of the chosen
+    backend is in ``extra`` as tokens (``--p1 3``) for :func:`backend_args.cli_parameters`."""
+    from .backend_args import add_parameter_flags, parameter_tokens
+
+    parser = build_parser()
+    if argv and not argv[0].startswith("-"):
+        # A command is named: give it its backend's flags. Bare --version/--help import
+        # no backend (OpenCV alone would double their time).
+        add_parameter_flags(argv)
+    args, extra = parser.parse_known_args(argv)
+    if getattr(args, "backend_parser", False):
+        extra = parameter_tokens(args) + list(extra)
+    if extra and getattr(args, "command", None) and not getattr(args, "accepts_extra", False):
+        raise UsageError(f"unrecognised arguments: {' '.join(extra)}")
+    return parser, args, extra
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        parser = build_parser()
-        if argv and not argv[0].startswith("-"):
-            # A command is named: give it its backend's flags. Bare --version/--help import
-            # no backend (OpenCV alone would double their time).
-            from .backend_args import add_parameter_flags
-
-            add_parameter_flags(argv)
-        args, extra = parser.parse_known_args(argv)
+        parser, args, extra = parse_command_line(argv)
         if not getattr(args, "command", None):
             parser.print_help()
             return 2
@@ -77,17 +88,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from .progress import configure
 
         configure(args)
-        if getattr(args, "backend_parser", False):
-            from .backend_args import parameter_tokens
-
-            extra = parameter_tokens(args) + list(extra)
-        if extra and not getattr(args, "accepts_extra", False):
-            raise UsageError(f"unrecognised arguments: {' '.join(extra)}")
         result = handler(args, extra) if getattr(args, "accepts_extra", False) else handler(args)
         return int(result or 0)
     except DepthAppError as error:
         _end_progress()
-        print(error_line(str(error)), file=sys.stderr)
+        # The library names parameters (max_disp); on the command line they are flags.
+        message = error.with_flags() if isinstance(error, ParameterError) else str(error)
+        print(error_line(message), file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         _end_progress()

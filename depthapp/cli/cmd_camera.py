@@ -10,7 +10,7 @@ import time
 from typing import Optional
 
 from ..errors import BackendUnavailableError, UsageError
-from .backend_args import add_backend_arguments, backend_options, parse_backend_parameters
+from .backend_args import add_backend_arguments, cli_parameters, create_cli_backend
 from .robotics_args import (add_bag_source_arguments, add_output_arguments, check_bag_source,
                             open_bag_source, outputs_or_none)
 
@@ -99,7 +99,6 @@ def _print_status(message: str) -> None:
 
 
 def handle(args, extra) -> int:
-    from ..backends import create_backend
     from ..camera.recorder import Recorder
     from ..pipeline import choose_max_disp
     from ..sources import open_source
@@ -115,9 +114,7 @@ def handle(args, extra) -> int:
 
         check_writable(args.screenshot, args.force)
     name, preset, why = choose_backend(args.backend, args.preset, args.device)
-    params = parse_backend_parameters(name, extra, preset)
-    if args.model:
-        params["model"] = args.model
+    params = cli_parameters(args, extra, name, preset or "")
 
     check_bag_source(args)
     calibration = None
@@ -133,7 +130,7 @@ def handle(args, extra) -> int:
 
             calibration = effective_calibration(calibration, bag.calibration, bag.topics)
         max_disp, origin = choose_max_disp(name, args.max_disp, args.weights, calibration)
-        backend = create_backend(name, max_disp=max_disp, **backend_options(args), **params)
+        backend = create_cli_backend(args, params, max_disp, name)
 
         recorder = None
         if args.record:
@@ -174,10 +171,8 @@ def _run(args, source, backend, name, preset, why, origin, calibration, recorder
     preset_text = f", preset {preset}" if preset else ""
     print(f"backend: {name}{preset_text} on {backend.device} ({why}), "
           f"max disparity {backend.max_disp} levels ({origin})")
-    changed = {key: value for key, value in backend.params.items()
-               if value != next((p.default for p in backend.parameters if p.name == key), value)}
-    if changed:
-        print("parameters: " + ", ".join(f"{key}={value}" for key, value in changed.items()))
+    if backend.overrides:  # what the preset and the flags set; the rest are the backend's defaults
+        print("parameters: " + ", ".join(f"{key}={value}" for key, value in backend.overrides.items()))
 
     last_print = [time.monotonic()]
 

@@ -14,7 +14,7 @@ import sys
 from typing import Any, Optional
 
 from ..errors import UsageError
-from .backend_args import add_backend_arguments, backend_options, parse_backend_parameters
+from .backend_args import add_backend_arguments, backend_options, cli_parameters
 from .progress import add_quiet_argument, progress_bar
 
 DATASET_NAMES = ("kitti2012", "kitti2015", "sceneflow", "middlebury", "folder", "bag")
@@ -63,9 +63,7 @@ def backend_spec_from_args(args: argparse.Namespace, extra, dataset) -> tuple[An
     from ..evaluation import BackendSpec
     from ..pipeline import choose_max_disp
 
-    params = parse_backend_parameters(args.backend, extra, args.preset)
-    if getattr(args, "model", None):
-        params["model"] = args.model
+    params = cli_parameters(args, extra)
     cls = get_backend_class(args.backend)
     cls.check_available()
     requested, note = args.max_disp, None

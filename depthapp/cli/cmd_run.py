@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..timing import format_timings
-from .backend_args import add_backend_arguments, backend_options, parse_backend_parameters
+from .backend_args import add_backend_arguments, cli_parameters, create_cli_backend
 from .robotics_args import add_output_arguments, live_frame_of, outputs_or_none
 from .progress import add_quiet_argument, progress_bar
 
@@ -85,20 +85,17 @@ def score_line(disparity: np.ndarray, gt: np.ndarray) -> str:
 
 
 def handle(args, extra) -> int:
-    from ..backends import create_backend
     from ..io import write_disparity, write_image, write_ply
     from ..pipeline import choose_max_disp, prepare_pair, run_pipeline
     from ..visualize import colorize_disparity
 
-    params = parse_backend_parameters(args.backend, extra, args.preset)
-    if args.model:
-        params["model"] = args.model
+    params = cli_parameters(args, extra)
     pair = _load_input(args)
     out_dir = Path(args.out)
     _check_outputs(out_dir, args.force)
     pair, notes = prepare_pair(pair)
     max_disp, origin = choose_max_disp(args.backend, args.max_disp, args.weights, pair.calibration)
-    backend = create_backend(args.backend, max_disp=max_disp, **backend_options(args), **params)
+    backend = create_cli_backend(args, params, max_disp)
     print(f"pair: {pair.name} ({pair.width}x{pair.height})")
     for note in notes:
         print(f"note: {note}")

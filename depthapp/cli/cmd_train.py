@@ -22,12 +22,6 @@ Ctrl-C stops after the current iteration and saves a checkpoint; continue with -
 """
 
 
-def _backend_choices() -> tuple[str, ...]:
-    from ..training.models import TRAINABLE_BACKENDS
-
-    return TRAINABLE_BACKENDS + ("tiny",)
-
-
 def add_training_arguments(parser, adapting: bool = False) -> None:
     """Flags shared by ``train`` and ``adapt``."""
     parser.add_argument("--iters", type=int, default=300 if adapting else 1000, metavar="N",
@@ -101,8 +95,10 @@ def run_train(args) -> int:
     from ..errors import UsageError
     from ..training import TrainConfig, Trainer, parse_crop
 
-    if args.backend not in _backend_choices():
-        raise UsageError(f"--backend: one of {', '.join(_backend_choices()[:-1])}, not {args.backend!r}")
+    from ..training.models import trainable_backends
+
+    if args.backend != "tiny" and args.backend not in trainable_backends():
+        raise UsageError(f"--backend: one of {', '.join(trainable_backends())}, not {args.backend!r}")
     config = TrainConfig(
         backend=args.backend, data=args.data, out=args.out, init=args.init,
         freeze=parse_freeze(args.freeze), loss=args.loss, teacher=args.teacher, iters=args.iters,

@@ -78,7 +78,7 @@ def _list(args) -> int:
             record = RECORDS[row[0]]
             print(f"    source: {record.source.describe()}", file=out)
             print(f"    sha256: {record.sha256}  licence: {record.licence}", file=out)
-            print(f"    input: {record.preprocessing}", file=out)
+            print(f"    input: {record.preprocessing.describe()}", file=out)
             for name, metric in record.metrics.items():
                 print(f"    published {name}: {metric.describe()}", file=out)
             if record.notes:

@@ -43,7 +43,7 @@ import numpy as np
 from ..errors import DepthAppError, UsageError
 from ..io.atomic import atomic_path, check_writable
 from ..jobs import ProgressCallback, StageProgress
-from .spec import ExportSpec, crop_output, metadata_of, padded_size, prepare_rgb
+from .spec import ExportSpec, metadata_of
 
 FORMATS = ("onnx", "torchscript", "pt2")
 FP32_TOLERANCE = 0.05  # px, the issue's bound on |exported - torch|
@@ -90,27 +90,15 @@ def _example_images(height: int, width: int):
     return left, right
 
 
-def grey_standardised(image: np.ndarray) -> np.ndarray:
-    """MC-CNN's input: luma standardised per image, exactly as the mccnn backend prepares it."""
-    from ..backends.mccnn.model import standardise
-    from ..data import luma
-
-    return standardise(luma(image))
-
-
-def example_inputs(spec: ExportSpec, height: int, width: int) -> tuple[list[np.ndarray], tuple[int, int]]:
+def example_inputs(spec: ExportSpec, height: int, width: int):
+    """The sample at ``height x width`` prepared as the graph takes it: the network inputs
+    and the :class:`~depthapp.preprocessing.Padding` that crops the output back."""
     left, right = _example_images(height, width)
-    padded_h, padded_w = padded_size(height, width, spec.pad_multiple, spec.min_padded_size)
-    if spec.input_kind == "rgb":
-        return ([prepare_rgb(left, spec.mean, spec.std, padded_h, padded_w, spec.pad_mode),
-                 prepare_rgb(right, spec.mean, spec.std, padded_h, padded_w, spec.pad_mode)],
-                (padded_h, padded_w))
+    left_input, padding = spec.preprocessing.prepare(left)
     if spec.input_kind == "grey_standardised":
-        from .spec import pad_amounts
-
-        top, bottom, lft, rgt = pad_amounts(height, width, padded_h, padded_w, spec.pad_mode)
-        grey = np.pad(grey_standardised(left), ((top, bottom), (lft, rgt)))
-        return [grey[None, None]], (padded_h, padded_w)
+        return [left_input], padding
+    if spec.input_kind == "rgb":
+        return [left_input, spec.preprocessing.prepare(right)[0]], padding
     raise UsageError(f"unknown input kind {spec.input_kind!r}")
 
 
@@ -128,8 +116,9 @@ def _export_onnx(spec: ExportSpec, inputs, tmp: Path, opset: int, dynamic: bool,
     tensors = tuple(torch.from_numpy(x) for x in inputs)
     dynamic_shapes = None
     if dynamic:
-        height = torch.export.Dim("height", min=spec.pad_multiple * 2, max=4096)
-        width = torch.export.Dim("width", min=spec.pad_multiple * 2, max=8192)
+        multiple = spec.preprocessing.pad_multiple
+        height = torch.export.Dim("height", min=multiple * 2, max=4096)
+        width = torch.export.Dim("width", min=multiple * 2, max=8192)
         dynamic_shapes = tuple({2: height, 3: width} for _ in tensors)
     program = torch.onnx.export(spec.module, tensors, dynamo=True, opset_version=opset,
                                 input_names=list(spec.input_names), output_names=[spec.output_name],
@@ -216,7 +205,8 @@ def _verify(path: Path, out, fmt: str, spec: ExportSpec, height: int, width: int
     difference over the image and the two run times. ``stage`` is told when each run begins."""
     import torch
 
-    inputs, (padded_h, padded_w) = example_inputs(spec, height, width)
+    inputs, padding = example_inputs(spec, height, width)
+    padded_h, padded_w = inputs[0].shape[-2:]
     stage(VERIFYING_TORCH)
     with torch.inference_mode():
         start = time.perf_counter()
@@ -236,8 +226,7 @@ def _verify(path: Path, out, fmt: str, spec: ExportSpec, height: int, width: int
             raise ExportVerificationError(
                 f"{out}: the {name} model returns {output.shape[-1]}x{output.shape[-2]} for a "
                 f"{padded_w}x{padded_h} input (a graph fixed to one size); the file was removed")
-    ref = crop_output(reference, height, width, padded_h, padded_w, spec.pad_mode)
-    got = crop_output(exported, height, width, padded_h, padded_w, spec.pad_mode)
+    ref, got = padding.unpad(reference), padding.unpad(exported)
     if ref.shape != got.shape:
         raise ExportVerificationError(f"{out}: exported output shape {got.shape} != torch {ref.shape} "
                                       f"for a {width}x{height} input; the file was removed")
@@ -247,6 +236,22 @@ def _verify(path: Path, out, fmt: str, spec: ExportSpec, height: int, width: int
             f"{out}: exported {fmt} differs from torch by {difference:.4f} (tolerance {tolerance}) "
             f"on the sample at {width}x{height}; the file was removed")
     return difference, torch_seconds, exported_seconds
+
+
+def backend_to_export(backend_name: str, weights: Optional[str] = None,
+                      max_disp: Optional[int] = None, offline: bool = False, device: str = "cpu"):
+    """The backend ``depthapp export`` exports: no parameter values of its own, so its
+    parameters are the backend's defaults for ``weights``."""
+    from ..backends import create_backend
+
+    options: dict = {"device": device}
+    if weights:
+        options["weights"] = weights
+    if max_disp:
+        options["max_disp"] = max_disp
+    if offline:
+        options["offline"] = True
+    return create_backend(backend_name, **options)
 
 
 def export_backend(backend_name: str, weights: Optional[str], fmt: str, height: int, width: int,
@@ -260,20 +265,21 @@ def export_backend(backend_name: str, weights: Optional[str], fmt: str, height: 
     :class:`~depthapp.jobs.Progress` as each stage (loading, exporting, verifying) begins."""
     import torch
 
-    from ..backends import get_backend_class
+    from ..backends import get_backend_class, list_backends
 
     if fmt not in FORMATS:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if height < 16 or width < 16:
         raise UsageError(f"--height/--width must be at least 16, got {height}x{width}")
     cls = get_backend_class(backend_name)
-    if not cls.exportable or not hasattr(cls, "export_spec"):
+    if not cls.can_export():
         why = {"classical": "a classical method that runs inside depthapp",
                "exported model": "already an exported model"}.get(cls.kind_label(),
                                                                    "not exportable yet")
+        exportable = [info.name for info in list_backends() if info.available and info.cls.can_export()]
         raise UsageError(f"backend {backend_name} cannot be exported: it is {why}"
-                         " (exportable: mccnn, psmnet, gcnet, ganet)")
-    refusal = getattr(cls, "export_refusals", {}).get(fmt)
+                         f" (exportable: {', '.join(exportable)})")
+    refusal = cls.export_refusals.get(fmt)
     if refusal:
         raise UsageError(f"backend {backend_name} cannot be exported to {fmt}: {refusal}")
     if fp16 and fmt != "onnx":
@@ -292,20 +298,14 @@ def export_backend(backend_name: str, weights: Optional[str], fmt: str, height: 
     stages = StageProgress(progress, shares) if progress else None
     stage = stages.start if stages else (lambda name: None)
     stage(LOADING)
-    options = {"device": device}
-    if weights:
-        options["weights"] = weights
-    if max_disp:
-        options["max_disp"] = max_disp
-    if offline:
-        options["offline"] = True
-    backend = cls(**options)
+    backend = backend_to_export(backend_name, weights, max_disp, offline, device)
     spec: ExportSpec = backend.export_spec(height, width)
     if dynamic and not spec.dynamic_size:
         raise UsageError(f"backend {backend_name} exports for one image size only (its graph "
                          f"fixes the size); drop --dynamic and give the size with --height/--width")
     spec.module.eval()
-    inputs, (padded_h, padded_w) = example_inputs(spec, height, width)
+    inputs, _ = example_inputs(spec, height, width)
+    padded_h, padded_w = inputs[0].shape[-2:]
     log(f"exporting {backend_name} ({spec.weights_id or 'weights given'}) as {fmt} for "
         f"{width}x{height} (padded to {padded_w}x{padded_h}{', dynamic' if dynamic else ''})")
     metadata = metadata_of(spec, height, width, dynamic, fp16, fmt)
@@ -332,7 +332,8 @@ def export_backend(backend_name: str, weights: Optional[str], fmt: str, height: 
         if dynamic:
             # A dynamic graph must also hold at another size: exporters can silently
             # specialise a dimension to the example's.
-            other_h, other_w = padded_h + spec.pad_multiple, padded_w + 2 * spec.pad_multiple
+            multiple = spec.preprocessing.pad_multiple
+            other_h, other_w = padded_h + multiple, padded_w + 2 * multiple
             stage(VERIFYING_SECOND_SIZE)
             other_difference, _, _ = _verify(tmp, out, fmt, spec, other_h, other_w, tolerance,
                                              device)

@@ -19,8 +19,6 @@ from ..errors import Cancelled, DepthAppError, UsageError
 from ..jobs import CancelToken, format_seconds
 from .dialogs import default_weights_id
 
-ADAPTABLE = ("psmnet", "mccnn", "gcnet", "ganet")
-
 
 class _AdaptThread(QThread):
     progressed = pyqtSignal(object)
@@ -56,8 +54,10 @@ class AdaptDialog(QDialog):
         self.state = state
         self.setWindowTitle("Adapt to my camera")
         backend = state.backend
-        if backend not in ADAPTABLE:
-            raise UsageError(f"adapting needs a learned backend ({', '.join(ADAPTABLE)}); "
+        if get_backend_class(backend).training_adapter() is None:
+            from ..training.models import trainable_backends
+
+            raise UsageError(f"adapting needs a learned backend ({', '.join(trainable_backends())}); "
                              f"the viewer's backend is {backend}")
         self.backend = backend
         self.weights = state.weights() or default_weights_id(get_backend_class(backend))

@@ -504,7 +504,7 @@ class MainWindow(QMainWindow):
         s.backend_changed.connect(lambda _n: (self._sync_backend_widgets(), self._schedule_auto()))
         s.parameters_changed.connect(self._parameters_changed)
         s.device_changed.connect(lambda _d: self._schedule_auto())
-        s.weights_changed.connect(lambda _b, _w: self._sync_weights_widgets())
+        s.weights_changed.connect(self._weights_changed)
         s.model_file_changed.connect(lambda _b, _p: self._sync_model_widgets())
         s.max_disp_changed.connect(lambda _v: self._schedule_auto())
         s.compare_changed.connect(self._compare_changed)
@@ -832,6 +832,11 @@ class MainWindow(QMainWindow):
             self.param_panel.set_values(values)
         if backend in (self.state.backend, self.state.compare_backend):
             self._schedule_auto()
+
+    def _weights_changed(self, backend: str, _weights) -> None:
+        self._sync_weights_widgets()
+        if backend == self.state.backend:  # defaults may follow the weights (MC-CNN's variant)
+            self.param_panel.set_values(self.state.parameters(backend))
 
     def _compare_changed(self, name: Optional[str]) -> None:
         self._sync_backend_widgets()

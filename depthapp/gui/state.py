@@ -37,14 +37,13 @@ from .open_plan import load_calibration_file
 
 PRIMARY, COMPARE = "primary", "compare"
 SLOTS = (PRIMARY, COMPARE)
-# Backends quick enough (well under a second on the sample) to recompute while a slider moves.
-FAST_BACKENDS = ("opencv-bm", "opencv-sgbm", "sgm")
 RANGE_MODES = ("auto", "full", "gt", "manual")
 DEFAULT_BACKEND = "opencv-sgbm"
 
 
 def is_fast_backend(name: str) -> bool:
-    return name in FAST_BACKENDS or name.startswith("opencv-")
+    """Whether the backend declares itself quick enough to recompute while a slider moves."""
+    return bool(get_backend_class(name).interactive)
 
 
 # --------------------------------------------------------------------------- metrics
@@ -80,17 +79,27 @@ class ComputeRequest:
     slot: str
     pair: StereoPair
     backend: str
-    params: dict[str, Any]
+    params: dict[str, Any]  # the user's values (ViewerState.parameter_overrides)
     device: str = "auto"
     weights: Optional[str] = None
     max_disp: Optional[int] = None
     model_file: Optional[str] = None
     cancel: CancelToken = field(default_factory=CancelToken)
 
-    def run(self, on_stage: Optional[Callable[[str], None]] = None) -> "ComputeOutcome":
-        """Run the pipeline (blocking). Raises DepthAppError subclasses, Cancelled on cancel."""
+    def create_backend(self, max_disp: Optional[int]):
+        """The backend of this request: the user's parameter values only (``params``); the
+        backend answers the rest for its weights."""
         from ..backends import create_backend
 
+        options: dict[str, Any] = dict(self.params)
+        if self.weights:
+            options["weights"] = self.weights
+        if self.model_file:
+            options["model"] = self.model_file
+        return create_backend(self.backend, max_disp=max_disp, device=self.device, **options)
+
+    def run(self, on_stage: Optional[Callable[[str], None]] = None) -> "ComputeOutcome":
+        """Run the pipeline (blocking). Raises DepthAppError subclasses, Cancelled on cancel."""
         started = time.perf_counter()
         self.cancel.raise_if_cancelled()
         if on_stage:
@@ -100,14 +109,9 @@ class ComputeRequest:
             notes = _rectification_warnings(self.pair) + notes
         max_disp, origin = choose_max_disp(self.backend, self.max_disp, self.weights,
                                            pair.calibration)
-        options: dict[str, Any] = dict(self.params)
-        if self.weights:
-            options["weights"] = self.weights
-        if self.model_file:
-            options["model"] = self.model_file
         if on_stage:
             on_stage(f"load {self.backend}")
-        backend = create_backend(self.backend, max_disp=max_disp, device=self.device, **options)
+        backend = self.create_backend(max_disp)
         self.cancel.raise_if_cancelled()
         from ..pipeline import run_pipeline
 
@@ -443,11 +447,15 @@ class ViewerState:
         self.parameters_changed.emit(name, self.parameters(name))
 
     def parameters(self, name: Optional[str] = None) -> dict[str, Any]:
-        """Current values of every declared parameter of backend ``name``."""
+        """Current values of every declared parameter of backend ``name`` (for display): the
+        backend's defaults for the chosen weights under the user's values."""
         name = name or self.backend
         cls = get_backend_class(name)
-        values = {p.name: p.default for p in cls.parameters}
-        values.update(self.params_by_backend.get(name, {}))
+        try:
+            values = cls.default_params(self.weights(name))
+        except DepthAppError:  # weights that do not load: the run will say why
+            values = cls.declared_defaults()
+        values.update(self.parameter_overrides(name))
         return values
 
     def parameter_overrides(self, name: Optional[str] = None) -> dict[str, Any]:

@@ -134,3 +134,36 @@ def test_eval_and_predict_show_progress_with_an_eta_on_stderr_and_quiet_hides_it
     assert main(["predict", *base, "--out", str(tmp_path / "q"), "--quiet"]) == 0
     captured = capsys.readouterr()
     assert captured.err == "" and "d1_all" in captured.out
+
+
+@pytest.mark.network
+def test_mccnn_accurate_from_the_eval_runner_equals_the_cli_pixel_for_pixel(tmp_path, motorcycle):
+    """The issue-16 bug: the eval runner ran the accurate MC-CNN checkpoint with the fast
+    settings (it passed every declared default). ``depthapp predict`` (the eval runner) and
+    ``depthapp run`` must now give the same disparities, bit for bit, on a small real crop."""
+    import cv2
+
+    from depthapp.io import read_pfm
+    from depthapp.weights import fetch
+
+    fetch("mccnn-accurate-middlebury")
+    left, right = (cv2.resize(image, (185, 125), interpolation=cv2.INTER_AREA)[50:82, 60:124]
+                   for image in (motorcycle.left, motorcycle.right))
+    root = tmp_path / "crop"
+    write_image(root / "left" / "crop.png", left)
+    write_image(root / "right" / "crop.png", right)
+    backend = ["--backend", "mccnn", "--weights", "mccnn-accurate-middlebury", "--max-disp", "16",
+               "--device", "cpu", "--offline"]
+    pair = [str(root / "left" / "crop.png"), str(root / "right" / "crop.png")]
+    assert main(["run", *pair, *backend, "--out", str(tmp_path / "run")]) == 0
+    assert main(["predict", "--dataset", "folder", "--root", str(root), *backend,
+                 "--out", str(tmp_path / "predict"), "--format", "pfm"]) == 0
+    from_cli = read_pfm(tmp_path / "run" / "disparity.pfm")
+    [predicted] = list((tmp_path / "predict").rglob("*.pfm"))
+    np.testing.assert_array_equal(read_pfm(predicted), from_cli)
+    # the fast settings give other disparities here, so the comparison above can fail
+    fast = ["--cbca-distance", "0", "--cbca-intensity", "0", "--cbca-before", "0", "--cbca-after", "0",
+            "--p1", "2.3", "--p2", "24.3", "--sgm-q1", "4", "--sgm-vertical", "1.5",
+            "--sgm-intensity", "0.08", "--blur-sigma", "6"]
+    assert main(["run", *pair, *backend, *fast, "--out", str(tmp_path / "fast")]) == 0
+    assert not np.array_equal(read_pfm(tmp_path / "fast" / "disparity.pfm"), from_cli)
