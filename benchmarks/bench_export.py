@@ -64,7 +64,6 @@ def compare(backend: str, weights, args, measure, timing_rows, notes: list[str])
 
     from depthapp.backends import get_backend_class
     from depthapp.export.exporter import example_inputs, export_backend, onnx_session
-    from depthapp.export.spec import crop_output
 
     path = Path(args.model) if args.model else Path(tempfile.mkdtemp()) / f"{backend}.onnx"
     if not args.model:
@@ -75,7 +74,7 @@ def compare(backend: str, weights, args, measure, timing_rows, notes: list[str])
         options["weights"] = weights
     spec = get_backend_class(backend)(**options).export_spec(args.height, args.width)
     spec.module.eval()
-    inputs, (padded_h, padded_w) = example_inputs(spec, args.height, args.width)
+    inputs, padding = example_inputs(spec, args.height, args.width)
     tensors = [torch.from_numpy(x) for x in inputs]
     session, provider, _ = onnx_session(path, "cpu", args.threads)
     feeds = dict(zip(spec.input_names, inputs))
@@ -87,8 +86,7 @@ def compare(backend: str, weights, args, measure, timing_rows, notes: list[str])
     torch_measure, torch_out = measure(f"{backend}: torch (eager, CPU)", run_torch, repeats=args.repeats)
     ort_measure, ort_out = measure(f"{backend}: onnxruntime ({provider}, ORT_ENABLE_ALL)",
                                    lambda: session.run(None, feeds)[0], repeats=args.repeats)
-    ref = crop_output(torch_out, args.height, args.width, padded_h, padded_w, spec.pad_mode)
-    got = crop_output(np.asarray(ort_out), args.height, args.width, padded_h, padded_w, spec.pad_mode)
+    ref, got = padding.unpad(torch_out), padding.unpad(np.asarray(ort_out))
     difference = np.abs(ref - got)
     unit = "px" if spec.output_name == "disparity" else f"({spec.output_name})"
     notes.append(f"{backend}: max |onnx - torch| {difference.max():.5f} {unit}; 99.9th percentile "

@@ -81,9 +81,7 @@ def run_one(model: str, device: str, threads: int, repeats: int, warmup: int, ma
         probe.params = {"variant": params.get("variant", "deep")}  # no checkpoint to detect from
         torch.save(probe.build_model().state_dict(), weights)
         backend = create_backend(backend_name, max_disp=max_disp, device=device, weights=weights, **params)
-    from depthapp.backends.gcnet.learned import padded_size
-
-    estimate = backend.estimate_bytes(*padded_size(pair.height, pair.width, backend.input_multiple))
+    estimate = backend.estimate_bytes(*backend.preprocessing.padded_size(pair.height, pair.width))
     baseline = _vm_hwm_bytes()
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()

@@ -56,12 +56,16 @@ def resolve_device(spec: str | None, supports_cuda: bool, owner: str = "backend"
 
 
 def available_memory_bytes(device: str) -> Optional[int]:
-    """Free memory of ``device`` in bytes, or None when it cannot be known."""
+    """Memory free for one more computation on ``device``, in bytes, or None when unknown. On
+    CUDA the free memory plus what this process's caching allocator holds unused; on the CPU
+    ``MemAvailable`` (Linux), else the free physical pages."""
     if device.startswith("cuda"):
         import torch
 
-        free, _total = torch.cuda.mem_get_info(torch.device(device))
-        return int(free)
+        index = torch.device(device)
+        free, _ = torch.cuda.mem_get_info(index)
+        cached = torch.cuda.memory_reserved(index) - torch.cuda.memory_allocated(index)
+        return int(free + cached)
     try:
         with open("/proc/meminfo") as meminfo:
             for line in meminfo:

@@ -6,6 +6,8 @@ turns it into a dialog. Anything else escaping is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+from typing import Optional
+
 
 class DepthAppError(Exception):
     """Base class of errors caused by the user's input or environment, not by a bug."""
@@ -17,6 +19,31 @@ class UsageError(DepthAppError):
     """Wrong command-line usage: an unknown flag, a missing argument, a bad combination."""
 
     exit_code = 2
+
+
+class ParameterError(UsageError):
+    """A parameter value or name a backend refuses. The message names parameters as the library
+    knows them (``max_disp must be at least 1``); :meth:`with_flags` is the same message with
+    each named parameter written as its command-line flag (``--max-disp must be at least 1``).
+
+    ``template`` holds one ``{}`` per entry of ``names``; ``exit_code`` overrides the usage
+    code where a command has always exited otherwise.
+    """
+
+    def __init__(self, template: str, *names: str, exit_code: Optional[int] = None):
+        self.template = template
+        self.names = names
+        if exit_code is not None:
+            self.exit_code = exit_code
+        super().__init__(template.format(*names))
+
+    def with_flags(self) -> str:
+        return self.template.format(*(flag_of(name) for name in self.names))
+
+
+def flag_of(name: str) -> str:
+    """The command-line flag of a parameter name: ``max_disp`` -> ``--max-disp``."""
+    return "--" + name.replace("_", "-")
 
 
 class InputError(DepthAppError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
-from .errors import UsageError
+from .errors import ParameterError, flag_of
 
 
 @dataclass(frozen=True)
@@ -14,7 +14,7 @@ class Parameter:
 
     ``kind`` is ``int``, ``float``, ``bool`` or ``choice``. ``minimum``/``maximum`` bound numbers,
     ``choices`` lists the values of a choice, ``step`` is the GUI increment (``odd`` forces odd
-    integers, e.g. window sizes). ``fast`` marks parameters cheap enough for live recompute.
+    integers, e.g. window sizes). Errors name the parameter (``p2``); the CLI shows its flag.
     """
 
     name: str
@@ -36,10 +36,11 @@ class Parameter:
 
     @property
     def flag(self) -> str:
-        return "--" + self.name.replace("_", "-")
+        return flag_of(self.name)
 
     def convert(self, value: Any) -> Any:
-        """Convert a value (possibly a CLI string) to this parameter's type, raising UsageError."""
+        """Convert a value (possibly a CLI string) to this parameter's type, raising
+        :class:`~depthapp.errors.ParameterError`."""
         try:
             if self.kind == "int":
                 if isinstance(value, float) and not value.is_integer():
@@ -63,41 +64,53 @@ class Parameter:
         except (TypeError, ValueError):
             expected = (f"one of {', '.join(map(str, self.choices))}" if self.kind == "choice"
                         else f"a {self.kind}")
-            raise UsageError(f"{self.flag}: {value!r} is not {expected}") from None
+            raise ParameterError("{}: " + _literal(f"{value!r} is not {expected}"), self.name) from None
 
     def validate(self, value: Any) -> Any:
         value = self.convert(value)
         if self.kind in ("int", "float"):
             if self.minimum is not None and value < self.minimum:
-                raise UsageError(f"{self.flag}: {value} is below the minimum {self.minimum:g}")
+                raise ParameterError("{}: " + _literal(f"{value} is below the minimum {self.minimum:g}"), self.name)
             if self.maximum is not None and value > self.maximum:
-                raise UsageError(f"{self.flag}: {value} is above the maximum {self.maximum:g}")
+                raise ParameterError("{}: " + _literal(f"{value} is above the maximum {self.maximum:g}"), self.name)
             if self.odd and int(value) % 2 == 0:
-                raise UsageError(f"{self.flag}: {value} must be odd")
+                raise ParameterError("{}: " + _literal(f"{value} must be odd"), self.name)
         return value
 
-    def describe(self) -> str:
+    def domain(self) -> str:
+        """Type and range: ``int [3..9]``, ``bool``, ``{4,8}``."""
         if self.kind == "choice":
-            domain = "{" + ",".join(map(str, self.choices)) + "}"
-        elif self.kind == "bool":
-            domain = "bool"
-        else:
-            lo = "" if self.minimum is None else f"{self.minimum:g}"
-            hi = "" if self.maximum is None else f"{self.maximum:g}"
-            domain = f"{self.kind} [{lo}..{hi}]"
-        return f"{self.flag} {domain} (default {self.default}): {self.help}"
+            return "{" + ",".join(map(str, self.choices)) + "}"
+        if self.kind == "bool":
+            return "bool"
+        lo = "" if self.minimum is None else f"{self.minimum:g}"
+        hi = "" if self.maximum is None else f"{self.maximum:g}"
+        return f"{self.kind} [{lo}..{hi}]"
+
+    def describe(self) -> str:
+        return f"{self.flag} {self.domain()} (default {self.default}): {self.help}"
 
 
-def resolve_parameters(declared: Sequence[Parameter], given: dict[str, Any],
+def _literal(text: str) -> str:
+    """``text`` safe inside a ParameterError template (a user's value may hold braces)."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def validate_overrides(declared: Sequence[Parameter], given: dict[str, Any],
                        owner: str) -> dict[str, Any]:
-    """Defaults overlaid with validated user values; unknown names are a UsageError."""
+    """The user's values, each converted and checked; an unknown name is a ParameterError."""
     by_name = {p.name: p for p in declared}
     unknown = [name for name in given if name not in by_name]
     if unknown:
-        flags = ", ".join("--" + n.replace("_", "-") for n in unknown)
-        accepted = ", ".join(p.flag for p in declared) or "no parameters"
-        raise UsageError(f"backend {owner} does not take {flags} (it takes: {accepted})")
-    values = {p.name: p.default for p in declared}
-    for name, value in given.items():
-        values[name] = by_name[name].validate(value)
+        accepted = ", ".join("{}" for _ in declared) or "no parameters"
+        raise ParameterError(f"backend {_literal(owner)} does not take {', '.join('{}' for _ in unknown)} "
+                             f"(it takes: {accepted})", *unknown, *(p.name for p in declared))
+    return {name: by_name[name].validate(value) for name, value in given.items()}
+
+
+def resolve_parameters(declared: Sequence[Parameter], given: dict[str, Any], owner: str,
+                       defaults: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+    """``defaults`` (the declared ones unless given) overlaid with the validated user values."""
+    values = dict(defaults) if defaults is not None else {p.name: p.default for p in declared}
+    values.update(validate_overrides(declared, given, owner))
     return values

@@ -15,7 +15,7 @@ from .calibration.model import StereoCalibration
 from .data import DisparityResult, StereoPair
 from .errors import CalibrationError
 from .geometry import PointCloud, disparity_to_depth, disparity_to_points
-from .jobs import CancelToken
+from .jobs import CancelToken, ProgressCallback
 
 
 def choose_max_disp(backend_name: str, requested: Optional[int], weights: Optional[str],
@@ -102,13 +102,15 @@ class PipelineOutput:
 
 
 def run_pipeline(pair: StereoPair, backend: Backend, cancel: Optional[CancelToken] = None,
-                 with_points: bool = True, prepared: bool = False) -> PipelineOutput:
+                 with_points: bool = True, prepared: bool = False,
+                 progress: Optional[ProgressCallback] = None) -> PipelineOutput:
     """Rectify if needed, compute disparity, and with a calibration depth (m) and points.
 
     ``prepared``: the caller already ran :func:`prepare_pair` (to choose the disparity range
-    from the fitted calibration), so it is not done twice."""
+    from the fitted calibration), so it is not done twice. ``progress``: the backend's stages
+    (see :meth:`~depthapp.backends.Backend.compute`)."""
     pair, notes = (pair, []) if prepared else prepare_pair(pair)
-    result = backend.compute(pair, cancel)
+    result = backend.compute(pair, cancel, progress)
     output = PipelineOutput(pair=pair, result=result, notes=notes + list(result.messages))
     if pair.calibration is not None:
         timer = backend.make_timer()

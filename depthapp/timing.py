@@ -9,14 +9,20 @@ from typing import Callable, Optional
 
 class StageTimer:
     """Collects ``{stage: seconds}`` in run order; ``sync`` (e.g. torch.cuda.synchronize) runs
-    before each reading so asynchronous GPU work is charged to the right stage."""
+    before each reading so asynchronous GPU work is charged to the right stage. ``on_stage`` is
+    told each stage's name as it begins (progress displays, see
+    :class:`~depthapp.jobs.StageProgress`)."""
 
-    def __init__(self, sync: Optional[Callable[[], None]] = None):
+    def __init__(self, sync: Optional[Callable[[], None]] = None,
+                 on_stage: Optional[Callable[[str], None]] = None):
         self.timings: dict[str, float] = {}
         self.sync = sync
+        self.on_stage = on_stage
 
     @contextmanager
     def __call__(self, stage: str):
+        if self.on_stage:
+            self.on_stage(stage)
         if self.sync:
             self.sync()
         start = time.perf_counter()

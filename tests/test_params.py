@@ -19,7 +19,7 @@ def test_defaults_and_conversion_from_cli_strings():
                                            ({"p2": -1}, "below the minimum"),
                                            ({"paths": 5}, "one of 4, 8"),
                                            ({"window": "abc"}, "not a int"),
-                                           ({"speed": 1}, "does not take --speed")])
+                                           ({"speed": 1}, "does not take speed")])
 def test_bad_values_are_usage_errors(given, message):
     with pytest.raises(UsageError, match=message):
         resolve_parameters(DECLARED, given, "x")

@@ -2,8 +2,13 @@
 
 Built-in backends are named here with the module that holds them and imported only when asked
 for, so a backend whose heavy dependency, kernel or weights are missing says so on its own
-instead of breaking ``import depthapp``. Outside packages add backends through the entry-point
-group ``depthapp.backends`` (``name = "package.module:Class"``) or :func:`register_backend`.
+instead of breaking ``import depthapp``. Every backend class registers itself with
+:func:`register_backend`; a name is taken once (a built-in's name belongs to the class its line
+here names). Outside packages add backends through the entry-point group ``depthapp.backends``
+(``name = "package.module:Class"``) or :func:`register_backend`.
+
+A new backend is one module (its class declares parameters, capabilities and preprocessing:
+CLI flags, viewer controls, eval, export and training follow) plus one line in ``_BUILTIN``.
 """
 
 from __future__ import annotations
@@ -17,14 +22,15 @@ from .base import Backend
 
 ENTRY_POINT_GROUP = "depthapp.backends"
 
+# name -> "module:Class" of the class that defines it (imported on first use)
 _BUILTIN: dict[str, str] = {
     "opencv-bm": "depthapp.backends.opencv:OpenCVBM",
     "opencv-sgbm": "depthapp.backends.opencv:OpenCVSGBM",
-    "sgm": "depthapp.backends.sgm:SGMBackend",
-    "mccnn": "depthapp.backends.mccnn:MCCNNBackend",
-    "psmnet": "depthapp.backends.psmnet:PSMNetBackend",
-    "gcnet": "depthapp.backends.gcnet:GCNetBackend",
-    "ganet": "depthapp.backends.ganet:GANetBackend",
+    "sgm": "depthapp.backends.sgm.backend:SGMBackend",
+    "mccnn": "depthapp.backends.mccnn.backend:MCCNNBackend",
+    "psmnet": "depthapp.backends.psmnet.backend:PSMNetBackend",
+    "gcnet": "depthapp.backends.gcnet.backend:GCNetBackend",
+    "ganet": "depthapp.backends.ganet.backend:GANetBackend",
     "onnx": "depthapp.backends.onnx:ONNXBackend",
 }
 
@@ -32,12 +38,27 @@ _REGISTERED: dict[str, type[Backend]] = {}
 _entry_points_loaded = False
 
 
-def register_backend(cls: type[Backend]) -> type[Backend]:
-    """Class decorator: make ``cls`` available as ``--backend cls.name``."""
-    if not cls.name:
-        raise ValueError(f"{cls.__qualname__} has no name")
-    _REGISTERED[cls.name] = cls
-    return cls
+def register_backend(cls: Optional[type[Backend]] = None, *, replace: bool = False):
+    """Class decorator: make ``cls`` available as ``--backend cls.name``.
+
+    A name already taken (by another registered class, or by a built-in's line in
+    ``_BUILTIN``) is refused with a ValueError unless ``replace=True``:
+    ``@register_backend(replace=True)``."""
+    def register(cls: type[Backend]) -> type[Backend]:
+        if not cls.name:
+            raise ValueError(f"{cls.__qualname__} has no name")
+        existing = _REGISTERED.get(cls.name)
+        builtin = _BUILTIN.get(cls.name)
+        own_line = builtin == f"{cls.__module__}:{cls.__qualname__}"
+        taken = existing is not cls and (existing is not None or (builtin is not None and not own_line))
+        if taken and not replace:
+            holder = f"{existing.__module__}:{existing.__qualname__}" if existing else builtin
+            raise ValueError(f"backend name {cls.name!r} is taken by {holder}; "
+                             f"register_backend(replace=True) replaces it")
+        _REGISTERED[cls.name] = cls
+        return cls
+
+    return register(cls) if cls is not None else register
 
 
 def _entry_point_targets() -> dict[str, str]:

@@ -4,37 +4,54 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 import numpy as np
 
 from ..data import DisparityResult, StereoPair
 from ..device import available_memory_bytes, resolve_device
-from ..errors import InputError, UsageError
-from ..jobs import CancelToken
+from ..errors import InputError, ParameterError, UsageError
+from ..jobs import CancelToken, ProgressCallback, StageProgress
 from ..limits import MAX_DISPARITY_LEVELS
-from ..params import Parameter, resolve_parameters
+from ..params import Parameter, validate_overrides
+from ..preprocessing import Preprocessing
 from ..timing import StageTimer
+
+if TYPE_CHECKING:
+    from ..export.spec import ExportSpec
 
 
 class Backend(ABC):
-    """A disparity method. Subclasses declare their parameters once, as data.
+    """A disparity method. Subclasses declare their parameters and capabilities once, as data;
+    the CLI, the viewer, evaluation, export and training read them from here.
 
     Class attributes:
         name: registry name (``--backend NAME``).
         description: one line for listings.
         parameters: declared :class:`~depthapp.params.Parameter` tuple; CLI flags and GUI
-            controls are generated from it.
+            controls are generated from it (defaults: :meth:`default_params`).
         default_max_disp: disparity levels when neither user, weights nor calibration decide.
         disparity_multiple: ``max_disp`` is rounded up to a multiple of this.
         supports_cuda: whether ``device='cuda'`` is possible.
-        learned: needs weights; ``exportable``: ``depthapp export`` supports it.
+        learned: needs weights; ``default_weights``: the registry id it loads when none are
+            given (None: it needs them named).
+        interactive: fast enough (well under a second on the sample) to recompute while a
+            viewer slider moves.
+        preprocessing: how a network's input is prepared
+            (:class:`~depthapp.preprocessing.Preprocessing`); a weights record's own wins.
         kind: how listings describe it: "learned", "classical" (the default from ``learned``),
             or e.g. "exported model".
         presets: named parameter sets, e.g. ``{"fast": {...}}`` for the live camera.
         model_file_types: the extensions of the model file it runs (``model=`` / ``--model
             FILE``, e.g. ``(".onnx",)``); empty when it takes none. The viewer asks for the
             file when such a backend is picked.
+        stage_shares: the usual share of the compute time of each stage its ``_compute``
+            times (any scale), for the ETA of ``compute(progress=...)``; empty: stages are
+            shown by name without an ETA.
+        export_refusals: ``{format: why}`` for export formats refused before any work.
+
+    Optional capabilities are methods: :meth:`export_spec` (``depthapp export``) and
+    :meth:`training_adapter` (``depthapp train``, ``adapt``, the viewer's "Adapt").
     """
 
     name: ClassVar[str] = ""
@@ -42,12 +59,18 @@ class Backend(ABC):
     parameters: ClassVar[tuple[Parameter, ...]] = ()
     default_max_disp: ClassVar[int] = 128
     disparity_multiple: ClassVar[int] = 1
+    #: The smallest disparity increment the output can show (px); 0 for continuous values.
+    disparity_step: ClassVar[float] = 0.0
     supports_cuda: ClassVar[bool] = False
     learned: ClassVar[bool] = False
-    exportable: ClassVar[bool] = False
+    default_weights: ClassVar[Optional[str]] = None
+    interactive: ClassVar[bool] = False
+    preprocessing: ClassVar[Optional[Preprocessing]] = None
     kind: ClassVar[str] = ""
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
     model_file_types: ClassVar[tuple[str, ...]] = ()
+    stage_shares: ClassVar[dict[str, float]] = {}
+    export_refusals: ClassVar[dict[str, str]] = {}
 
     @classmethod
     def kind_label(cls) -> str:
@@ -56,10 +79,44 @@ class Backend(ABC):
     def __init__(self, max_disp: Optional[int] = None, device: str = "auto",
                  weights: Optional[str] = None, **params: Any):
         self.check_available()
-        self.params = resolve_parameters(self.parameters, params, self.name)
+        # Only the user's values come in; every default is the class's answer for these
+        # weights, so every path that builds this backend (API, CLI, eval, viewer, camera,
+        # export, training) gets the same parameters.
+        self.overrides = validate_overrides(self.parameters, params, self.name)
+        self.params = {**self.default_params(weights), **self.overrides}
         self.max_disp = self.round_max_disp(max_disp if max_disp else self.default_max_disp)
         self.device = resolve_device(device, self.supports_cuda, owner=f"backend {self.name}")
         self.weights = weights
+
+    @classmethod
+    def default_params(cls, weights: Optional[str] = None) -> dict[str, Any]:
+        """Every parameter's default for ``weights`` (None: the backend's default weights).
+
+        The one place defaults come from: whoever builds a backend passes only the values the
+        user chose. A backend whose defaults depend on its checkpoint (MC-CNN's per-variant
+        settings) answers for the checkpoint here."""
+        return cls.declared_defaults()
+
+    @classmethod
+    def declared_defaults(cls) -> dict[str, Any]:
+        """The ``default`` of each declared parameter."""
+        return {p.name: p.default for p in cls.parameters}
+
+    @classmethod
+    def training_adapter(cls) -> Optional[type]:
+        """The :class:`~depthapp.training.models.TrainingAdapter` subclass that trains this
+        backend's network, or None: not trainable. Imported when asked (training needs torch)."""
+        return None
+
+    def export_spec(self, height: int, width: int) -> "ExportSpec":
+        """``depthapp export``: the network as a module and how its input is prepared, for
+        ``height x width`` images (:class:`~depthapp.export.spec.ExportSpec`). Backends that
+        can be exported override this; :meth:`can_export` says whether one does."""
+        raise UsageError(f"backend {self.name} cannot be exported")
+
+    @classmethod
+    def can_export(cls) -> bool:
+        return cls.export_spec is not Backend.export_spec
 
     @classmethod
     def check_available(cls) -> None:
@@ -73,10 +130,10 @@ class Backend(ABC):
     @classmethod
     def round_max_disp(cls, max_disp: int) -> int:
         if isinstance(max_disp, bool) or not isinstance(max_disp, (int, np.integer)):
-            raise UsageError(f"max disparity must be a whole number, got {max_disp!r}")
+            raise ParameterError(f"{{}} must be a whole number, got {max_disp!r}", "max_disp")
         max_disp = int(max_disp)
         if not 1 <= max_disp <= MAX_DISPARITY_LEVELS:
-            raise UsageError(f"max disparity must be 1..{MAX_DISPARITY_LEVELS}, got {max_disp}")
+            raise ParameterError(f"{{}} must be 1..{MAX_DISPARITY_LEVELS}, got {max_disp}", "max_disp")
         multiple = max(1, cls.disparity_multiple)
         return int(math.ceil(max_disp / multiple) * multiple)
 
@@ -124,11 +181,21 @@ class Backend(ABC):
                              f"{self.name}, more than the {available / 2**30:.1f} GiB of memory "
                              "free; pass a smaller --max-disp or downscale the images")
 
-    def compute(self, pair: StereoPair, cancel: Optional[CancelToken] = None) -> DisparityResult:
-        """Disparity of ``pair.left``; shape ``(H, W)`` float32, NaN where invalid."""
+    def compute(self, pair: StereoPair, cancel: Optional[CancelToken] = None,
+                progress: Optional[ProgressCallback] = None) -> DisparityResult:
+        """Disparity of ``pair.left``; shape ``(H, W)`` float32, NaN where invalid.
+
+        ``progress`` gets a :class:`~depthapp.jobs.Progress` as each stage begins and at the
+        end, with an ETA from :attr:`stage_shares`. The pair is checked first
+        (:meth:`check_pair`)."""
         self.check_pair(pair)
         timer = self.make_timer()
+        stages = StageProgress(progress, self.stage_shares) if progress else None
+        if stages:
+            timer.on_stage = stages.start
         output = self._compute(pair, timer, cancel or CancelToken())
+        if stages:
+            stages.complete()
         confidence = None
         if isinstance(output, tuple):
             output, confidence = output

@@ -26,7 +26,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..errors import InputError, UsageError, WeightsError
+from ..errors import InputError, ParameterError, UsageError, WeightsError
 from ..params import Parameter
 from . import register_backend
 from .base import Backend
@@ -89,6 +89,7 @@ class ONNXBackend(Backend):
         pipeline_params = {name: value for name, value in params.items() if name in _FEATURE_PIPELINE_NAMES}
         super().__init__(max_disp=max_disp, device="cpu", **params)
         from ..export.exporter import onnx_session, read_onnx_metadata
+        from ..export.spec import preprocessing_from_metadata
 
         self.model_path = model
         self.metadata = meta = read_onnx_metadata(model)
@@ -108,9 +109,11 @@ class ONNXBackend(Backend):
                 raise UsageError(f"backend onnx takes --model FILE, not --weights: the {exported_from} "
                                  f"weights are inside {model}")
             if pipeline_params:
-                flags = ", ".join("--" + name.replace("_", "-") for name in pipeline_params)
-                raise UsageError(f"{flags}: MC-CNN pipeline parameters, but {model} is a whole "
-                                 f"{exported_from} network (its options were fixed at export)")
+                raise ParameterError(
+                    ", ".join("{}" for _ in pipeline_params) + ": MC-CNN pipeline parameters, but "
+                    f"{model} is a whole {exported_from} network (its options were fixed at "
+                    "export)".replace("{", "{{").replace("}", "}}"), *pipeline_params)
+        self.preprocessing = preprocessing_from_metadata(meta)
         self.session, self.provider_used, self.fallback_note = onnx_session(
             model, self.params["provider"], self.params["threads"] or None)
         own = {p.name for p in self.parameters} - _FEATURE_PIPELINE_NAMES
@@ -162,13 +165,9 @@ class ONNXBackend(Backend):
 
     def _network_size(self, pair) -> tuple[int, int]:
         """The padded size the graph runs at; InputError for a pair a fixed-size export can't take."""
-        from ..export.spec import padded_size
-
         meta = self.metadata
         if meta["depthapp.dynamic"] == "true":
-            multiple = int(meta["depthapp.pad_multiple"])
-            minimum = int(meta.get("depthapp.min_padded_size") or 0)
-            return padded_size(pair.height, pair.width, multiple, minimum)
+            return self.preprocessing.padded_size(pair.height, pair.width)
         expected = (int(meta["depthapp.height"]), int(meta["depthapp.width"]))
         if (pair.height, pair.width) != expected:
             raise InputError(
@@ -177,30 +176,31 @@ class ONNXBackend(Backend):
         return int(meta["depthapp.padded_height"]), int(meta["depthapp.padded_width"])
 
     def _compute(self, pair, timer, cancel):
-        from ..export.spec import crop_output, prepare_rgb
-
         padded_h, padded_w = self._network_size(pair)
         if self.pipeline is not None:
             return self.pipeline._compute(pair, timer, cancel)
-        meta = self.metadata
-        mean, std = json.loads(meta["depthapp.mean"]), json.loads(meta["depthapp.std"])
-        mode = meta["depthapp.pad_mode"]
         with timer("prepare"):
-            names = meta["depthapp.input_names"].split(",")
-            feeds = {names[0]: prepare_rgb(pair.left, mean, std, padded_h, padded_w, mode),
-                     names[1]: prepare_rgb(pair.right, mean, std, padded_h, padded_w, mode)}
+            names = self.metadata["depthapp.input_names"].split(",")
+            left, padding = self.preprocessing.prepare(pair.left, (padded_h, padded_w))
+            feeds = {names[0]: left,
+                     names[1]: self.preprocessing.prepare(pair.right, (padded_h, padded_w))[0]}
         with timer("onnxruntime"):
             output = np.asarray(self.session.run(None, feeds)[0], dtype=np.float32)
         if output.shape[-2:] != (padded_h, padded_w):
             raise InputError(f"{self.model_path}: the graph returned {output.shape[-1]}x{output.shape[-2]} "
                              f"disparities for a {padded_w}x{padded_h} input; re-export it")
         with timer("crop"):
-            disparity = crop_output(output, pair.height, pair.width, padded_h, padded_w, mode)
-            disparity = disparity.reshape(pair.height, pair.width)
+            disparity = padding.unpad(output).reshape(pair.height, pair.width)
         return disparity
 
-    def compute(self, pair, cancel=None):
-        result = super().compute(pair, cancel)
+    @property
+    def stage_shares(self) -> dict[str, float]:
+        if self.pipeline is not None:
+            return self.pipeline.stage_shares
+        return {"prepare": 1.0, "onnxruntime": 98.0, "crop": 1.0}
+
+    def compute(self, pair, cancel=None, progress=None):
+        result = super().compute(pair, cancel, progress)
         result.device = self.provider_used
         result.messages.append(f"onnxruntime ran on {self.provider_used}")
         if self.fallback_note:

@@ -40,7 +40,9 @@ class OpenCVSGBM(Backend):
     name = "opencv-sgbm"
     description = "OpenCV StereoSGBM (Hirschmueller SGM with BT block cost), CPU"
     disparity_multiple = 16
+    disparity_step = 1 / 16  # int16 fixed point with 4 fractional bits
     default_max_disp = 128
+    interactive = True
     parameters = (
         Parameter("block_size", "int", 5, "matching block size (odd)", 1, 11, odd=True),
         Parameter("mode", "choice", "sgbm", "sgbm: 5 paths, hh: 8 paths (full), hh4: 4 paths, "
@@ -75,9 +77,9 @@ class OpenCVSGBM(Backend):
         p1 = p["p1"] or 8 * area
         p2 = p["p2"] or 32 * area
         if p2 <= p1:
-            from ..errors import UsageError
+            from ..errors import ParameterError
 
-            raise UsageError(f"--p2 ({p2}) must be larger than --p1 ({p1})")
+            raise ParameterError(f"{{}} ({p2}) must be larger than {{}} ({p1})", "p2", "p1")
         return cv2.StereoSGBM_create(
             minDisparity=p["min_disp"], numDisparities=self.max_disp, blockSize=p["block_size"],
             P1=p1, P2=p2, disp12MaxDiff=p["disp12_max_diff"], preFilterCap=p["pre_filter_cap"],
@@ -104,7 +106,9 @@ class OpenCVBM(Backend):
     name = "opencv-bm"
     description = "OpenCV StereoBM (SAD block matching), CPU, very fast"
     disparity_multiple = 16
+    disparity_step = 1 / 16  # int16 fixed point with 4 fractional bits
     default_max_disp = 128
+    interactive = True
     parameters = (
         Parameter("block_size", "int", 15, "SAD window size (odd)", 5, 255, odd=True),
         Parameter("pre_filter_cap", "int", 31, "clip of the prefilter output", 1, 63),

@@ -112,16 +112,3 @@ def read_middlebury_calib(path: str | os.PathLike, **options) -> StereoCalibrati
 
     path = Path(path)
     return parse_middlebury_calib(read_calibration_text(path), source=str(path), **options)
-
-
-def format_middlebury_calib(calibration: StereoCalibration) -> str:
-    """The calibration as a Middlebury ``calib.txt`` (baseline in millimetres)."""
-    def mat(k):
-        return "[" + "; ".join(" ".join(f"{v:.6g}" for v in row) for row in k) + "]"
-
-    lines = [f"cam0={mat(calibration.P1[:, :3])}", f"cam1={mat(calibration.P2[:, :3])}",
-             f"doffs={calibration.doffs:.6g}", f"baseline={calibration.baseline * 1000:.6g}",
-             f"width={calibration.image_size[0]}", f"height={calibration.image_size[1]}"]
-    if calibration.ndisp:
-        lines.append(f"ndisp={calibration.ndisp}")
-    return "\n".join(lines) + "\n"

@@ -10,6 +10,9 @@ Formats (see ``calib/README.md`` for an example of each):
   ``stereo_calib`` sample writes them (``intrinsics.yml`` + ``extrinsics.yml``).
 - ``stereodemo``: stereodemo / OAK-D JSON (``fx fy cx0 cx1 cy baseline_meters width height``).
 - ``depthapp``: depthapp's own JSON (``"format": "depthapp-calibration"``).
+- ``ros``: ROS camera_info YAML (camera_calibration_parsers, as ``cameracalibrator`` writes
+  ``left.yaml`` + ``right.yaml``): two files given as ``left.yaml,right.yaml``, a folder
+  holding both, or one file with both cameras (see :mod:`depthapp.calibration.ros`).
 
 Every reader returns a :class:`StereoCalibration` in metres. OpenCV files store ``T`` in the
 units of the calibration target (whatever the square size was given in), so they need
@@ -30,11 +33,12 @@ from ..errors import CalibrationError
 from . import checks
 from .middlebury import looks_like_middlebury, parse_middlebury_calib
 from .model import StereoCalibration
+from .ros import looks_like_ros_yaml, parse_ros_yaml
 
 UNIT_FACTORS = {"mm": 1e-3, "cm": 1e-2, "m": 1.0}
 DEPTHAPP_FORMAT = "depthapp-calibration"
 DEPTHAPP_VERSION = 1
-FORMATS = ("middlebury", "kitti-raw", "kitti-stereo", "opencv", "stereodemo", "depthapp")
+FORMATS = ("middlebury", "kitti-raw", "kitti-stereo", "opencv", "stereodemo", "depthapp", "ros")
 
 # Names tried, in order, when read_calibration is given a folder.
 _FOLDER_CANDIDATES = ("calibration.json", "calib.json", "stereodemo_calibration.json",
@@ -42,7 +46,7 @@ _FOLDER_CANDIDATES = ("calibration.json", "calib.json", "stereodemo_calibration.
                       "intrinsics.yml", "intrinsics.yaml", "intrinsics.xml",
                       "extrinsics.yml", "extrinsics.yaml", "extrinsics.xml",
                       "stereo.yml", "stereo.yaml", "stereo.xml", "calibration.yml",
-                      "calibration.yaml", "calibration.xml")
+                      "calibration.yaml", "calibration.xml", "left.yaml", "left.yml")
 _OPENCV_EXTENSIONS = (".yml", ".yaml", ".xml", ".json")
 
 
@@ -86,6 +90,8 @@ def _looks_like_opencv_json(data: Any) -> bool:
 def detect_format(text: str, source: str = "<text>") -> Optional[str]:
     """The format name of calibration ``text`` (one of :data:`FORMATS`), or None."""
     stripped = text.lstrip("\ufeff \t\r\n")
+    if looks_like_ros_yaml(stripped):
+        return "ros"
     if stripped.startswith("%YAML") or stripped.startswith("<?xml") or "<opencv_storage>" in stripped[:400]:
         return "opencv"
     if stripped.startswith("{"):
@@ -135,6 +141,8 @@ def read_calibration(path: str | os.PathLike, *, units: Optional[str] = None,
         CalibrationError: unknown format, missing fields, impossible values (naming the file).
     """
     path = Path(path)
+    if not path.exists() and "," in str(path):
+        return _read_ros_pair([Path(p.strip()) for p in str(path).split(",")])
     if path.is_dir():
         path = _find_in_folder(path)
     text = read_calibration_text(path)
@@ -144,7 +152,7 @@ def read_calibration(path: str | os.PathLike, *, units: Optional[str] = None,
         raise CalibrationError(
             f"{source}: unknown calibration format (expected Middlebury calib.txt, KITTI "
             "calib_cam_to_cam.txt or calib.txt, OpenCV YAML/XML with M1 D1 M2 D2 R T, "
-            "stereodemo/OAK-D JSON or depthapp JSON)")
+            "stereodemo/OAK-D JSON, depthapp JSON or ROS camera_info YAML)")
     if image_size is not None:
         image_size = checks.image_size("image_size argument", image_size)
     if kind == "middlebury":
@@ -157,10 +165,36 @@ def read_calibration(path: str | os.PathLike, *, units: Optional[str] = None,
         calibration = parse_stereodemo_json(text, source)
     elif kind == "depthapp":
         calibration = parse_depthapp_json(text, source)
+    elif kind == "ros":
+        calibration = _read_ros(path, text)
     else:
         calibration = read_opencv_calibration(path, units=units, image_size=image_size)
     calibration.extra.setdefault("format", kind)
     return calibration
+
+
+def _read_ros(path: Path, text: str) -> StereoCalibration:
+    """One ROS YAML file: both cameras in it, or ``left.yaml`` with ``right.yaml`` beside it."""
+    texts = [(text, str(path))]
+    if text.count("camera_matrix:") == 1 and "left" in path.stem.lower():
+        right = path.with_name(re.sub("left", "right", path.name, flags=re.I))
+        if right.is_file():
+            texts.append((_read_text(right), str(right)))
+    return parse_ros_yaml(texts)
+
+
+def _read_ros_pair(paths: list[Path]) -> StereoCalibration:
+    """``--calib left.yaml,right.yaml``: one ROS camera_info YAML per camera."""
+    if len(paths) != 2:
+        raise CalibrationError(f"{','.join(map(str, paths))}: give two files, left,right")
+    texts = []
+    for path in paths:
+        text = _read_text(path)
+        if detect_format(text) != "ros":
+            raise CalibrationError(f"{path}: not a ROS camera_info YAML (two comma-separated "
+                                   "files are read as left.yaml,right.yaml)")
+        texts.append((text, str(path)))
+    return parse_ros_yaml(texts)
 
 
 def _find_in_folder(folder: Path) -> Path:

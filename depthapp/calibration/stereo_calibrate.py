@@ -503,11 +503,3 @@ def calibrate_stereo(detections: Detections, pattern: Pattern, *, model: str = "
         mono_rms=fit.mono_rms, views=[reports[v.name] for v in detections.views], dropped=dropped,
         rejected=list(detections.rejected), pattern=pattern,
         all_views_rms=first_rms, all_views_epipolar_error=first_epipolar)
-
-
-def calibrate_from_images(pairs: Iterable[tuple[str, np.ndarray, np.ndarray]], pattern: Pattern,
-                          total: Optional[int] = None, callback: Optional[ProgressCallback] = None,
-                          cancel: Optional[CancelToken] = None, **options) -> CalibrationReport:
-    """:func:`detect_views` then :func:`calibrate_stereo`."""
-    detections = detect_views(pairs, pattern, total=total, callback=callback, cancel=cancel)
-    return calibrate_stereo(detections, pattern, cancel=cancel, **options)

@@ -17,7 +17,7 @@ from typing import Any, Optional
 import numpy as np
 
 from ..errors import CalibrationError, UsageError
-from ..io.atomic import atomic_path, write_bytes_atomic
+from ..io.atomic import atomic_path, check_writable, write_bytes_atomic
 from .model import StereoCalibration
 from .readers import DEPTHAPP_FORMAT, DEPTHAPP_VERSION, normalise_units, unit_factor
 
@@ -185,3 +185,18 @@ def _write_opencv(calibration: StereoCalibration, path: Path, units: str) -> Non
             storage.write("ndisp", int(calibration.ndisp))
     finally:
         storage.release()
+
+
+def write_ros_yaml(calibration: StereoCalibration, folder: str | os.PathLike,
+                   overwrite: bool = False) -> list[Path]:
+    """Write ``folder/left.yaml`` and ``folder/right.yaml`` in ROS camera_info YAML, as
+    ``cameracalibrator`` does (both or neither: existing files are refused before anything is
+    written)."""
+    from .ros import ROS_YAML_NAMES, camera_infos_from_stereo, format_ros_yaml
+
+    folder = Path(folder)
+    paths = [check_writable(folder / name, overwrite) for name in ROS_YAML_NAMES]
+    cameras = camera_infos_from_stereo(calibration)
+    for path, camera, side in zip(paths, cameras, ("left", "right")):
+        write_bytes_atomic(path, format_ros_yaml(camera, side).encode("utf-8"), overwrite=overwrite)
+    return paths

@@ -73,7 +73,7 @@ class LoopStats:
                  f"processing {self.processing_fps:.1f} fps (mean {self.mean_fps:.1f}, "
                  f"compute {self.compute_ms:.0f} ms)",
                  f"capture {capture} fps"]
-        if source.live:
+        if source.live or source.total_dropped:
             parts.append("dropped " + "/".join(str(d) for d in source.dropped))
         skew = source.skew
         parts.append(f"skew {1000 * skew.last:.1f} ms (mean {1000 * skew.mean:.1f}, "

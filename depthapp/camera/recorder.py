@@ -222,11 +222,5 @@ class Recorder:
             raise InputError(f"{source}: cannot read ({error.strerror or error})") from None
         write_bytes_atomic(self.folder / f"calib{source.suffix.lower()}", data, overwrite=self.overwrite)
 
-    def calibration_copy(self) -> Optional[Path]:
-        """Where the calibration was copied, if one was given."""
-        if self.calibration_file is None:
-            return None
-        return self.folder / f"calib{self.calibration_file.suffix.lower()}"
-
 
 __all__ = ["CSV_COLUMNS", "Recorder"]

@@ -39,6 +39,7 @@ SOURCE_KINDS = (
     ("videos", "Two video files", True, "file"),
     ("sbs-video", "Side-by-side video file", False, "file"),
     ("folder", "Image folder or recording", False, "folder"),
+    ("bag", "ROS bag (.bag, .mcap, .db3)", False, "file"),
 )
 _KIND = {key: (label, needs_right, browse) for key, label, needs_right, browse in SOURCE_KINDS}
 
@@ -113,6 +114,10 @@ class LivePanel(QWidget):
         self.stats_label = self.live_view.stats_label
         self.status_label = QLabel("Not running.")
         self.status_label.setWordWrap(True)
+        self.rerun_edit = QLineEdit()
+        self.rerun_edit.setPlaceholderText("off (a .rrd file, 'spawn' or a viewer URL)")
+        self.rerun_edit.setToolTip("Log every processed pair to Rerun (needs depthapp[rerun])")
+        self.rerun = None
 
         form = QFormLayout()
         form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapAllRows)  # a narrow column
@@ -125,6 +130,7 @@ class LivePanel(QWidget):
         form.addRow("Width", self.width_spin)
         form.addRow("Height", self.height_spin)
         form.addRow("", self.realtime)
+        form.addRow("Rerun", self.rerun_edit)
         buttons = QHBoxLayout()
         for button in (self.start_button, self.stop_button):
             buttons.addWidget(button)
@@ -157,6 +163,9 @@ class LivePanel(QWidget):
         _, _, browse = _KIND[self.source_kind]
         if browse == "folder":
             path = QFileDialog.getExistingDirectory(self, "Image folder or recording", edit.text())
+        elif self.source_kind == "bag":
+            path, _ = QFileDialog.getOpenFileName(self, "ROS bag", edit.text(),
+                                                  "ROS bags (*.bag *.mcap *.db3);;All files (*)")
         else:
             path, _ = QFileDialog.getOpenFileName(self, "Video file", edit.text(),
                                                   "Videos (*.avi *.mkv *.mp4 *.mov *.webm);;All files (*)")
@@ -194,6 +203,10 @@ class LivePanel(QWidget):
             return open_source(left=left, right=right, **options)
         if kind in ("sbs-camera", "sbs-video"):
             return open_source(sbs=left, **options)
+        if kind == "bag":
+            from ..sources.bag import BagSource
+
+            return BagSource(left, on_status=self.status_message.emit)
         return open_source(folder=left, **options)
 
     def make_backend(self):
@@ -224,10 +237,16 @@ class LivePanel(QWidget):
             backend = self.make_backend()
             source = self.make_source()
             source.open()
+            try:
+                self.rerun = self._make_rerun()
+            except DepthAppError:
+                source.close()
+                raise
         except DepthAppError as error:
             self._fail(str(error))
             return False
-        calibration = self.state.calibration
+        # A bag brings its cameras' camera_info; the viewer's own calibration wins.
+        calibration = self.state.calibration or getattr(source, "calibration", None)
         self.loop = CameraLoop(source, backend, calibration, on_frame=self._on_frame,
                                on_status=self.status_message.emit, recorder=self.model.recorder,
                                with_points=calibration is not None)
@@ -245,6 +264,16 @@ class LivePanel(QWidget):
         self.status_label.setText(f"Running: {source.description}")
         self._sync_buttons()
         return True
+
+    def _make_rerun(self):
+        target = self.rerun_edit.text().strip()
+        if not target:
+            return None
+        from ..robotics.rerun_log import SPAWN, RerunLogger
+
+        if target.endswith(".rrd"):
+            return RerunLogger(save=target, overwrite=True)
+        return RerunLogger(viewer=SPAWN if target == SPAWN else target)
 
     def stop(self) -> None:
         """Ask the loop to stop; the panel updates when it has."""
@@ -269,7 +298,10 @@ class LivePanel(QWidget):
         self.loop_ended.emit()
 
     def _on_frame(self, live: LiveFrame) -> None:
-        # Loop thread: keep only the newest pair and wake the GUI once per delivery.
+        # Loop thread: log every pair to Rerun, keep only the newest for the GUI and wake it
+        # once per delivery.
+        if self.rerun is not None:
+            self.rerun.log(live)
         with self._lock:
             self._latest = live
             if self._pending:
@@ -307,6 +339,13 @@ class LivePanel(QWidget):
         if self.model.recorder is not None:
             folder = self.model.recorder.folder
             recorded = f" Recorded {self.stop_recording()} pairs to {folder}."
+        if self.rerun is not None:
+            rerun, self.rerun = self.rerun, None
+            try:
+                saved = rerun.close()
+                recorded += f" Logged {rerun.frames_logged} pairs to Rerun" + (f" ({saved})." if saved else ".")
+            except DepthAppError as error:
+                recorded += f" {error}"
         if self.error:
             self._fail(self.error + recorded)
         elif self.last_stats is not None:

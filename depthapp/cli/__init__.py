@@ -5,6 +5,8 @@ Each sub-command lives in a module ``depthapp/cli/cmd_<name>.py`` that defines
 discovered by name, so adding a command touches no shared list.
 
 Exit codes: 0 success, 1 input errors, 2 usage errors, 130 cancelled (Ctrl-C).
+Results go to stdout; progress (with an ETA) and errors to stderr. Commands with long work take
+``-q/--quiet`` (see :mod:`depthapp.cli.progress`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import pkgutil
 import sys
 from typing import Optional, Sequence
 
-from ..errors import DepthAppError, UsageError
+from ..errors import DepthAppError, ParameterError, UsageError
 from ..limits import MAX_PIXELS_VARIABLE
 
 
@@ -90,19 +92,36 @@ def environment_error_line(error: BaseException, args: Optional[argparse.Namespa
     return None
 
 
+def _end_progress() -> None:
+    progress = sys.modules.get(f"{__name__}.progress")
+    if progress is not None:
+        progress.finish()
+
+
+def parse_command_line(argv: Sequence[str]):
+    """``(parser, args, extra)`` for ``argv``: every backend parameter flag of the chosen
+    backend is in ``extra`` as tokens (``--p1 3``) for :func:`backend_args.cli_parameters`."""
+    from .backend_args import add_parameter_flags, parameter_tokens
+
+    parser = build_parser()
+    if argv and not argv[0].startswith("-"):
+        # A command is named: give it its backend's flags. Bare --version/--help import
+        # no backend (OpenCV alone would double their time).
+        add_parameter_flags(argv)
+    args, extra = parser.parse_known_args(argv)
+    if getattr(args, "backend_parser", False):
+        extra = parameter_tokens(args) + list(extra)
+    if extra and getattr(args, "command", None) and not getattr(args, "accepts_extra", False):
+        raise UsageError(f"unrecognised arguments: {' '.join(extra)}")
+    return parser, args, extra
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = None
     saved_max_pixels = os.environ.get(MAX_PIXELS_VARIABLE)
     try:
-        parser = build_parser()
-        if argv and not argv[0].startswith("-"):
-            # A command is named: give it its backend's flags. Bare --version/--help import
-            # no backend (OpenCV alone would double their time).
-            from .backend_args import add_parameter_flags
-
-            add_parameter_flags(argv)
-        args, extra = parser.parse_known_args(argv)
+        parser, args, extra = parse_command_line(argv)
         if not getattr(args, "command", None):
             parser.print_help()
             return 2
@@ -110,18 +129,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if getattr(args, "max_pixels", None):
             # An environment variable, so worker processes of eval/predict inherit it.
             os.environ[MAX_PIXELS_VARIABLE] = str(args.max_pixels)
-        if getattr(args, "backend_parser", False):
-            from .backend_args import parameter_tokens
+        from .progress import configure
 
-            extra = parameter_tokens(args) + list(extra)
-        if extra and not getattr(args, "accepts_extra", False):
-            raise UsageError(f"unrecognised arguments: {' '.join(extra)}")
+        configure(args)
         result = handler(args, extra) if getattr(args, "accepts_extra", False) else handler(args)
         return int(result or 0)
     except DepthAppError as error:
-        print(error_line(str(error)), file=sys.stderr)
+        _end_progress()
+        # The library names parameters (max_disp); on the command line they are flags.
+        message = error.with_flags() if isinstance(error, ParameterError) else str(error)
+        print(error_line(message), file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
+        _end_progress()
         print(error_line("interrupted"), file=sys.stderr)
         return 130
     except BrokenPipeError:
@@ -130,9 +150,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         line = environment_error_line(error, args)
         if line is None:
             raise
+        _end_progress()
         print(error_line(line), file=sys.stderr)
         return 1
     finally:
+        _end_progress()
         if saved_max_pixels is None:
             os.environ.pop(MAX_PIXELS_VARIABLE, None)
         else:
@@ -142,6 +164,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         weights = sys.modules.get("depthapp.weights")
         if weights is not None:
             weights.set_auto_fetch(False)
+            weights.set_fetch_progress(None)
 
 
 if __name__ == "__main__":

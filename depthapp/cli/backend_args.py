@@ -7,7 +7,7 @@ backend is known, so a flag the chosen backend does not take is a one-line usage
 from __future__ import annotations
 
 import argparse
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 from ..backends import BackendInfo, get_backend_class, list_backends
 from ..errors import UsageError
@@ -76,8 +76,10 @@ def add_parameter_flags(argv: Sequence[str]) -> None:
             continue
         group = parser.add_argument_group(f"{cls.name} parameters (see `depthapp backends`)")
         for parameter in cls.parameters:
+            # argparse %-formats help texts
+            text = f"{parameter.domain()} (default {parameter.default}): {parameter.help}".replace("%", "%%")
             group.add_argument(parameter.flag, dest=PARAM_PREFIX + parameter.name, default=None,
-                               metavar="VALUE", help=parameter.help)
+                               metavar=parameter.kind.upper(), help=text)
 
 
 def parse_backend_parameters(backend_name: str, extra: Sequence[str],
@@ -105,6 +107,27 @@ def parse_backend_parameters(backend_name: str, extra: Sequence[str],
     namespace = _flag_parser(cls.parameters, f"depthapp --backend {backend_name}").parse_args(list(extra))
     values.update({name: value for name, value in vars(namespace).items() if value is not None})
     return values
+
+
+def cli_parameters(args: argparse.Namespace, extra: Sequence[str], backend_name: Optional[str] = None,
+                   preset: Optional[str] = None) -> dict[str, Any]:
+    """What the user chose for the backend on this command line: the preset, the parameter
+    flags and ``--model``. Only these go to the backend, which answers its own defaults."""
+    params = parse_backend_parameters(backend_name or args.backend, extra,
+                                      args.preset if preset is None else preset)
+    if getattr(args, "model", None):
+        params["model"] = args.model
+    return params
+
+
+def create_cli_backend(args: argparse.Namespace, params: dict[str, Any], max_disp: Optional[int],
+                       backend_name: Optional[str] = None):
+    """The backend of a command: ``params`` from :func:`cli_parameters`, device and weights
+    from the shared options."""
+    from ..backends import create_backend
+
+    return create_backend(backend_name or args.backend, max_disp=max_disp, **backend_options(args),
+                          **params)
 
 
 def parameter_tokens(args: argparse.Namespace) -> list[str]:
@@ -146,8 +169,12 @@ def describe_backend(info: BackendInfo) -> str:
     cls = info.cls
     tags = [cls.kind_label()]
     tags.append("cpu+cuda" if cls.supports_cuda else "cpu")
-    if cls.exportable:
+    if cls.interactive:
+        tags.append("interactive")
+    if cls.can_export():
         tags.append("exportable")
+    if cls.training_adapter() is not None:
+        tags.append("trainable")
     head = f"{info.name}: {cls.description} [{', '.join(tags)}; default max disp {cls.default_max_disp}]"
     if info.problem:
         head += f"\n    unavailable here: {info.problem}"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from .progress import add_quiet_argument, progress_bar
+
 
 def register(subparsers) -> None:
     from .cmd_train import add_training_arguments
@@ -19,11 +21,11 @@ def register(subparsers) -> None:
     parser.add_argument("--data", required=True, metavar="folder:DIR", help="your rectified pairs")
     parser.add_argument("--out", required=True, metavar="DIR", help="the run's folder")
     add_training_arguments(parser, adapting=True)
+    add_quiet_argument(parser)
     parser.set_defaults(handler=run_adapt)
 
 
 def run_adapt(args) -> int:
-    from ..jobs import TerminalProgress
     from ..training import parse_crop
     from ..training.adapt import adapt_to_camera
     from .cmd_train import _note, parse_freeze
@@ -35,7 +37,7 @@ def run_adapt(args) -> int:
         variant=args.variant, seed=args.seed, occlusion=args.occlusion, smoothness=args.smoothness,
         amp=args.amp, resume=args.resume, force=args.force, threads=args.threads,
         checkpoint_every=args.checkpoint_every, workers=args.workers,
-        progress=TerminalProgress(f"adapting {args.backend}"), notify=_note, handle_sigint=True)
+        progress=progress_bar(args, f"adapt {args.backend}"), notify=_note, handle_sigint=True)
     print(result.summary())
     print(f"weights: {result.weights}")
     print(f"model card: {result.training.card}")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import InputError, OutputExistsError, UsageError
+from .progress import add_quiet_argument, progress_bar
 
 OUTPUT_EXTENSIONS = (".yaml", ".yml", ".xml", ".json")
 
@@ -41,6 +42,9 @@ def register(subparsers) -> None:
     parser.add_argument("--out", metavar="FILE", default="calibration.yaml",
                         help="output file; .yaml/.yml/.xml writes OpenCV FileStorage, .json depthapp "
                              "JSON; the other format is written beside it (default calibration.yaml)")
+    parser.add_argument("--ros-out", metavar="DIR",
+                        help="also write DIR/left.yaml + DIR/right.yaml in ROS camera_info YAML "
+                             "(camera_calibration_parsers, as ROS's cameracalibrator writes them)")
     parser.add_argument("--force", action="store_true", help="overwrite existing output files")
     parser.add_argument("--model", default="k1k2p", choices=("k1k2p", "k1k2k3p", "rational"),
                         help="distortion model (default k1k2p: k1 k2 p1 p2)")
@@ -48,6 +52,7 @@ def register(subparsers) -> None:
                         help="rectification scaling: 0 keeps valid pixels only, 1 keeps all (default 0)")
     parser.add_argument("--keep-outliers", action="store_true",
                         help="use every view, even those whose error stands out")
+    add_quiet_argument(parser)
     parser.set_defaults(handler=handle)
 
 
@@ -75,15 +80,16 @@ def _pattern(args):
 
 
 def handle(args) -> int:
+    from ..calibration.ros import ROS_YAML_NAMES
     from ..calibration.stereo_calibrate import calibrate_stereo, detect_views
     from ..calibration.wizard.files import NO_PAIRS, expand_globs, pair_by_name
-    from ..calibration.writers import write_calibration
+    from ..calibration.writers import write_calibration, write_ros_yaml
     from ..io.images import read_image
-    from ..jobs import TerminalProgress
 
     pattern = _pattern(args)
     out, other = _outputs(Path(args.out))
-    for path in (out, other):
+    ros_outputs = [Path(args.ros_out) / name for name in ROS_YAML_NAMES] if args.ros_out else []
+    for path in (out, other, *ros_outputs):
         if path.exists() and not args.force:
             raise OutputExistsError(f"{path}: already exists (pass --force to overwrite)")
     pairs, notes = pair_by_name(expand_globs(args.left, "--left", "left"),
@@ -99,7 +105,7 @@ def handle(args) -> int:
             yield name, read_image(left, grey=True), read_image(right, grey=True)
 
     detections = detect_views(images(), pattern, total=len(pairs),
-                              callback=TerminalProgress("detecting corners"))
+                              callback=progress_bar(args, "detecting corners"))
     report = calibrate_stereo(detections, pattern, model=args.model, alpha=args.alpha,
                               outlier_factor=float("inf") if args.keep_outliers else 2.0)
     for line in report.summary_lines():
@@ -111,6 +117,8 @@ def handle(args) -> int:
     for path in (out, other):
         written.append(write_calibration(report.calibration, path, overwrite=args.force,
                                          units=pattern.units))
+    if args.ros_out:
+        written.extend(write_ros_yaml(report.calibration, args.ros_out, overwrite=args.force))
     for path in written:
         print(f"wrote {path}")
     return 0

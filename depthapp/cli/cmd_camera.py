@@ -10,7 +10,9 @@ import time
 from typing import Optional
 
 from ..errors import BackendUnavailableError, UsageError
-from .backend_args import add_backend_arguments, backend_options, parse_backend_parameters
+from .backend_args import add_backend_arguments, cli_parameters, create_cli_backend
+from .robotics_args import (add_bag_source_arguments, add_output_arguments, check_bag_source,
+                            open_bag_source, outputs_or_none)
 
 AUTO_BACKEND = "auto"
 LIVE_PRESET = "fast"
@@ -26,13 +28,15 @@ def register(subparsers) -> None:
                     "are read frame by frame without dropping any, unless --realtime.",
         epilog="Ends at the end of a file or folder (exit 0), after --frames N pairs, when the "
                "window is closed, or on Ctrl-C (a clean stop: the recording is complete).")
-    source = parser.add_argument_group("source (--left SRC --right SRC | --sbs SRC | --folder DIR)")
+    source = parser.add_argument_group("source (--left SRC --right SRC | --sbs SRC | --folder DIR "
+                                       "| --bag PATH)")
     source.add_argument("--left", metavar="SRC", help="left camera or video file")
     source.add_argument("--right", metavar="SRC", help="right camera or video file")
     source.add_argument("--sbs", metavar="SRC",
                         help="one side-by-side camera or video file (left half | right half)")
     source.add_argument("--folder", metavar="DIR",
                         help="image folder of pairs (left/ + right/, a recording, im0/im1, ...)")
+    add_bag_source_arguments(source)
     source.add_argument("--realtime", action="store_true",
                         help="files and folders: emulate a live camera (pace by the file's FPS, "
                              "drop the frames processing cannot keep up with)")
@@ -41,7 +45,9 @@ def register(subparsers) -> None:
     source.add_argument("--fps", type=float, metavar="F", help="camera: requested frame rate")
     source.add_argument("--fourcc", metavar="CODE", help="camera: requested pixel format (e.g. MJPG)")
     parser.add_argument("--calib", metavar="FILE",
-                        help="calibration file (raw: pairs are rectified; rectified: depth in metres)")
+                        help="calibration file (raw: pairs are rectified; rectified: depth in metres); "
+                             "ROS camera_info YAML as left.yaml,right.yaml; with --bag it replaces "
+                             "the bag's camera_info")
     parser.add_argument("--calib-units", choices=("mm", "cm", "m"),
                         help="units of T in an OpenCV calibration file")
     parser.add_argument("--record", metavar="DIR",
@@ -58,6 +64,7 @@ def register(subparsers) -> None:
     parser.add_argument("--no-window", action="store_true", help="run headless (print statistics only)")
     parser.add_argument("--stats-every", type=float, default=2.0, metavar="S",
                         help="print statistics every S seconds (default 2; 0 = only at the end)")
+    add_output_arguments(parser)
     add_backend_arguments(parser, default_backend=AUTO_BACKEND)
     parser.set_defaults(handler=handle)
 
@@ -92,7 +99,6 @@ def _print_status(message: str) -> None:
 
 
 def handle(args, extra) -> int:
-    from ..backends import create_backend
     from ..camera.recorder import Recorder
     from ..pipeline import choose_max_disp
     from ..sources import open_source
@@ -108,56 +114,78 @@ def handle(args, extra) -> int:
 
         check_writable(args.screenshot, args.force)
     name, preset, why = choose_backend(args.backend, args.preset, args.device)
-    params = parse_backend_parameters(name, extra, preset)
-    if args.model:
-        params["model"] = args.model
+    params = cli_parameters(args, extra, name, preset or "")
 
+    check_bag_source(args)
     calibration = None
     if args.calib:
         from ..calibration import read_calibration
 
         calibration = read_calibration(args.calib, units=args.calib_units)
-    max_disp, origin = choose_max_disp(name, args.max_disp, args.weights, calibration)
-    backend = create_backend(name, max_disp=max_disp, **backend_options(args), **params)
-
-    recorder = None
-    if args.record:
-        recorder = Recorder(args.record, overwrite=args.force, calibration_file=args.calib)
-        recorder.check()  # refuse a non-empty folder before any camera is opened
-    source = open_source(left=args.left, right=args.right, sbs=args.sbs, folder=args.folder,
-                         realtime=args.realtime, on_status=_print_status, width=args.width,
-                         height=args.height, fps=args.fps, fourcc=args.fourcc)
-    source.open()  # a missing camera or unreadable file fails here, before anything is printed
+    bag = open_bag_source(args, _print_status) if args.bag else None
+    outputs = None
     try:
-        return _run(args, source, backend, name, preset, why, origin, calibration, recorder)
+        if bag is not None:
+            from ..sources.bag import effective_calibration
+
+            calibration = effective_calibration(calibration, bag.calibration, bag.topics)
+        max_disp, origin = choose_max_disp(name, args.max_disp, args.weights, calibration)
+        backend = create_cli_backend(args, params, max_disp, name)
+
+        recorder = None
+        if args.record:
+            recorder = Recorder(args.record, overwrite=args.force, calibration_file=args.calib)
+            recorder.check()  # refuse a non-empty folder before any camera is opened
+        outputs = outputs_or_none(args, backend, args.force)  # refuses existing outputs here
+        source = bag or open_source(left=args.left, right=args.right, sbs=args.sbs, folder=args.folder,
+                                    realtime=args.realtime, on_status=_print_status, width=args.width,
+                                    height=args.height, fps=args.fps, fourcc=args.fourcc)
+        source.open()  # a missing camera or unreadable file fails here, before anything is printed
+    except BaseException:
+        if outputs is not None:
+            outputs.abort()
+        if bag is not None:
+            bag.close()
+        raise
+    try:
+        code = _run(args, source, backend, name, preset, why, origin, calibration, recorder, outputs)
+    except BaseException:
+        if outputs is not None:
+            outputs.abort()
+        raise
     finally:
         source.close()
+    if outputs is not None:
+        for line in outputs.close():
+            print(line)
+    return code
 
 
-def _run(args, source, backend, name, preset, why, origin, calibration, recorder) -> int:
+def _run(args, source, backend, name, preset, why, origin, calibration, recorder, outputs=None) -> int:
     from ..camera.loop import CameraLoop
 
     print(f"source: {source.description}" + (" (live)" if source.live else " (every frame)"))
     if calibration is not None:
         kind = "raw, pairs are rectified" if not calibration.rectified else "rectified"
-        print(f"calibration: {args.calib} ({kind})")
+        print(f"calibration: {args.calib or calibration.source} ({kind})")
     preset_text = f", preset {preset}" if preset else ""
     print(f"backend: {name}{preset_text} on {backend.device} ({why}), "
           f"max disparity {backend.max_disp} levels ({origin})")
-    changed = {key: value for key, value in backend.params.items()
-               if value != next((p.default for p in backend.parameters if p.name == key), value)}
-    if changed:
-        print("parameters: " + ", ".join(f"{key}={value}" for key, value in changed.items()))
+    if backend.overrides:  # what the preset and the flags set; the rest are the backend's defaults
+        print("parameters: " + ", ".join(f"{key}={value}" for key, value in backend.overrides.items()))
 
     last_print = [time.monotonic()]
 
     def on_frame(frame) -> None:
+        if outputs is not None:
+            outputs.write(frame)
         if args.stats_every and time.monotonic() - last_print[0] >= args.stats_every:
             last_print[0] = time.monotonic()
             print(f"frame {frame.frame.index}: {frame.stats.summary()}", flush=True)
 
     loop = CameraLoop(source, backend, calibration, on_frame=on_frame, on_status=_print_status,
-                      recorder=recorder, max_frames=args.frames)
+                      recorder=recorder, max_frames=args.frames,
+                      with_points=outputs is not None and outputs.needs_points)
     interrupted = threading.Event()
 
     def on_interrupt(signum, stack) -> None:

@@ -14,9 +14,10 @@ import sys
 from typing import Any, Optional
 
 from ..errors import UsageError
-from .backend_args import add_backend_arguments, backend_options, parse_backend_parameters
+from .backend_args import add_backend_arguments, backend_options, cli_parameters
+from .progress import add_quiet_argument, progress_bar
 
-DATASET_NAMES = ("kitti2012", "kitti2015", "sceneflow", "middlebury", "folder")
+DATASET_NAMES = ("kitti2012", "kitti2015", "sceneflow", "middlebury", "folder", "bag")
 
 
 def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,7 +27,8 @@ def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--root", required=True, metavar="DIR",
                        help="KITTI: the folder holding training/; Scene Flow: the folder holding "
                             "FlyingThings3D/; Middlebury: MiddEval3/ or a folder of scenes; "
-                            "folder: any folder of pairs (see datasets/README.md)")
+                            "folder: any folder of pairs (see datasets/README.md); bag: a ROS bag "
+                            "(no ground truth: for predict)")
     group.add_argument("--split", help="KITTI: training|testing; Scene Flow: test|train|all; "
                                        "Middlebury: training|test")
     group.add_argument("--subset", help="Scene Flow: flyingthings3d (default), monkaa, driving or all")
@@ -37,6 +39,8 @@ def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--ids", metavar="FILE", help="only these sample ids, one per line (a split list), or the name "
                             "of a shipped list such as kitti2015_val40 (datasets/splits/)")
     group.add_argument("--limit", type=int, metavar="N", help="only the first N pairs")
+    group.add_argument("--left-topic", metavar="T", help="bag: left image topic (default: detected)")
+    group.add_argument("--right-topic", metavar="T", help="bag: right image topic (default: detected)")
     run = parser.add_argument_group("execution")
     run.add_argument("--workers", type=int, default=1, metavar="N",
                      help="local worker processes, each loading the backend once (default 1)")
@@ -49,7 +53,8 @@ def open_dataset_from_args(args: argparse.Namespace):
     from ..evaluation import open_dataset
 
     return open_dataset(args.dataset, args.root, split=args.split, subset=args.subset,
-                        render_pass=args.render_pass, resolution=args.resolution, ids=args.ids)
+                        render_pass=args.render_pass, resolution=args.resolution, ids=args.ids,
+                        left_topic=args.left_topic, right_topic=args.right_topic)
 
 
 def backend_spec_from_args(args: argparse.Namespace, extra, dataset) -> tuple[Any, str]:
@@ -58,9 +63,7 @@ def backend_spec_from_args(args: argparse.Namespace, extra, dataset) -> tuple[An
     from ..evaluation import BackendSpec
     from ..pipeline import choose_max_disp
 
-    params = parse_backend_parameters(args.backend, extra, args.preset)
-    if getattr(args, "model", None):
-        params["model"] = args.model
+    params = cli_parameters(args, extra)
     cls = get_backend_class(args.backend)
     cls.check_available()
     requested, note = args.max_disp, None
@@ -108,6 +111,7 @@ def register(subparsers) -> None:
     for action in parser._actions:
         if "--backend" in action.option_strings:
             action.help = "disparity backend to run on every pair (see `depthapp backends`)"
+    add_quiet_argument(parser)
     parser.set_defaults(handler=handle)
 
 
@@ -115,7 +119,6 @@ def handle(args, extra) -> int:
     from ..evaluation import evaluate
     from ..evaluation.benchmarks import SUMMARY_KEYS, published_from_weights
     from ..evaluation.runner import _format_number
-    from ..jobs import TerminalProgress
 
     if args.backend and args.predictions:
         raise UsageError("--backend and --predictions exclude each other")
@@ -141,7 +144,7 @@ def handle(args, extra) -> int:
     print(f"data: {dataset.describe()}: {len(dataset)} pairs{limit_note}")
     result = evaluate(dataset, source, args.predictions, out_dir=out, limit=args.limit,
                       workers=args.workers, scheduler=args.scheduler,
-                      progress=TerminalProgress(f"eval {dataset.name}"), published=published,
+                      progress=progress_bar(args, f"eval {dataset.name}"), published=published,
                       published_source=published_source, force=args.force, gt_max_disp=args.gt_max_disp,
                       error_maps=args.error_maps)
     print(f"{result.summary['images']} images ({result.computed} computed, {result.skipped} from an earlier run)")

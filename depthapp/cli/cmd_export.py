@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .progress import add_quiet_argument, echo, progress_bar
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -24,6 +26,7 @@ def register(subparsers) -> None:
                              "on (they record it); default cpu")
     parser.add_argument("--out", required=True, metavar="FILE", help="output file")
     parser.add_argument("--force", action="store_true", help="overwrite FILE")
+    add_quiet_argument(parser)
     parser.set_defaults(handler=handle)
 
 
@@ -33,7 +36,8 @@ def handle(args) -> int:
     report = export_backend(args.backend, args.weights, args.format, args.height, args.width,
                             args.out, dynamic=args.dynamic, fp16=args.fp16, opset=args.opset,
                             overwrite=args.force, max_disp=args.max_disp, offline=args.offline,
-                            device=args.device)
+                            device=args.device, log=echo,
+                            progress=progress_bar(args, f"export {args.backend} {args.format}"))
     nodes = f", {report.nodes} nodes" if report.nodes is not None else ""
     output = report.metadata["depthapp.output_name"]
     unit = "px" if output == "disparity" else f"(in {output})"

@@ -12,6 +12,7 @@ from __future__ import annotations
 from ..errors import UsageError
 from .backend_args import add_backend_arguments
 from .cmd_eval import add_dataset_arguments, backend_spec_from_args, open_dataset_from_args
+from .progress import add_quiet_argument, progress_bar
 
 
 def register(subparsers) -> None:
@@ -24,12 +25,12 @@ def register(subparsers) -> None:
     parser.add_argument("--format", dest="fmt", choices=("kitti", "pfm", "npy"), default="pfm",
                         help="kitti: disp_0/<id>.png 16-bit; pfm (default) or npy: <id>.<ext>")
     add_backend_arguments(parser)
+    add_quiet_argument(parser)
     parser.set_defaults(handler=handle)
 
 
 def handle(args, extra) -> int:
     from ..evaluation import predict
-    from ..jobs import TerminalProgress
 
     if not args.backend:
         raise UsageError("predict: give --backend NAME")
@@ -38,7 +39,7 @@ def handle(args, extra) -> int:
     print(f"data: {dataset.describe()}: {len(dataset)} pairs")
     print(f"backend: {args.backend}, max disparity {spec.max_disp} ({origin})")
     result = predict(dataset, spec, args.out, fmt=args.fmt, limit=args.limit, workers=args.workers,
-                     scheduler=args.scheduler, progress=TerminalProgress(f"predict {dataset.name}"),
+                     scheduler=args.scheduler, progress=progress_bar(args, f"predict {dataset.name}"),
                      force=args.force)
     print(f"wrote {len(result.written)} disparity maps under {result.out_dir}"
           + (f" ({result.skipped} already there)" if result.skipped else ""))

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from ..errors import OutputExistsError, UsageError
+from .progress import add_quiet_argument, progress_bar
 
 
 def register(subparsers) -> None:
@@ -32,13 +33,13 @@ def register(subparsers) -> None:
                         help="recompute the rectification with this scaling (0 valid pixels only, "
                              "1 all pixels); default: the file's own rectification, else 0")
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    add_quiet_argument(parser)
     parser.set_defaults(handler=handle)
 
 
 def handle(args) -> int:
     from ..calibration import read_calibration
     from ..calibration.rectify_files import RectifyBatch
-    from ..jobs import TerminalProgress
 
     if Path(args.left).is_dir():
         if args.right:
@@ -52,7 +53,7 @@ def handle(args) -> int:
                                 f"{' ...' if len(existing) > 3 else ''} (pass --force to overwrite)")
 
     calibration = read_calibration(args.calib, units=args.calib_units)
-    progress = TerminalProgress("rectifying") if len(batch.jobs) > 1 else None
+    progress = progress_bar(args, "rectifying") if len(batch.jobs) > 1 else None
     for done in batch.run(calibration, alpha=args.alpha, overwrite=args.force, progress=progress):
         if done.index == 0:
             print(f"calibration: {calibration.source}")

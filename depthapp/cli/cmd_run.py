@@ -9,7 +9,9 @@ import numpy as np
 
 from ..errors import UsageError
 from ..timing import format_timings
-from .backend_args import add_backend_arguments, backend_options, parse_backend_parameters
+from .backend_args import add_backend_arguments, cli_parameters, create_cli_backend
+from .robotics_args import add_output_arguments, live_frame_of, outputs_or_none
+from .progress import add_quiet_argument, progress_bar
 
 OUTPUT_NAMES = ("disparity.pfm", "disparity.png", "depth.pfm", "cloud.ply")
 
@@ -32,6 +34,8 @@ def register(subparsers) -> None:
     parser.add_argument("--out", metavar="DIR", default="depthapp-out", help="output folder (default depthapp-out)")
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs in DIR")
     parser.add_argument("--gt", metavar="FILE", help="ground-truth disparity (.pfm/.png/.npy) to score against")
+    add_output_arguments(parser)
+    add_quiet_argument(parser)
     add_backend_arguments(parser)
     parser.set_defaults(handler=handle)
 
@@ -84,21 +88,18 @@ def score_line(disparity: np.ndarray, gt: np.ndarray) -> str:
 
 
 def handle(args, extra) -> int:
-    from ..backends import create_backend
     from ..io import write_disparity, write_image, write_ply
     from ..io.atomic import OutputSet
     from ..pipeline import choose_max_disp, clamp_max_disp, prepare_pair, run_pipeline
     from ..visualize import colorize_disparity
 
-    params = parse_backend_parameters(args.backend, extra, args.preset)
-    if args.model:
-        params["model"] = args.model
+    params = cli_parameters(args, extra)
     pair = _load_input(args)
     out_dir = Path(args.out)
     _check_outputs(out_dir, args.force, pair.width, pair.height)
     pair, notes = prepare_pair(pair)
     max_disp, origin = choose_max_disp(args.backend, args.max_disp, args.weights, pair.calibration)
-    backend = create_backend(args.backend, max_disp=max_disp, **backend_options(args), **params)
+    backend = create_cli_backend(args, params, max_disp)
     clamped = clamp_max_disp(backend, pair.width)
     if clamped:
         notes.append(clamped)
@@ -114,7 +115,17 @@ def handle(args, extra) -> int:
             if warning:
                 print(f"warning: {warning}", file=sys.stderr)
     print(f"backend: {args.backend} on {backend.device}, max disparity {backend.max_disp} levels ({origin})")
-    output = run_pipeline(pair, backend, prepared=True)
+    outputs = outputs_or_none(args, backend, args.force)  # refuses existing outputs before compute
+    # Backends that declare their stages are the slow ones; the rest finish in well under a second.
+    progress = progress_bar(args, f"run {args.backend}") if backend.stage_shares else None
+    try:
+        output = run_pipeline(pair, backend, prepared=True, progress=progress)
+        if outputs is not None:
+            outputs.write(live_frame_of(pair, output))
+    except BaseException:
+        if outputs is not None:
+            outputs.abort()
+        raise
     result = output.result
     for message in result.messages:
         print(f"note: {message}")
@@ -124,17 +135,20 @@ def handle(args, extra) -> int:
         print(score_line(result.disparity, pair.gt_disparity))
 
     # All outputs or none: a full disk half-way leaves nothing that blocks the rerun.
-    with OutputSet(out_dir, overwrite=args.force, replaces=OUTPUT_NAMES) as outputs:
-        outputs.write("disparity.pfm", write_disparity, result.disparity)
+    with OutputSet(out_dir, overwrite=args.force, replaces=OUTPUT_NAMES) as files:
+        files.write("disparity.pfm", write_disparity, result.disparity)
         vmax = float(backend.max_disp)
-        outputs.write("disparity.png", write_image, colorize_disparity(result.disparity, 0.0, vmax))
+        files.write("disparity.png", write_image, colorize_disparity(result.disparity, 0.0, vmax))
         if output.depth is not None:
-            outputs.write("depth.pfm", write_disparity, output.depth)
-            outputs.write("cloud.ply", write_ply, output.cloud.points, output.cloud.colors)
+            files.write("depth.pfm", write_disparity, output.depth)
+            files.write("cloud.ply", write_ply, output.cloud.points, output.cloud.colors)
     if output.depth is not None:
         print(f"point cloud: {len(output.cloud)} points")
     else:
         print("no calibration: wrote disparity only (pass --calib FILE for depth and a point cloud)")
-    for path in outputs.written:
+    for path in files.written:
         print(f"wrote {path}")
+    if outputs is not None:
+        for line in outputs.close():
+            print(line)
     return 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from .progress import add_quiet_argument, echo, progress_bar
+
 TRAIN_EPILOG = """\
 data specs (join several with +):
   synthetic            endless procedural scenes with exact ground truth (nothing to download)
@@ -18,12 +20,6 @@ outputs in --out: checkpoint.pt (resume state), train_log.csv (one row per itera
 weights.pt (load with --weights), MODEL_CARD.md, weights_record.json.
 Ctrl-C stops after the current iteration and saves a checkpoint; continue with --resume.
 """
-
-
-def _backend_choices() -> tuple[str, ...]:
-    from ..training.models import TRAINABLE_BACKENDS
-
-    return TRAINABLE_BACKENDS + ("tiny",)
 
 
 def add_training_arguments(parser, adapting: bool = False) -> None:
@@ -87,6 +83,7 @@ def register(subparsers) -> None:
                         help="do not report Motorcycle numbers on the card")
     parser.add_argument("--deterministic", action="store_true",
                         help="deterministic CUDA kernels (exact resume on a GPU; slower)")
+    add_quiet_argument(parser)
     parser.set_defaults(handler=run_train)
 
 
@@ -96,11 +93,12 @@ def parse_freeze(text) -> tuple[str, ...]:
 
 def run_train(args) -> int:
     from ..errors import UsageError
-    from ..jobs import TerminalProgress
     from ..training import TrainConfig, Trainer, parse_crop
 
-    if args.backend not in _backend_choices():
-        raise UsageError(f"--backend: one of {', '.join(_backend_choices()[:-1])}, not {args.backend!r}")
+    from ..training.models import trainable_backends
+
+    if args.backend != "tiny" and args.backend not in trainable_backends():
+        raise UsageError(f"--backend: one of {', '.join(trainable_backends())}, not {args.backend!r}")
     config = TrainConfig(
         backend=args.backend, data=args.data, out=args.out, init=args.init,
         freeze=parse_freeze(args.freeze), loss=args.loss, teacher=args.teacher, iters=args.iters,
@@ -111,9 +109,9 @@ def run_train(args) -> int:
         eval_pairs=args.eval_pairs, motorcycle=not args.no_motorcycle, workers=args.workers,
         lr_schedule=args.lr_schedule, warmup=args.warmup, grad_clip=args.grad_clip,
         deterministic=args.deterministic, threads=args.threads, force=args.force, handle_sigint=True)
-    trainer = Trainer(config, progress=TerminalProgress(f"training {args.backend}"), notify=_note)
-    print(f"training {trainer.adapter.describe()} on {trainer.data_description} ({trainer.device}), "
-          f"{config.loss} loss, {config.iters} iterations -> {trainer.out}", file=sys.stderr)
+    trainer = Trainer(config, progress=progress_bar(args, f"train {args.backend}"), notify=_note)
+    echo(f"training {trainer.adapter.describe()} on {trainer.data_description} ({trainer.device}), "
+         f"{config.loss} loss, {config.iters} iterations -> {trainer.out}", file=sys.stderr)
     trainer.run()
     result = trainer.finish()
     print(f"weights: {result.weights}")
@@ -127,7 +125,7 @@ def run_train(args) -> int:
 
 
 def _note(message: str) -> None:
-    print(f"depthapp: note: {message}", file=sys.stderr)
+    echo(f"depthapp: note: {message}", file=sys.stderr)
 
 
 __all__ = ["add_training_arguments", "parse_freeze", "register", "run_train"]

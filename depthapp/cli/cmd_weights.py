@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from ..errors import WeightsError
+from .progress import add_quiet_argument, progress_bar
 
 
 def register(subparsers) -> None:
@@ -22,6 +23,7 @@ def register(subparsers) -> None:
 
     fetching = actions.add_parser("fetch", help="download a checkpoint into the cache")
     fetching.add_argument("ids", nargs="+", metavar="ID", help="weights id(s), or 'all'")
+    add_quiet_argument(fetching)
     fetching.add_argument("--offline", action="store_true",
                           help="download nothing: only check that the checkpoint is cached")
     fetching.set_defaults(handler=_fetch)
@@ -76,7 +78,7 @@ def _list(args) -> int:
             record = RECORDS[row[0]]
             print(f"    source: {record.source.describe()}", file=out)
             print(f"    sha256: {record.sha256}  licence: {record.licence}", file=out)
-            print(f"    input: {record.preprocessing}", file=out)
+            print(f"    input: {record.preprocessing.describe()}", file=out)
             for name, metric in record.metrics.items():
                 print(f"    published {name}: {metric.describe()}", file=out)
             if record.notes:
@@ -88,7 +90,6 @@ def _list(args) -> int:
 
 
 def _fetch(args) -> int:
-    from ..jobs import TerminalProgress
     from ..weights import fetch, get_record
 
     failures = 0
@@ -96,7 +97,7 @@ def _fetch(args) -> int:
         record = get_record(weights_id)
         try:
             path = fetch(record, offline=args.offline,
-                         progress=TerminalProgress(f"downloading {record.id}"))
+                         progress=progress_bar(args, f"downloading {record.id}"))
         except WeightsError as error:
             if len(args.ids) == 1 and args.ids != ["all"]:
                 raise

@@ -214,8 +214,7 @@ class StereoDataset:
 
     def __init__(self, root: os.PathLike | str, ids: Optional[Sequence[str] | os.PathLike | str] = None):
         self.root = Path(root).expanduser()
-        if not self.root.is_dir():
-            raise InputError(f"{self.root}: no such folder (--root of the {self.name} dataset)")
+        self._check_root()
         samples = self._find_samples()
         if not samples:
             raise InputError(f"{self.root}: no {self.name} samples found ({self.layout_hint()})")
@@ -228,6 +227,10 @@ class StereoDataset:
                 raise InputError(f"{ids}: {len(missing)} id(s) not in the dataset at {self.root}: {shown}")
             samples = [by_id[i] for i in wanted]
         self.samples: list[Sample] = samples
+
+    def _check_root(self) -> None:
+        if not self.root.is_dir():
+            raise InputError(f"{self.root}: no such folder (--root of the {self.name} dataset)")
 
     def _find_samples(self) -> list[Sample]:
         raise NotImplementedError
@@ -611,17 +614,26 @@ DATASETS: dict[str, type[StereoDataset]] = {
     "kitti2012": KITTI2012, "kitti2015": KITTI2015, "sceneflow": SceneFlow,
     "middlebury": Middlebury, "folder": FolderDataset,
 }
+#: Datasets defined elsewhere, imported when asked for: ``name -> (module, class)``.
+EXTERNAL_DATASETS = {"bag": ("depthapp.robotics.bag_dataset", "BagDataset")}
 
 
 def open_dataset(name: str, root: os.PathLike | str, **options: Any) -> StereoDataset:
     """``open_dataset("kitti2015", "/data/kitti2015", split="training")``; options that are None
     are left at the dataset's default; an option the dataset does not take is a UsageError."""
-    if name not in DATASETS:
-        raise UsageError(f"unknown dataset {name!r} (known: {', '.join(DATASETS)})")
-    cls = DATASETS[name]
+    if name in EXTERNAL_DATASETS:
+        import importlib
+
+        module, attribute = EXTERNAL_DATASETS[name]
+        cls = getattr(importlib.import_module(module), attribute)
+    elif name in DATASETS:
+        cls = DATASETS[name]
+    else:
+        raise UsageError(f"unknown dataset {name!r} (known: {', '.join([*DATASETS, *EXTERNAL_DATASETS])})")
     accepted = {"kitti2012": ("split", "ids"), "kitti2015": ("split", "ids"),
                 "sceneflow": ("subset", "split", "render_pass", "ids"),
-                "middlebury": ("resolution", "split", "ids"), "folder": ("ids",)}[name]
+                "middlebury": ("resolution", "split", "ids"), "folder": ("ids",),
+                "bag": ("ids", "left_topic", "right_topic")}[name]
     given = {key: value for key, value in options.items() if value is not None}
     unknown = [key for key in given if key not in accepted]
     if unknown:

@@ -87,33 +87,41 @@ class BackendSpec:
     weights: Optional[str] = None
     params: tuple[tuple[str, Any], ...] = ()
     class_path: Optional[str] = None
+    # The user's values the backend is built with; None: build it with ``params``.
+    overrides: Optional[tuple[tuple[str, Any], ...]] = None
 
     @classmethod
     def make(cls, name: str, max_disp: Optional[int] = None, device: str = "auto",
              weights: Optional[str] = None, **params: Any) -> "BackendSpec":
-        """Parameters are validated and completed with defaults here (as the backend would), so
-        the same configuration has the same result key however it was given."""
-        from ..params import resolve_parameters
+        """``params`` are the user's values. They are validated and completed with the
+        backend's defaults for ``weights`` here (as the backend will), so the same configuration
+        has the same result key however it was given; workers build the backend from the
+        user's values alone (``overrides``), so its defaults are the backend's own answer."""
+        from ..params import validate_overrides
 
         backend_cls = get_backend_class(name)
         declared_names = {parameter.name for parameter in backend_cls.parameters}
         declared = {key: value for key, value in params.items() if key in declared_names}
         others = {key: value for key, value in params.items() if key not in declared_names}
-        resolved = {**resolve_parameters(backend_cls.parameters, declared, name), **others}
+        overrides = {**validate_overrides(backend_cls.parameters, declared, name), **others}
+        resolved = {**backend_cls.default_params(weights), **overrides}
         if max_disp is not None:
             max_disp = backend_cls.round_max_disp(max_disp)
         return cls(name, max_disp, device, weights, tuple(sorted(resolved.items())),
-                   f"{backend_cls.__module__}:{backend_cls.__qualname__}")
+                   f"{backend_cls.__module__}:{backend_cls.__qualname__}",
+                   tuple(sorted(overrides.items())))
 
     @classmethod
     def from_backend(cls, backend: Backend) -> "BackendSpec":
         backend_cls = type(backend)
         return cls(backend.name, backend.max_disp, backend.device, backend.weights,
                    tuple(sorted(backend.params.items())),
-                   f"{backend_cls.__module__}:{backend_cls.__qualname__}")
+                   f"{backend_cls.__module__}:{backend_cls.__qualname__}",
+                   tuple(sorted(backend.overrides.items())))
 
     def create(self) -> Backend:
-        options = dict(max_disp=self.max_disp, device=self.device, weights=self.weights, **dict(self.params))
+        options = dict(max_disp=self.max_disp, device=self.device, weights=self.weights,
+                       **dict(self.params if self.overrides is None else self.overrides))
         try:
             return create_backend(self.name, **options)
         except UsageError:

@@ -29,20 +29,37 @@ kept, so an unsupported combination fails with a message and leaves no file.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 import numpy as np
 
 from ..errors import DepthAppError, UsageError
 from ..io.atomic import atomic_path, check_writable
-from .spec import ExportSpec, crop_output, metadata_of, padded_size, prepare_rgb
+from ..jobs import ProgressCallback, StageProgress
+from .spec import ExportSpec, metadata_of
 
 FORMATS = ("onnx", "torchscript", "pt2")
 FP32_TOLERANCE = 0.05  # px, the issue's bound on |exported - torch|
+
+# The stages of an export and their usual shares of its time, for the ETA. Measured with
+# `depthapp export --backend psmnet --height 64 --width 128` (padded to 256x256) per format on
+# 2 shared CPU cores (seconds, onnx: 2.9 / 63.5 / 26.2 / 9.0; torchscript: 3.1 / 24.9 / 14.9 /
+# 12.9; pt2: 1.7 / 8.9 / 8.6 / 9.0); verifying runs the torch network and the export once each.
+LOADING, EXPORTING = "loading the network", "exporting"
+VERIFYING_TORCH, VERIFYING_EXPORT = "verifying: torch on the sample", "verifying: the export on the sample"
+VERIFYING_SECOND_SIZE = "verifying at a second size"
+EXPORT_STAGE_SHARES = {
+    "onnx": {LOADING: 3.0, EXPORTING: 62.0, VERIFYING_TORCH: 26.0, VERIFYING_EXPORT: 9.0},
+    "torchscript": {LOADING: 6.0, EXPORTING: 44.0, VERIFYING_TORCH: 27.0, VERIFYING_EXPORT: 23.0},
+    "pt2": {LOADING: 6.0, EXPORTING: 32.0, VERIFYING_TORCH: 30.0, VERIFYING_EXPORT: 32.0},
+}
 
 
 class ExportVerificationError(DepthAppError):
@@ -73,27 +90,15 @@ def _example_images(height: int, width: int):
     return left, right
 
 
-def grey_standardised(image: np.ndarray) -> np.ndarray:
-    """MC-CNN's input: luma standardised per image, exactly as the mccnn backend prepares it."""
-    from ..backends.mccnn.model import standardise
-    from ..data import luma
-
-    return standardise(luma(image))
-
-
-def example_inputs(spec: ExportSpec, height: int, width: int) -> tuple[list[np.ndarray], tuple[int, int]]:
+def example_inputs(spec: ExportSpec, height: int, width: int):
+    """The sample at ``height x width`` prepared as the graph takes it: the network inputs
+    and the :class:`~depthapp.preprocessing.Padding` that crops the output back."""
     left, right = _example_images(height, width)
-    padded_h, padded_w = padded_size(height, width, spec.pad_multiple, spec.min_padded_size)
-    if spec.input_kind == "rgb":
-        return ([prepare_rgb(left, spec.mean, spec.std, padded_h, padded_w, spec.pad_mode),
-                 prepare_rgb(right, spec.mean, spec.std, padded_h, padded_w, spec.pad_mode)],
-                (padded_h, padded_w))
+    left_input, padding = spec.preprocessing.prepare(left)
     if spec.input_kind == "grey_standardised":
-        from .spec import pad_amounts
-
-        top, bottom, lft, rgt = pad_amounts(height, width, padded_h, padded_w, spec.pad_mode)
-        grey = np.pad(grey_standardised(left), ((top, bottom), (lft, rgt)))
-        return [grey[None, None]], (padded_h, padded_w)
+        return [left_input], padding
+    if spec.input_kind == "rgb":
+        return [left_input, spec.preprocessing.prepare(right)[0]], padding
     raise UsageError(f"unknown input kind {spec.input_kind!r}")
 
 
@@ -111,8 +116,9 @@ def _export_onnx(spec: ExportSpec, inputs, tmp: Path, opset: int, dynamic: bool,
     tensors = tuple(torch.from_numpy(x) for x in inputs)
     dynamic_shapes = None
     if dynamic:
-        height = torch.export.Dim("height", min=spec.pad_multiple * 2, max=4096)
-        width = torch.export.Dim("width", min=spec.pad_multiple * 2, max=8192)
+        multiple = spec.preprocessing.pad_multiple
+        height = torch.export.Dim("height", min=multiple * 2, max=4096)
+        width = torch.export.Dim("width", min=multiple * 2, max=8192)
         dynamic_shapes = tuple({2: height, 3: width} for _ in tensors)
     program = torch.onnx.export(spec.module, tensors, dynamo=True, opset_version=opset,
                                 input_names=list(spec.input_names), output_names=[spec.output_name],
@@ -170,19 +176,44 @@ def _run_exported(path: Path, fmt: str, spec: ExportSpec, inputs, device: str = 
         return output.float().cpu().numpy()
 
 
+@contextmanager
+def _exporter_noise_filtered() -> Iterator[None]:
+    """Hide what torch's exporters say on every successful export that users cannot act on:
+    torch.onnx logs a warning per torchvision operator it cannot register when torchvision is
+    not installed (no depthapp network uses one), torch's own pytree code trips its
+    ``LeafSpec`` FutureWarning, and a dynamic export notes that the left and right inputs share
+    their height and width axes (as they must). Errors still raise and are reported."""
+    registration = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = registration.level
+    registration.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+                                    category=FutureWarning)
+            warnings.filterwarnings("ignore", message=r"# The axis name: \w+ will not be used, since it "
+                                    r"shares the same shape constraints", category=UserWarning)
+            yield
+    finally:
+        registration.setLevel(level)
+
+
 def _verify(path: Path, out, fmt: str, spec: ExportSpec, height: int, width: int,
-            tolerance: float, device: str = "cpu") -> tuple[float, float, float]:
+            tolerance: float, device: str = "cpu",
+            stage: Callable[[str], None] = lambda name: None) -> tuple[float, float, float]:
     """Run the torch module and the exported file on the sample at ``height x width``;
     ExportVerificationError unless they agree within ``tolerance``. Returns the largest
-    difference over the image and the two run times."""
+    difference over the image and the two run times. ``stage`` is told when each run begins."""
     import torch
 
-    inputs, (padded_h, padded_w) = example_inputs(spec, height, width)
+    inputs, padding = example_inputs(spec, height, width)
+    padded_h, padded_w = inputs[0].shape[-2:]
+    stage(VERIFYING_TORCH)
     with torch.inference_mode():
         start = time.perf_counter()
         reference = spec.module(*[torch.from_numpy(x).to(device) for x in inputs])
         reference = reference.float().cpu().numpy()
         torch_seconds = time.perf_counter() - start
+    stage(VERIFYING_EXPORT)
     start = time.perf_counter()
     try:
         exported = _run_exported(path, fmt, spec, inputs, device).astype(np.float32)
@@ -195,8 +226,7 @@ def _verify(path: Path, out, fmt: str, spec: ExportSpec, height: int, width: int
             raise ExportVerificationError(
                 f"{out}: the {name} model returns {output.shape[-1]}x{output.shape[-2]} for a "
                 f"{padded_w}x{padded_h} input (a graph fixed to one size); the file was removed")
-    ref = crop_output(reference, height, width, padded_h, padded_w, spec.pad_mode)
-    got = crop_output(exported, height, width, padded_h, padded_w, spec.pad_mode)
+    ref, got = padding.unpad(reference), padding.unpad(exported)
     if ref.shape != got.shape:
         raise ExportVerificationError(f"{out}: exported output shape {got.shape} != torch {ref.shape} "
                                       f"for a {width}x{height} input; the file was removed")
@@ -208,28 +238,48 @@ def _verify(path: Path, out, fmt: str, spec: ExportSpec, height: int, width: int
     return difference, torch_seconds, exported_seconds
 
 
+def backend_to_export(backend_name: str, weights: Optional[str] = None,
+                      max_disp: Optional[int] = None, offline: bool = False, device: str = "cpu"):
+    """The backend ``depthapp export`` exports: no parameter values of its own, so its
+    parameters are the backend's defaults for ``weights``."""
+    from ..backends import create_backend
+
+    options: dict = {"device": device}
+    if weights:
+        options["weights"] = weights
+    if max_disp:
+        options["max_disp"] = max_disp
+    if offline:
+        options["offline"] = True
+    return create_backend(backend_name, **options)
+
+
 def export_backend(backend_name: str, weights: Optional[str], fmt: str, height: int, width: int,
                    out: str | os.PathLike, dynamic: bool = False, fp16: bool = False,
                    opset: int = 18, overwrite: bool = False, max_disp: Optional[int] = None,
                    offline: bool = False, log: Callable[[str], None] = print,
-                   device: str = "cpu") -> ExportReport:
-    """Export ``backend_name`` and verify the export on the real sample; see the module doc."""
+                   device: str = "cpu", progress: Optional[ProgressCallback] = None) -> ExportReport:
+    """Export ``backend_name`` and verify the export on the real sample; see the module doc.
+
+    ``log`` gets the one-line description of the export; ``progress`` a
+    :class:`~depthapp.jobs.Progress` as each stage (loading, exporting, verifying) begins."""
     import torch
 
-    from ..backends import get_backend_class
+    from ..backends import get_backend_class, list_backends
 
     if fmt not in FORMATS:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if height < 16 or width < 16:
         raise UsageError(f"--height/--width must be at least 16, got {height}x{width}")
     cls = get_backend_class(backend_name)
-    if not cls.exportable or not hasattr(cls, "export_spec"):
+    if not cls.can_export():
         why = {"classical": "a classical method that runs inside depthapp",
                "exported model": "already an exported model"}.get(cls.kind_label(),
                                                                    "not exportable yet")
+        exportable = [info.name for info in list_backends() if info.available and info.cls.can_export()]
         raise UsageError(f"backend {backend_name} cannot be exported: it is {why}"
-                         " (exportable: mccnn, psmnet, gcnet, ganet)")
-    refusal = getattr(cls, "export_refusals", {}).get(fmt)
+                         f" (exportable: {', '.join(exportable)})")
+    refusal = cls.export_refusals.get(fmt)
     if refusal:
         raise UsageError(f"backend {backend_name} cannot be exported to {fmt}: {refusal}")
     if fp16 and fmt != "onnx":
@@ -242,26 +292,27 @@ def export_backend(backend_name: str, weights: Optional[str], fmt: str, height: 
                          "were traced on); an ONNX graph runs anywhere: choose the provider with "
                          "`depthapp run --backend onnx --provider cuda`")
     out = check_writable(out, overwrite)
-    options = {"device": device}
-    if weights:
-        options["weights"] = weights
-    if max_disp:
-        options["max_disp"] = max_disp
-    if offline:
-        options["offline"] = True
-    backend = cls(**options)
+    shares = dict(EXPORT_STAGE_SHARES[fmt])
+    if dynamic:  # both runs again at the second size
+        shares[VERIFYING_SECOND_SIZE] = shares[VERIFYING_TORCH] + shares[VERIFYING_EXPORT]
+    stages = StageProgress(progress, shares) if progress else None
+    stage = stages.start if stages else (lambda name: None)
+    stage(LOADING)
+    backend = backend_to_export(backend_name, weights, max_disp, offline, device)
     spec: ExportSpec = backend.export_spec(height, width)
     if dynamic and not spec.dynamic_size:
         raise UsageError(f"backend {backend_name} exports for one image size only (its graph "
                          f"fixes the size); drop --dynamic and give the size with --height/--width")
     spec.module.eval()
-    inputs, (padded_h, padded_w) = example_inputs(spec, height, width)
+    inputs, _ = example_inputs(spec, height, width)
+    padded_h, padded_w = inputs[0].shape[-2:]
     log(f"exporting {backend_name} ({spec.weights_id or 'weights given'}) as {fmt} for "
         f"{width}x{height} (padded to {padded_w}x{padded_h}{', dynamic' if dynamic else ''})")
     metadata = metadata_of(spec, height, width, dynamic, fp16, fmt)
     metadata["depthapp.device"] = "cpu" if fmt == "onnx" else device
     tolerance = FP32_TOLERANCE if not fp16 else float(spec.extra.get("fp16_tolerance", 1.0))
-    with atomic_path(out, overwrite) as tmp:
+    with atomic_path(out, overwrite) as tmp, _exporter_noise_filtered():
+        stage(EXPORTING)
         if fmt == "onnx":
             _export_onnx(spec, inputs, tmp, opset, dynamic, metadata)
             if fp16:
@@ -277,15 +328,19 @@ def export_backend(backend_name: str, weights: Optional[str], fmt: str, height: 
                                           tuple(torch.from_numpy(x).to(device) for x in inputs))
             torch.export.save(program, str(tmp), extra_files={"depthapp.json": json.dumps(metadata)})
         difference, torch_seconds, exported_seconds = _verify(tmp, out, fmt, spec, height, width,
-                                                              tolerance, device)
+                                                              tolerance, device, stage)
         if dynamic:
             # A dynamic graph must also hold at another size: exporters can silently
             # specialise a dimension to the example's.
-            other_h, other_w = padded_h + spec.pad_multiple, padded_w + 2 * spec.pad_multiple
+            multiple = spec.preprocessing.pad_multiple
+            other_h, other_w = padded_h + multiple, padded_w + 2 * multiple
+            stage(VERIFYING_SECOND_SIZE)
             other_difference, _, _ = _verify(tmp, out, fmt, spec, other_h, other_w, tolerance,
                                              device)
             difference = max(difference, other_difference)
     nodes = _count_nodes(out) if fmt == "onnx" else None
+    if stages:
+        stages.complete()
     return ExportReport(Path(out), fmt, difference, tolerance, torch_seconds, exported_seconds,
                         nodes, metadata)
 

@@ -1,28 +1,23 @@
 """What a learned backend hands to the exporter, and how exported graphs are fed.
 
-A backend that can be exported implements ``export_spec(height, width) -> ExportSpec``: the
-network as a module taking already-normalised, already-padded tensors, and the metadata that
-says how to normalise and pad (so the onnx backend can do exactly the same around the graph).
+A backend that can be exported implements :meth:`~depthapp.backends.Backend.export_spec`
+``(height, width) -> ExportSpec``: the network as a module taking already-prepared tensors,
+and the :class:`~depthapp.preprocessing.Preprocessing` that prepares them (written into the
+file's metadata, so the onnx backend prepares its input exactly the same way).
 
 Input kinds (``ExportSpec.input_kind``):
-- ``"rgb"``: two ``(1, 3, Hp, Wp)`` float32 tensors, ``(rgb / 255 - mean) / std``.
-- ``"grey_standardised"``: one ``(1, 1, Hp, Wp)`` tensor per call, luma (BT.601) standardised
-  per image (zero mean, unit std); the graph is a feature network (MC-CNN).
-
-Padding (``pad_mode``): ``"top_right"`` pads rows at the top and columns at the right (PSMNet's
-official rule), ``"bottom_right"`` at the bottom and right; both are undone by cropping.
+- ``"rgb"``: two ``(1, 3, Hp, Wp)`` float32 tensors (a whole network: disparity out).
+- ``"grey_standardised"``: one ``(1, 1, Hp, Wp)`` tensor per call; the graph is a feature
+  network (MC-CNN).
 """
 
 from __future__ import annotations
 
-import math
+import json
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-import numpy as np
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from ..preprocessing import Preprocessing
 
 
 @dataclass
@@ -31,12 +26,8 @@ class ExportSpec:
     input_kind: str
     input_names: tuple[str, ...]
     output_name: str
-    pad_multiple: int
-    pad_mode: str = "top_right"
-    mean: tuple[float, ...] = IMAGENET_MEAN
-    std: tuple[float, ...] = IMAGENET_STD
+    preprocessing: Preprocessing
     max_disp: Optional[int] = None
-    min_padded_size: int = 0
     dynamic_size: bool = True  # False: the module fixes the image size (no --dynamic)
     backend: str = ""
     weights_id: str = ""
@@ -44,47 +35,21 @@ class ExportSpec:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def padded_size(height: int, width: int, multiple: int, minimum: int = 0) -> tuple[int, int]:
-    """The smallest size ``>= (height, width)`` (and ``>= minimum``) divisible by ``multiple``."""
-    def up(value):
-        return int(math.ceil(max(value, minimum) / multiple) * multiple)
-
-    return up(height), up(width)
-
-
-def pad_amounts(height: int, width: int, padded_height: int, padded_width: int,
-                mode: str) -> tuple[int, int, int, int]:
-    """``(top, bottom, left, right)`` padding."""
-    extra_h, extra_w = padded_height - height, padded_width - width
-    if mode == "top_right":
-        return extra_h, 0, 0, extra_w
-    if mode == "bottom_right":
-        return 0, extra_h, 0, extra_w
-    raise ValueError(f"unknown pad mode {mode!r}")
-
-
-def prepare_rgb(image: np.ndarray, mean, std, padded_height: int, padded_width: int,
-                mode: str) -> np.ndarray:
-    """``(H, W, 3)`` uint8 RGB -> ``(1, 3, Hp, Wp)`` float32 normalised, zero-padded."""
-    height, width = image.shape[:2]
-    normalised = (image.astype(np.float32) / 255.0 - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
-    top, bottom, left, right = pad_amounts(height, width, padded_height, padded_width, mode)
-    padded = np.pad(normalised, ((top, bottom), (left, right), (0, 0)))
-    return np.ascontiguousarray(padded.transpose(2, 0, 1)[None])
-
-
-def crop_output(output: np.ndarray, height: int, width: int, padded_height: int,
-                padded_width: int, mode: str) -> np.ndarray:
-    top, _, left, _ = pad_amounts(height, width, padded_height, padded_width, mode)
-    return output[..., top:top + height, left:left + width]
+def preprocessing_from_metadata(meta: dict[str, str]) -> Preprocessing:
+    """The :class:`Preprocessing` an export was written with (its ``depthapp.*`` metadata)."""
+    kind = "grey_standardise" if meta["depthapp.input_kind"] == "grey_standardised" else "mean_std"
+    return Preprocessing(kind, mean=tuple(json.loads(meta["depthapp.mean"])),
+                         std=tuple(json.loads(meta["depthapp.std"])),
+                         pad_multiple=int(meta["depthapp.pad_multiple"]),
+                         pad_mode=meta["depthapp.pad_mode"],
+                         min_size=int(meta.get("depthapp.min_padded_size") or 0))
 
 
 def metadata_of(spec: ExportSpec, height: int, width: int, dynamic: bool, fp16: bool,
                 export_format: str) -> dict[str, str]:
     """String metadata written into ``metadata_props`` (ONNX) or beside the file."""
-    import json
-
-    padded_h, padded_w = padded_size(height, width, spec.pad_multiple, spec.min_padded_size)
+    prep = spec.preprocessing
+    padded_h, padded_w = prep.padded_size(height, width)
     meta = {
         "depthapp.backend": spec.backend,
         "depthapp.weights_id": spec.weights_id,
@@ -92,11 +57,11 @@ def metadata_of(spec: ExportSpec, height: int, width: int, dynamic: bool, fp16: 
         "depthapp.input_kind": spec.input_kind,
         "depthapp.input_names": ",".join(spec.input_names),
         "depthapp.output_name": spec.output_name,
-        "depthapp.mean": json.dumps(list(spec.mean)),
-        "depthapp.std": json.dumps(list(spec.std)),
-        "depthapp.pad_multiple": str(spec.pad_multiple),
-        "depthapp.pad_mode": spec.pad_mode,
-        "depthapp.min_padded_size": str(spec.min_padded_size),
+        "depthapp.mean": json.dumps(list(prep.mean)),
+        "depthapp.std": json.dumps(list(prep.std)),
+        "depthapp.pad_multiple": str(prep.pad_multiple),
+        "depthapp.pad_mode": prep.pad_mode,
+        "depthapp.min_padded_size": str(prep.min_size),
         "depthapp.max_disp": str(spec.max_disp or ""),
         "depthapp.height": str(height),
         "depthapp.width": str(width),

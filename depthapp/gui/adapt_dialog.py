@@ -19,8 +19,6 @@ from ..errors import Cancelled, DepthAppError, UsageError
 from ..jobs import CancelToken, format_seconds
 from .dialogs import default_weights_id
 
-ADAPTABLE = ("psmnet", "mccnn", "gcnet", "ganet")
-
 
 class _AdaptThread(QThread):
     progressed = pyqtSignal(object)
@@ -56,8 +54,10 @@ class AdaptDialog(QDialog):
         self.state = state
         self.setWindowTitle("Adapt to my camera")
         backend = state.backend
-        if backend not in ADAPTABLE:
-            raise UsageError(f"adapting needs a learned backend ({', '.join(ADAPTABLE)}); "
+        if get_backend_class(backend).training_adapter() is None:
+            from ..training.models import trainable_backends
+
+            raise UsageError(f"adapting needs a learned backend ({', '.join(trainable_backends())}); "
                              f"the viewer's backend is {backend}")
         self.backend = backend
         self.weights = state.weights() or default_weights_id(get_backend_class(backend))
@@ -135,9 +135,13 @@ class AdaptDialog(QDialog):
             self.status.setText("stopping after the current iteration ...")
 
     def _progressed(self, progress) -> None:
+        # Each phase (measuring before, training, measuring after) has its own count and ETA.
         if progress.fraction is not None:
             self.progress.setValue(int(progress.fraction * 100))
-        self.status.setText(f"iteration {progress.done}/{progress.total}, elapsed "
+        else:
+            self.progress.setValue(0)
+        counts = f" {progress.done:g}/{progress.total:g}," if progress.total else ""
+        self.status.setText(f"{progress.stage or 'training'}:{counts} elapsed "
                             f"{format_seconds(progress.elapsed)}, ETA {format_seconds(progress.eta)}"
                             + (f"  {progress.message}" if progress.message else ""))
 

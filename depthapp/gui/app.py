@@ -121,6 +121,8 @@ def create_window(paths: Sequence[str] = (), calibration: Optional[str] = None,
             state.open_folder(plan.images[0])
         elif plan.kind == "video":
             state.open_video(*plan.images)
+        elif plan.kind == "bag":
+            state.open_bag(plan.images[0])
         elif plan.kind in ("pair", "sbs"):
             state.open_files(*plan.images)
         if plan.ground_truth is not None:

@@ -84,15 +84,10 @@ def weights_module():
 
 
 def default_weights_id(backend_cls) -> Optional[str]:
-    """The registry id a learned backend loads when no weights are chosen, if it says."""
-    import sys
-
-    module_of_backend = sys.modules.get(backend_cls.__module__)
-    for owner in (backend_cls, module_of_backend):
-        for attribute in ("default_weights", "DEFAULT_WEIGHTS"):
-            value = getattr(owner, attribute, None)
-            if isinstance(value, str) and value:
-                return value
+    """The registry id a learned backend loads when no weights are chosen (its declared
+    ``default_weights``, else its only registry record)."""
+    if backend_cls.default_weights:
+        return backend_cls.default_weights
     module = weights_module()
     if module is not None:
         records = module.records_for(backend_cls.name)

@@ -23,6 +23,7 @@ from PyQt6.QtWidgets import (QApplication, QCheckBox, QComboBox, QDockWidget, QD
 from ..backends import backend_names, get_backend_class
 from ..errors import CalibrationError, DepthAppError, InputError
 from ..io.images import IMAGE_EXTENSIONS, write_image
+from ..robotics.bags import BAG_EXTENSIONS
 from ..timing import format_timings
 from ..visualize import COLORMAPS
 from .cloud_view import CloudPanel
@@ -44,6 +45,7 @@ COMPARE_KINDS = ("disparity", "disparity:compare", "depth", "depth:compare")
 DEBOUNCE_MS = 250
 _IMAGE_FILTER = "Images (" + " ".join(f"*{e}" for e in IMAGE_EXTENSIONS) + ")"
 _VIDEO_FILTER = "Videos (" + " ".join(f"*{e}" for e in VIDEO_EXTENSIONS) + ")"
+_BAG_FILTER = "ROS bags (" + " ".join(f"*{e}" for e in BAG_EXTENSIONS) + ")"
 _CALIB_FILTER = "Calibration (" + " ".join(f"*{e}" for e in CALIBRATION_EXTENSIONS) + ");;All files (*)"
 _RANGE_LABELS = {"auto": "auto (1-99 %)", "full": "0 .. max disparity", "gt": "ground truth",
                  "manual": "manual"}
@@ -431,6 +433,8 @@ class MainWindow(QMainWindow):
                      "step through with the arrow keys")
         self._action(file_menu, "Open &video...", self.open_video_dialog, [],
                      "a side-by-side video, or two videos (left and right)")
+        self._action(file_menu, "Open ROS &bag...", self.open_bag_dialog, [],
+                     "a ROS 1 .bag or a ROS 2 .mcap/.db3 bag: step through its stereo pairs")
         self._action(file_menu, "Open sa&mple", self.open_sample, ["Ctrl+Shift+M"],
                      "Middlebury Motorcycle with calibration and ground truth")
         self._action(file_menu, "Open &ground truth...", self.open_gt_dialog, ["Ctrl+G"],
@@ -500,7 +504,7 @@ class MainWindow(QMainWindow):
         s.backend_changed.connect(lambda _n: (self._sync_backend_widgets(), self._schedule_auto()))
         s.parameters_changed.connect(self._parameters_changed)
         s.device_changed.connect(lambda _d: self._schedule_auto())
-        s.weights_changed.connect(lambda _b, _w: self._sync_weights_widgets())
+        s.weights_changed.connect(self._weights_changed)
         s.model_file_changed.connect(lambda _b, _p: self._sync_model_widgets())
         s.max_disp_changed.connect(lambda _v: self._schedule_auto())
         s.compare_changed.connect(self._compare_changed)
@@ -829,6 +833,11 @@ class MainWindow(QMainWindow):
         if backend in (self.state.backend, self.state.compare_backend):
             self._schedule_auto()
 
+    def _weights_changed(self, backend: str, _weights) -> None:
+        self._sync_weights_widgets()
+        if backend == self.state.backend:  # defaults may follow the weights (MC-CNN's variant)
+            self.param_panel.set_values(self.state.parameters(backend))
+
     def _compare_changed(self, name: Optional[str]) -> None:
         self._sync_backend_widgets()
         if name:
@@ -1040,6 +1049,13 @@ class MainWindow(QMainWindow):
         if paths:
             self.open_paths(paths)
 
+    @guarded("Open ROS bag")
+    def open_bag_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a ROS bag (ROS 1 .bag, ROS 2 .mcap or .db3)",
+                                              self.last_dir, _BAG_FILTER)
+        if path:
+            self.open_paths([path])
+
     @guarded("Open sample")
     def open_sample(self) -> None:
         self.state.open_sample()
@@ -1063,6 +1079,8 @@ class MainWindow(QMainWindow):
             self.state.open_folder(plan.images[0])
         elif plan.kind == "video":
             self.state.open_video(*plan.images)
+        elif plan.kind == "bag":
+            self.state.open_bag(plan.images[0])
         elif plan.kind in ("pair", "sbs"):
             self.state.open_files(*plan.images)
         if plan.calibration is not None:

@@ -13,6 +13,7 @@ from typing import Optional, Sequence
 from ..calibration.model import StereoCalibration
 from ..errors import CalibrationError, InputError
 from ..io.images import IMAGE_EXTENSIONS
+from ..robotics.bags import looks_like_bag
 from ..sources.video import VIDEO_EXTENSIONS
 
 
@@ -73,7 +74,7 @@ def _order_pair(paths: list[Path]) -> list[Path]:
 class OpenPlan:
     """What a set of dropped (or command-line) paths means."""
 
-    kind: str  # "pair", "sbs", "folder", "video", "none"
+    kind: str  # "pair", "sbs", "folder", "video", "bag", "none"
     images: list[Path] = field(default_factory=list)
     calibration: Optional[Path] = None
     ground_truth: Optional[Path] = None
@@ -82,6 +83,12 @@ class OpenPlan:
 def plan_open(paths: Sequence[str | os.PathLike]) -> OpenPlan:
     """Sort dropped paths into images / folder / video / calibration / ground truth."""
     paths = [Path(p) for p in paths]
+    bags = [p for p in paths if looks_like_bag(p)]
+    if bags:
+        if len(bags) > 1 or len(paths) > 1 + sum(p.suffix.lower() in CALIBRATION_EXTENSIONS for p in paths):
+            raise InputError("drop one ROS bag at a time (optionally with a calibration file)")
+        calibrations = [p for p in paths if p not in bags]
+        return OpenPlan("bag", images=bags, calibration=calibrations[0] if calibrations else None)
     folders = [p for p in paths if p.is_dir()]
     videos = [p for p in paths if p.suffix.lower() in VIDEO_EXTENSIONS]
     images = [p for p in paths if p.suffix.lower() in IMAGE_EXTENSIONS and not p.is_dir()]

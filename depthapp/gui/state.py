@@ -17,10 +17,9 @@ import copy
 import itertools
 import os
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional, Protocol
+from typing import Any, Callable, Optional, Protocol
 
 import numpy as np
 
@@ -29,9 +28,8 @@ from ..calibration.model import StereoCalibration
 from ..data import StereoPair
 from ..errors import CalibrationError, Cancelled, DepthAppError, InputError
 from ..geometry import disparity_to_depth, disparity_to_points, pixel_to_point
-from ..jobs import CancelToken
+from ..jobs import CancelToken, Progress, format_seconds
 from ..pipeline import PipelineOutput, choose_max_disp, fit_calibration, prepare_pair
-from ..timing import StageTimer
 from ..evaluation.metrics import Metrics, score
 from ..events import Signal
 from ..sources import FolderSequence, PairSequence, VideoSequence, load_pair_files
@@ -39,32 +37,25 @@ from .open_plan import load_calibration_file
 
 PRIMARY, COMPARE = "primary", "compare"
 SLOTS = (PRIMARY, COMPARE)
-# Backends quick enough (well under a second on the sample) to recompute while a slider moves.
-FAST_BACKENDS = ("opencv-bm", "opencv-sgbm", "sgm")
 RANGE_MODES = ("auto", "full", "gt", "manual")
 DEFAULT_BACKEND = "opencv-sgbm"
 
 
 def is_fast_backend(name: str) -> bool:
-    return name in FAST_BACKENDS or name.startswith("opencv-")
+    """Whether the backend declares itself quick enough to recompute while a slider moves."""
+    return bool(get_backend_class(name).interactive)
 
 
 # --------------------------------------------------------------------------- metrics
 
 # --------------------------------------------------------------------------- compute
 
-class _ReportingTimer(StageTimer):
-    """A StageTimer that announces each stage as it starts (the GUI shows it as progress)."""
-
-    def __init__(self, sync, on_stage: Callable[[str], None]):
-        super().__init__(sync)
-        self._on_stage = on_stage
-
-    @contextmanager
-    def __call__(self, stage: str) -> Iterator[None]:
-        self._on_stage(stage)
-        with super().__call__(stage):
-            yield
+def describe_stage(progress: Progress) -> str:
+    """The status-bar text of a backend stage: its name, with the share done and the ETA once
+    the backend's stage shares give one."""
+    if progress.fraction is None or progress.eta is None:
+        return progress.stage
+    return f"{progress.stage} ({progress.fraction * 100:.0f} %, ETA {format_seconds(progress.eta)})"
 
 
 def _rectification_warnings(pair: StereoPair) -> list[str]:
@@ -88,17 +79,27 @@ class ComputeRequest:
     slot: str
     pair: StereoPair
     backend: str
-    params: dict[str, Any]
+    params: dict[str, Any]  # the user's values (ViewerState.parameter_overrides)
     device: str = "auto"
     weights: Optional[str] = None
     max_disp: Optional[int] = None
     model_file: Optional[str] = None
     cancel: CancelToken = field(default_factory=CancelToken)
 
-    def run(self, on_stage: Optional[Callable[[str], None]] = None) -> "ComputeOutcome":
-        """Run the pipeline (blocking). Raises DepthAppError subclasses, Cancelled on cancel."""
+    def create_backend(self, max_disp: Optional[int]):
+        """The backend of this request: the user's parameter values only (``params``); the
+        backend answers the rest for its weights."""
         from ..backends import create_backend
 
+        options: dict[str, Any] = dict(self.params)
+        if self.weights:
+            options["weights"] = self.weights
+        if self.model_file:
+            options["model"] = self.model_file
+        return create_backend(self.backend, max_disp=max_disp, device=self.device, **options)
+
+    def run(self, on_stage: Optional[Callable[[str], None]] = None) -> "ComputeOutcome":
+        """Run the pipeline (blocking). Raises DepthAppError subclasses, Cancelled on cancel."""
         started = time.perf_counter()
         self.cancel.raise_if_cancelled()
         if on_stage:
@@ -108,21 +109,14 @@ class ComputeRequest:
             notes = _rectification_warnings(self.pair) + notes
         max_disp, origin = choose_max_disp(self.backend, self.max_disp, self.weights,
                                            pair.calibration)
-        options: dict[str, Any] = dict(self.params)
-        if self.weights:
-            options["weights"] = self.weights
-        if self.model_file:
-            options["model"] = self.model_file
         if on_stage:
             on_stage(f"load {self.backend}")
-        backend = create_backend(self.backend, max_disp=max_disp, device=self.device, **options)
-        if on_stage:
-            original = backend.make_timer
-            backend.make_timer = lambda: _ReportingTimer(original().sync, on_stage)
+        backend = self.create_backend(max_disp)
         self.cancel.raise_if_cancelled()
         from ..pipeline import run_pipeline
 
-        output = run_pipeline(pair, backend, cancel=self.cancel, prepared=True)
+        report = (lambda progress: on_stage(describe_stage(progress))) if on_stage else None
+        output = run_pipeline(pair, backend, cancel=self.cancel, prepared=True, progress=report)
         self.cancel.raise_if_cancelled()
         output.notes[:0] = notes
         return ComputeOutcome(output=output, backend=self.backend, params=dict(backend.params),
@@ -324,6 +318,13 @@ class ViewerState:
     def open_video(self, left: str | os.PathLike, right: Optional[str | os.PathLike] = None) -> None:
         self.open_sequence(VideoSequence(left, right))
 
+    def open_bag(self, path: str | os.PathLike, left_topic: Optional[str] = None,
+                 right_topic: Optional[str] = None) -> None:
+        """A ROS bag's stamp-matched pairs, with the calibration of its camera_info topics."""
+        from ..robotics.bag_dataset import BagSequence
+
+        self.open_sequence(BagSequence(path, left_topic, right_topic))
+
     def open_sequence(self, sequence: PairSequence, index: int = 0) -> None:
         if len(sequence) == 0:
             raise InputError(f"{sequence.description}: no pairs")
@@ -446,11 +447,15 @@ class ViewerState:
         self.parameters_changed.emit(name, self.parameters(name))
 
     def parameters(self, name: Optional[str] = None) -> dict[str, Any]:
-        """Current values of every declared parameter of backend ``name``."""
+        """Current values of every declared parameter of backend ``name`` (for display): the
+        backend's defaults for the chosen weights under the user's values."""
         name = name or self.backend
         cls = get_backend_class(name)
-        values = {p.name: p.default for p in cls.parameters}
-        values.update(self.params_by_backend.get(name, {}))
+        try:
+            values = cls.default_params(self.weights(name))
+        except DepthAppError:  # weights that do not load: the run will say why
+            values = cls.declared_defaults()
+        values.update(self.parameter_overrides(name))
         return values
 
     def parameter_overrides(self, name: Optional[str] = None) -> dict[str, Any]:

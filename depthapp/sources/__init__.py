@@ -13,7 +13,8 @@ streams them) and one video decoder (:class:`~.video.VideoReader`):
 - :mod:`.dataset`: benchmark datasets, pair by pair with their ground truth;
 - :mod:`.clock`: the injectable clock that paces recorded media;
 - :mod:`.opener`: :func:`open_source` (what the user named) and :func:`register_source_kind`, so
-  a new kind of source (a ROS bag) is one module here plus one registration.
+  a new kind of source (a ROS bag) is one module here plus one registration;
+- :mod:`.bag`: ROS bags (registered as the ``bag`` kind; reading needs ``depthapp[ros]``).
 
 The viewer, the camera loop, ``depthapp run``/``rectify``, evaluation and training read pairs
 through this package. Nothing here imports Qt.
@@ -31,8 +32,9 @@ from .opener import SourceKind, describe_kind, open_source, register_source_kind
 from .recording import TIMESTAMPS_FILE, read_timestamps
 from .video import (VIDEO_EXTENSIONS, SideBySideVideoSource, VideoFileGrabber, VideoFilesSource,
                     VideoReader, VideoSequence)
+from .bag import BagFramePair, BagSource  # registers the "bag" source kind
 
-__all__ = ["DatasetSequence", "DeviceGrabber", "EndOfStream", "FolderPairGrabber",
+__all__ = ["BagFramePair", "BagSource", "DatasetSequence", "DeviceGrabber", "EndOfStream", "FolderPairGrabber",
            "FolderSequence", "FramePair", "FrameSource", "FrameTimeout", "ImageFolderSource",
            "LiveSource", "PacingClock", "PairFiles", "PairSequence", "RateMeter", "SequenceSource",
            "SUBFOLDER_PAIRS", "SideBySideVideoSource", "SkewStats", "SourceKind", "SourceStats",

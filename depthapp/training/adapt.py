@@ -23,11 +23,11 @@ import torch
 
 from ..errors import InputError, UsageError
 from ..io.atomic import atomic_path
-from ..jobs import CancelToken, ProgressCallback
+from ..jobs import CancelToken, Job, ProgressCallback
 from ..sources.dataset import DatasetSequence
 from .data import TrainingSample, as_unit_float
 from .evaluate import evaluate_motorcycle
-from .trainer import TrainConfig, Trainer, TrainResult
+from .trainer import PREPARING_STAGE, TrainConfig, Trainer, TrainResult
 
 HOLDOUT_EVERY = 5
 IDS_NAME = "adapt_training_ids.txt"
@@ -75,7 +75,7 @@ def _folder_of(data: str) -> Path:
     return Path(data)
 
 
-def _photometric_errors(trainer: Trainer, samples) -> list[float]:
+def _photometric_errors(trainer: Trainer, samples, job: Job) -> list[float]:
     from .evaluate import predict_numpy
     from .losses import mean_photometric_error
 
@@ -90,6 +90,7 @@ def _photometric_errors(trainer: Trainer, samples) -> list[float]:
             disparity = torch.from_numpy(
                 predict_numpy(trainer.adapter, model, sample.left, sample.right, trainer.device))[None]
             errors.append(mean_photometric_error(left, right, disparity.to(trainer.device)))
+            job.step(message=sample.name)
     finally:
         model.train(was_training)
     return errors
@@ -108,13 +109,15 @@ def adapt_to_camera(backend: str, weights: str, data: str, out: str, *, iters: i
     (``folder:DIR`` or a folder path) with the photometric loss; writes a normal training run
     into ``out`` (weights, card with a before/after section, record) and returns the errors.
 
-    ``progress`` gets a :class:`~depthapp.jobs.Progress` per iteration; ``cancel`` stops after
-    the current iteration with a checkpoint (:class:`~depthapp.errors.Cancelled`; continue
-    with ``resume=True``).
+    ``progress`` gets a :class:`~depthapp.jobs.Progress` per iteration and per pair measured
+    before and after (``stage`` names each phase); ``cancel`` stops after the current
+    iteration with a checkpoint (:class:`~depthapp.errors.Cancelled`; continue with
+    ``resume=True``).
     """
     if not weights:
         raise UsageError("adapting needs pretrained --weights (a registry id or a file)")
     folder = _folder_of(data)
+    Job(None, progress, cancel, PREPARING_STAGE).start()
     from ..evaluation.datasets import open_dataset
 
     dataset = open_dataset("folder", folder)
@@ -150,8 +153,10 @@ def adapt_to_camera(backend: str, weights: str, data: str, out: str, *, iters: i
                              f"(pass --force to start over)")
         before = [float(v) for v in np.load(before_path)]
     else:
-        before = _photometric_errors(trainer, samples)
+        job = trainer.phase("photometric error before", len(samples) + 1)
+        before = _photometric_errors(trainer, samples, job)
         motorcycle_before = evaluate_motorcycle(trainer.adapter, trainer.model, trainer.device)
+        job.step(message="Motorcycle (reporting only)")
         if motorcycle_before:
             with atomic_path(out_path / "adapt_before_motorcycle.npy", overwrite=True) as tmp:
                 with open(tmp, "wb") as handle:
@@ -160,7 +165,7 @@ def adapt_to_camera(backend: str, weights: str, data: str, out: str, *, iters: i
             with open(tmp, "wb") as handle:
                 np.save(handle, np.asarray(before, dtype=np.float64))
     trainer.run()
-    after = _photometric_errors(trainer, samples)
+    after = _photometric_errors(trainer, samples, trainer.phase("photometric error after", len(samples)))
 
     def mean_of(values, wanted):
         chosen = [v for name, v in zip(names, values) if name in wanted]

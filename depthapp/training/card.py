@@ -34,14 +34,6 @@ RECORD_FORMAT = "depthapp-weights-record/1"
 SGBM_MOTORCYCLE_BAD2 = 18.9  # OpenCV SGBM, max disparity 64, invalid counted (tests/backends)
 LICENCE = "Apache-2.0 (trained by depthapp; no third-party data)"
 
-PREPROCESSING = {
-    "standardize": ("RGB, each channel standardised over the image ((x - mean) / std); "
-                    "zero padding to the input multiple, cropped back"),
-    "imagenet": ("RGB / 255, ImageNet mean (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225); "
-                 "zero padding to the input multiple, cropped back"),
-}
-
-
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -53,14 +45,6 @@ def sha256_file(path: Path) -> str:
 def _write_text(path: Path, text: str) -> None:
     with atomic_path(path, overwrite=True) as tmp:
         tmp.write_text(text, encoding="utf-8")
-
-
-def _preprocessing(trainer: "Trainer") -> str:
-    from .models import PSMNetAdapter
-
-    kind = "imagenet" if isinstance(trainer.adapter, PSMNetAdapter) else "standardize"
-    padding = trainer.adapter.padding.replace("-", " and ")
-    return PREPROCESSING[kind].replace("zero padding", f"zero padding ({padding})")
 
 
 def _loss_summary(log_path: Path) -> dict[str, Optional[float]]:
@@ -136,9 +120,14 @@ def write_outputs(trainer: "Trainer", extra_sections: dict[str, str],
     # Measured with the exported (fp16) file, i.e. with what users get.
     model = _exported_model(trainer, weights_path)
     samples = validation_samples(config.eval_pairs, trainer.crop, adapter.max_disp) if config.eval_pairs else []
-    synthetic = evaluate_samples(adapter, model, samples, trainer.device) if samples else {}
-    motorcycle = evaluate_motorcycle(adapter, model, trainer.device) if config.motorcycle else None
+    job = trainer.phase("measuring the saved weights", len(samples) + int(config.motorcycle) + 1)
+    synthetic = evaluate_samples(adapter, model, samples, trainer.device, job) if samples else {}
+    motorcycle = None
+    if config.motorcycle:
+        motorcycle = evaluate_motorcycle(adapter, model, trainer.device)
+        job.step()
     backend_check = _backend_check(trainer, weights_path, samples or list(check_samples or []))
+    job.step()
     del model
 
     sha256 = sha256_file(weights_path)
@@ -163,8 +152,9 @@ def write_outputs(trainer: "Trainer", extra_sections: dict[str, str],
         "size": size,
         "licence": LICENCE,
         "training_data": trainer.data_description,
-        "preprocessing": _preprocessing(trainer),
-        "padding_multiple": adapter.input_multiple,
+        "preprocessing": adapter.preprocessing.to_dict(),
+        "preprocessing_text": adapter.preprocessing.describe(),
+        "padding_multiple": adapter.preprocessing.pad_multiple,
         "max_disp": adapter.max_disp,
         "metrics": {},
         "notes": notes,
@@ -212,7 +202,7 @@ def _card_text(trainer, record, synthetic, motorcycle, losses, parameters, backe
         "",
         "## Network",
         f"- {adapter.describe()}; {parameters:,} parameters",
-        f"- input: {record['preprocessing']}",
+        f"- input: {record['preprocessing_text']}",
         f"- the paper's training recipe, for comparison: {adapter.paper_recipe or 'n/a'}",
         "",
         "## Training",
@@ -264,6 +254,7 @@ def _card_text(trainer, record, synthetic, motorcycle, losses, parameters, backe
 def load_weights_record(path: str | Path):
     """A :class:`depthapp.weights.WeightsRecord` from a run's ``weights_record.json`` (the
     ``LocalFile`` path resolved against the record's folder)."""
+    from ..preprocessing import Preprocessing
     from ..weights.registry import LocalFile, WeightsRecord
 
     path = Path(path)
@@ -281,7 +272,9 @@ def load_weights_record(path: str | Path):
         id=data["id"], backend=data["backend"], variant=data["variant"],
         source=LocalFile(str(weights)), sha256=data["sha256"], size=int(data["size"]),
         licence=data["licence"], training_data=data["training_data"],
-        preprocessing=data["preprocessing"], padding_multiple=int(data["padding_multiple"]),
+        # None (the backend's own) for a run written before preprocessing was recorded as data
+        preprocessing=(Preprocessing.from_dict(data["preprocessing"])
+                       if isinstance(data.get("preprocessing"), dict) else None),
         max_disp=data.get("max_disp"), metrics={}, notes=data.get("notes", ""))
 
 

@@ -13,6 +13,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
+from ..jobs import Job
 from .data import TrainingSample
 from .models import TrainingAdapter
 
@@ -44,13 +45,19 @@ def predict_numpy(adapter: TrainingAdapter, model: torch.nn.Module, left: np.nda
 
 
 def evaluate_samples(adapter: TrainingAdapter, model: torch.nn.Module,
-                     samples: Sequence[TrainingSample], device: str) -> dict[str, float]:
-    """Mean of the per-pair numbers over ``samples`` (network in eval mode, then restored)."""
+                     samples: Sequence[TrainingSample], device: str,
+                     job: Optional[Job] = None) -> dict[str, float]:
+    """Mean of the per-pair numbers over ``samples`` (network in eval mode, then restored);
+    ``job`` (progress, cancel) steps once per pair."""
     was_training = model.training
     model.eval()
+    rows = []
     try:
-        rows = [disparity_errors(predict_numpy(adapter, model, s.left, s.right, device), s.disparity)
-                for s in samples]
+        for sample in samples:
+            rows.append(disparity_errors(predict_numpy(adapter, model, sample.left, sample.right, device),
+                                         sample.disparity))
+            if job:
+                job.step()
     finally:
         model.train(was_training)
     return {key: float(np.mean([row[key] for row in rows])) for key in rows[0]} if rows else {}

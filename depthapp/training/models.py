@@ -3,7 +3,7 @@
 The trainer never touches a network's internals; an adapter says how to
 
 - build the network (``variants``: named sizes, e.g. GC-Net ``paper`` or ``tiny``),
-- prepare images for it (per-image standardisation, ImageNet normalisation ...),
+- prepare images for it: its backend's :class:`~depthapp.preprocessing.Preprocessing`,
 - run it in training mode (``train_outputs``: one or several disparity maps with loss weights,
   e.g. PSMNet's three hourglass outputs 0.5 / 0.7 / 1.0),
 - run it on a whole image (``predict``: padding as its backend pads, cropped back),
@@ -17,34 +17,15 @@ Images reach adapters as ``(N, 3, H, W)`` float tensors in [0, 1]; disparities l
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Optional, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..errors import UsageError, WeightsError
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def standardize_batch(images: torch.Tensor) -> torch.Tensor:
-    """Each image's channels to zero mean and unit (unbiased) standard deviation, as the
-    GC-Net/GA-Net backends prepare a pair (:func:`depthapp.backends.gcnet.learned.standardize`):
-    ``(N, 3, H, W)`` -> same shape. The scale of the input does not matter (0..1 or 0..255)."""
-    mean = images.mean(dim=(2, 3), keepdim=True)
-    std = images.std(dim=(2, 3), keepdim=True)
-    return (images - mean) / torch.where(std > 0, std, torch.ones_like(std))
-
-
-def imagenet_normalize(images: torch.Tensor) -> torch.Tensor:
-    """``(N, 3, H, W)`` in [0, 1] -> ImageNet-normalised (PSMNet's preprocessing)."""
-    mean = torch.tensor(IMAGENET_MEAN, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
-    return (images - mean) / std
-
+from ..preprocessing import Preprocessing
 
 def round_up(value: int, multiple: int) -> int:
     return int(math.ceil(value / multiple) * multiple)
@@ -71,14 +52,11 @@ class TrainingAdapter:
     architecture: ClassVar[str] = ""
     variants: ClassVar[dict[str, dict[str, Any]]] = {}
     default_variant: ClassVar[str] = ""
-    input_multiple: ClassVar[int] = 1
     disparity_multiple: ClassVar[int] = 1
     min_input: ClassVar[int] = 1
     default_max_disp: ClassVar[int] = 192
     default_crop: ClassVar[tuple[int, int]] = (256, 512)
     part_aliases: ClassVar[dict[str, tuple[str, ...]]] = {}
-    # Where padding goes in inference, as the backend does it: "top-left" or "top-right".
-    padding: ClassVar[str] = "top-left"
     # The training recipe of the paper, reported on the model card.
     paper_recipe: ClassVar[str] = ""
     # Variants the backend of the same name can build (and so load weights of).
@@ -94,6 +72,17 @@ class TrainingAdapter:
         self.variant = variant
         max_disp = int(max_disp or self.default_max_disp)
         self.max_disp = round_up(max_disp, self.disparity_multiple)
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        """Normalisation and padding: the backend's own, so training sees what inference does."""
+        from ..backends import get_backend_class
+
+        return get_backend_class(self.backend).preprocessing
+
+    @property
+    def input_multiple(self) -> int:
+        return self.preprocessing.pad_multiple
 
     # -------------------------------------------------------------------------- building
 
@@ -139,7 +128,7 @@ class TrainingAdapter:
 
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
         """Network input from ``(N, 3, H, W)`` images in [0, 1]."""
-        return standardize_batch(images)
+        return self.preprocessing.normalise(images)
 
     def train_outputs(self, model: nn.Module, left: torch.Tensor, right: torch.Tensor) -> TrainOutputs:
         """Training forward pass on prepared inputs whose size suits the network."""
@@ -150,19 +139,16 @@ class TrainingAdapter:
         return model(left, right)
 
     def padded_size(self, height: int, width: int) -> tuple[int, int]:
-        return (max(self.min_input, round_up(height, self.input_multiple)),
-                max(self.min_input, round_up(width, self.input_multiple)))
+        padded_h, padded_w = self.preprocessing.padded_size(height, width)
+        return max(self.min_input, padded_h), max(self.min_input, padded_w)
 
     def predict(self, model: nn.Module, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
         """Disparity ``(N, H, W)`` of whole images ``(N, 3, H, W)`` in [0, 1], padded and cropped
         back as the backend does (the model's train/eval mode is left as the caller set it)."""
-        height, width = left.shape[-2:]
-        target_h, target_w = self.padded_size(height, width)
-        top, extra_w = target_h - height, target_w - width
-        left_pad, right_pad = (extra_w, 0) if self.padding == "top-left" else (0, extra_w)
-        prepared = [F.pad(self.prepare(image), (left_pad, right_pad, top, 0)) for image in (left, right)]
-        disparity = self.forward_eval(model, *prepared)
-        return disparity[:, top:, left_pad:left_pad + width]
+        target = self.padded_size(*left.shape[-2:])
+        (left, padding), (right, _) = (self.preprocessing.pad(self.prepare(image), target)
+                                       for image in (left, right))
+        return padding.unpad(self.forward_eval(model, left, right))
 
     # -------------------------------------------------------------------------- parts and weights
 
@@ -314,7 +300,7 @@ class TinyAdapter(TrainingAdapter):
     architecture = "tiny test network"
     variants = {"tiny": {"features": 8}, "micro": {"features": 4}, "small": {"features": 16}}
     default_variant = "tiny"
-    input_multiple = 2
+    preprocessing = Preprocessing("standardise", pad_multiple=2, pad_mode="top_left")
     disparity_multiple = 2
     default_max_disp = 32
     default_crop = (64, 128)
@@ -338,13 +324,11 @@ class GCNetAdapter(TrainingAdapter):
     }
     default_variant = "paper"
     backend_variants = ("paper",)
-    input_multiple = 32
     disparity_multiple = 32
     min_input = 32
     default_max_disp = 192
     default_crop = (256, 512)
     part_aliases = {"feature": ("unary",), "unary": ("unary",), "aggregation": ("regularization",)}
-    padding = "top-left"
     paper_recipe = ("RMSProp, lr 1e-3, batch 1, 256x512 crops, Scene Flow, ~150k iterations; "
                     "L1 loss on ground truth")
 
@@ -368,7 +352,6 @@ class GANetAdapter(TrainingAdapter):
     variants = {"11": {}, "deep": {}, "tiny11": {}, "tinydeep": {}}
     default_variant = "11"
     backend_variants = ("11", "deep")
-    input_multiple = 48
     disparity_multiple = 12
     min_input = 48
     default_max_disp = 192
@@ -376,7 +359,6 @@ class GANetAdapter(TrainingAdapter):
     part_aliases = {"feature": ("feature", "conv_x", "conv_y"),
                     "guidance": ("conv_start", "conv_refine", "bn_relu", "guidance"),
                     "aggregation": ("cost_agg",)}
-    padding = "top-left"
     paper_recipe = ("Adam (0.9, 0.999), lr 1e-3, batch 16, 240x576 crops, Scene Flow 10 epochs (then "
                     "KITTI fine-tuning); smooth-L1, GA-Net-11 outputs weighted 0.4/1.2, deep 0.2/0.6/1.0")
 
@@ -420,7 +402,6 @@ class PSMNetAdapter(TrainingAdapter):
     variants = {"stackhourglass": {}}
     default_variant = "stackhourglass"
     backend_variants = ("stackhourglass",)
-    input_multiple = 16
     disparity_multiple = 16
     min_input = 256  # the widest SPP pooling is 64x64 at quarter resolution
     default_max_disp = 192
@@ -428,7 +409,6 @@ class PSMNetAdapter(TrainingAdapter):
     part_aliases = {"feature": ("feature_extraction",),
                     "aggregation": ("dres0", "dres1", "dres2", "dres3", "dres4",
                                     "classif1", "classif2", "classif3")}
-    padding = "top-right"
     paper_recipe = ("Adam (0.9, 0.999), lr 1e-3, batch 12, 256x512 crops, Scene Flow 10 epochs; "
                     "smooth-L1 on the three outputs weighted 0.5/0.7/1.0")
 
@@ -451,9 +431,6 @@ class PSMNetAdapter(TrainingAdapter):
                 module.bias.data.zero_()
             elif isinstance(module, nn.Linear):
                 module.bias.data.zero_()
-
-    def prepare(self, images: torch.Tensor) -> torch.Tensor:
-        return imagenet_normalize(images)
 
     def check_batch(self, crop: tuple[int, int], batch: int) -> None:
         # The 64x64 SPP pooling of the quarter-resolution features must leave BatchNorm more
@@ -573,13 +550,11 @@ class MCCNNAdapter(TrainingAdapter):
     variants = {"fast": {}, "accurate": {}}
     default_variant = "fast"
     backend_variants = ("fast", "accurate")
-    input_multiple = 1
     disparity_multiple = 1
     min_input = 11
     default_max_disp = 128
     default_crop = (128, 256)
     part_aliases = {"feature": ("network.conv_blocks",), "decision": ("network.fl_blocks",)}
-    padding = "top-left"
     paper_recipe = ("SGD with momentum 0.9, lr 0.003 (fast: batch 128 pairs of 9x9 patches), ~14 "
                     "epochs of KITTI/Middlebury patches; hinge loss margin 0.2 (fast), binary "
                     "cross-entropy (accurate)")
@@ -587,13 +562,6 @@ class MCCNNAdapter(TrainingAdapter):
 
     def build_network(self) -> nn.Module:
         return DenseMCCNN(self.max_disp, self.variant)
-
-    def prepare(self, images: torch.Tensor) -> torch.Tensor:
-        grey = (images * 255.0 * torch.tensor([0.299, 0.587, 0.114], device=images.device,
-                                                dtype=images.dtype).view(1, 3, 1, 1)).sum(dim=1, keepdim=True)
-        mean = grey.mean(dim=(2, 3), keepdim=True)
-        std = grey.std(dim=(2, 3), keepdim=True, unbiased=False)
-        return (grey - mean) / torch.where(std > 0, std, torch.ones_like(std))
 
     def supervised_objective(self, model, left, right, truth, max_disp):
         if self.variant != "fast":
@@ -623,31 +591,30 @@ class MCCNNAdapter(TrainingAdapter):
         return {key[len("network."):]: value for key, value in state.items() if key.startswith("network.")}
 
 
-# ----------------------------------------------------------------------------- registry
+# ----------------------------------------------------------------------------- lookup
 
-ADAPTERS: dict[str, type[TrainingAdapter]] = {
-    "gcnet": GCNetAdapter,
-    "ganet": GANetAdapter,
-    "mccnn": MCCNNAdapter,
-    "psmnet": PSMNetAdapter,
-    "tiny": TinyAdapter,
-}
-# Names offered by ``depthapp train --backend``; "tiny" is the test network.
-TRAINABLE_BACKENDS = ("gcnet", "ganet", "psmnet", "mccnn")
+def trainable_backends() -> list[str]:
+    """Backends that declare a training adapter (:meth:`Backend.training_adapter`)."""
+    from ..backends import list_backends
+
+    return [info.name for info in list_backends()
+            if info.available and info.cls.training_adapter() is not None]
 
 
 def get_adapter(backend: str, variant: Optional[str] = None,
                 max_disp: Optional[int] = None) -> TrainingAdapter:
-    """The training adapter of ``backend`` (UsageError if it cannot be trained here)."""
-    if backend not in ADAPTERS:
-        if backend in TRAINABLE_BACKENDS:
-            raise UsageError(f"backend {backend} cannot be trained yet: its network is not in this "
-                             f"version (trainable now: {', '.join(sorted(set(ADAPTERS) - {'tiny'}))})")
+    """The training adapter of ``backend`` (UsageError if it cannot be trained here); ``tiny``
+    is the test network, which has no backend."""
+    from ..backends import get_backend_class
+
+    if backend == TinyAdapter.backend:
+        return TinyAdapter(variant=variant, max_disp=max_disp)
+    adapter = get_backend_class(backend).training_adapter()
+    if adapter is None:
         raise UsageError(f"backend {backend} is not trainable (trainable: "
-                         f"{', '.join(sorted(set(ADAPTERS) - {'tiny'}))})")
-    return ADAPTERS[backend](variant=variant, max_disp=max_disp)
+                         f"{', '.join(trainable_backends())})")
+    return adapter(variant=variant, max_disp=max_disp)
 
 
-__all__ = ["ADAPTERS", "GCNetAdapter", "PSMNetAdapter", "TRAINABLE_BACKENDS", "TinyAdapter",
-           "TinyStereoNet", "TrainOutputs", "TrainingAdapter", "get_adapter", "imagenet_normalize",
-           "standardize_batch"]
+__all__ = ["GCNetAdapter", "PSMNetAdapter", "TinyAdapter", "TinyStereoNet", "TrainOutputs",
+           "TrainingAdapter", "get_adapter", "trainable_backends"]

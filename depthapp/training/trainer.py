@@ -44,7 +44,7 @@ import torch
 from ..device import resolve_device
 from ..errors import Cancelled, DepthAppError, InputError, OutputExistsError, UsageError
 from ..io.atomic import atomic_path
-from ..jobs import CancelToken, Progress, ProgressCallback
+from ..jobs import CancelToken, Job, Progress, ProgressCallback
 from .data import (Augmentation, BatchMaker, JITTER_MODES, TeacherCache, iterate_batches,
                    parse_data_spec, validation_samples)
 from .evaluate import evaluate_samples
@@ -307,12 +307,18 @@ def stop_on_sigint(cancel: CancelToken, enabled: bool, notify: Callable[[str], N
 
 # ----------------------------------------------------------------------------- the trainer
 
+TRAINING_STAGE = "training"
+PREPARING_STAGE = "preparing data and network"
+
+
 class Trainer:
     """One training run; :meth:`run` trains, :meth:`finish` writes weights, card and record.
 
-    ``progress`` receives a :class:`~depthapp.jobs.Progress` per iteration (message: loss,
-    EPE); ``cancel`` stops the run after the current iteration with a checkpoint
-    (:class:`~depthapp.errors.Cancelled` is raised); ``notify`` gets one-line notes.
+    ``progress`` receives a :class:`~depthapp.jobs.Progress` per iteration (stage
+    "training", message: loss, EPE) and for the other phases (``stage`` names them: preparing
+    the data and the network, measuring the weights); ``cancel`` stops the run after the current
+    iteration with a checkpoint (:class:`~depthapp.errors.Cancelled` is raised); ``notify``
+    gets one-line notes.
     """
 
     def __init__(self, config: TrainConfig, progress: Optional[ProgressCallback] = None,
@@ -322,6 +328,8 @@ class Trainer:
         self.config = config
         self.progress = progress
         self.cancel = cancel or CancelToken()
+        # Reading the data and building (and loading) the network take a while on the CPU.
+        self.phase(PREPARING_STAGE, None)
         self.notes: list[str] = []
         self._notify = notify
         self.out = Path(config.out).expanduser()
@@ -390,6 +398,11 @@ class Trainer:
         self.notes.append(message)
         if self._notify:
             self._notify(message)
+
+    def phase(self, stage: str, total: Optional[int]) -> Job:
+        """A part of the run other than the iterations, reported as ``stage`` with ``total``
+        items (None: not countable); call ``step()`` on the returned job per item."""
+        return Job(total, self.progress, self.cancel, stage).start()
 
     def _prepare_folder(self) -> Optional[dict]:
         """Check the output folder; returns the checkpoint to resume from, if any."""
@@ -595,7 +608,7 @@ class Trainer:
         self._set_train_mode()
         started = time.perf_counter() - self.elapsed
         if self.progress:
-            self.progress(Progress(start, stop, self.elapsed, "starting"))
+            self.progress(Progress(start, stop, self.elapsed, "starting", TRAINING_STAGE))
         interrupted = False
         consistent = True
         try:
@@ -630,7 +643,7 @@ class Trainer:
                             message += f" epe {row['epe']:.2f}"
                         if row.get("val_epe") is not None:
                             message += f" val-epe {row['val_epe']:.2f}"
-                        self.progress(Progress(self.iteration, stop, self.elapsed, message))
+                        self.progress(Progress(self.iteration, stop, self.elapsed, message, TRAINING_STAGE))
                     if self.iteration % config.checkpoint_every == 0 and self.iteration < stop:
                         self.save_checkpoint()
                 if self.cancel.cancelled and self.iteration < stop:

@@ -8,7 +8,7 @@ from .cache import (ENV_INDEX, ENV_MODELS, ENV_OFFLINE, ResolvedWeights, VerifyR
                     auto_fetch_enabled, cached_path, distribution_archive, fetch, fetch_hint,
                     iter_records, load_checkpoint, models_dir, offline_forced, pending_fetch,
                     resolve_weights,
-                    set_auto_fetch, sha256_file, unpacked_distribution, verify)
+                    set_auto_fetch, set_fetch_progress, sha256_file, unpacked_distribution, verify)
 from .registry import (RECORDS, DistributionMember, LocalFile, PublishedMetric, Url,
                        WeightsRecord, get_record, records_for)
 
@@ -16,5 +16,5 @@ __all__ = ["DistributionMember", "ENV_INDEX", "ENV_MODELS", "ENV_OFFLINE", "Loca
            "PublishedMetric", "RECORDS", "ResolvedWeights", "Url", "VerifyResult", "WeightsRecord",
            "auto_fetch_enabled", "cached_path", "distribution_archive", "fetch", "fetch_hint",
            "get_record", "iter_records", "load_checkpoint", "models_dir", "offline_forced",
-           "pending_fetch", "records_for", "resolve_weights", "set_auto_fetch", "sha256_file",
+           "pending_fetch", "records_for", "resolve_weights", "set_auto_fetch", "set_fetch_progress", "sha256_file",
            "unpacked_distribution", "verify"]

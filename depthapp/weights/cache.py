@@ -33,7 +33,7 @@ import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 from ..errors import WeightsError
 from ..jobs import Progress, ProgressCallback
@@ -48,6 +48,7 @@ _TIMEOUT = 60.0
 _RETRIES = 3
 
 _auto_fetch = False
+_fetch_progress: Optional[Callable[[str], Optional[ProgressCallback]]] = None
 
 
 def set_auto_fetch(enabled: bool) -> None:
@@ -55,6 +56,14 @@ def set_auto_fetch(enabled: bool) -> None:
     unless ``--offline``; the library and the GUI leave it off and ask first)."""
     global _auto_fetch
     _auto_fetch = bool(enabled)
+
+
+def set_fetch_progress(factory: Optional[Callable[[str], Optional[ProgressCallback]]]) -> None:
+    """How a download the library starts by itself (a missing checkpoint a backend or training
+    needs) reports progress: ``factory(weights_id)`` gives the callback; None (the default)
+    shows nothing. The CLI installs a bar on stderr unless ``--quiet``."""
+    global _fetch_progress
+    _fetch_progress = factory
 
 
 def auto_fetch_enabled() -> bool:
@@ -435,10 +444,8 @@ def resolve_weights(spec: Optional[str], backend: str, default_id: Optional[str]
         if not result.ok:
             allowed = auto_fetch_enabled() if fetch_missing is None else fetch_missing
             if allowed and not offline_forced():
-                if progress is None and sys.stderr.isatty():
-                    from ..jobs import TerminalProgress
-
-                    progress = TerminalProgress(f"downloading weights {record.id}")
+                if progress is None and _fetch_progress is not None:
+                    progress = _fetch_progress(record.id)
                 return ResolvedWeights(fetch(record, progress=progress), record)
             _raise_for(result)
         return ResolvedWeights(result.path, record)

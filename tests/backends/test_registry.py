@@ -33,7 +33,7 @@ def test_registered_plugin_backend_runs_through_the_base_class(motorcycle):
     result = backend.compute(motorcycle)
     assert result.disparity.shape == (500, 741) and np.all(result.disparity == 2.5)
     assert result.parameters == {"value": 2.5} and "fill" in result.timings
-    with pytest.raises(UsageError, match="does not take --speed"):
+    with pytest.raises(UsageError, match="does not take speed"):
         create_backend("test-constant", speed=3)
 
 

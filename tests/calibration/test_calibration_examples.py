@@ -45,3 +45,17 @@ def test_depthapp_example_matches_the_opencv_one():
     for name in ("K1", "D1", "K2", "D2", "R", "T", "P1", "P2"):
         assert getattr(own, name) is not None, name
     assert 0.080 < own.baseline < 0.087
+
+
+def test_ros_camera_info_example_is_the_opencv_doc_rig():
+    """calib/ros_opencv_doc/{left,right}.yaml: the depthapp JSON example written by
+    ``write_ros_yaml``; read back (folder, left.yaml alone, or the comma pair) it is the same rig."""
+    reference = read_calibration(CALIB / "opencv_doc_chessboard.json")
+    folder = CALIB / "ros_opencv_doc"
+    for given in (folder, folder / "left.yaml", f"{folder / 'left.yaml'},{folder / 'right.yaml'}"):
+        calibration = read_calibration(given)
+        assert calibration.extra["format"] == "ros" and not calibration.rectified
+        assert calibration.image_size == (640, 480)
+        np.testing.assert_allclose(calibration.R, reference.R, atol=1e-12)
+        np.testing.assert_allclose(calibration.T, reference.T, atol=1e-12)
+        assert calibration.baseline == pytest.approx(0.0832, abs=1e-4)

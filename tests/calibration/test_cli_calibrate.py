@@ -27,7 +27,8 @@ def rig(chessboard_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("rig")
     code = main(["calibrate", "--left", str(chessboard_dir / "left[0-9]*.jpg"),
                  "--right", str(chessboard_dir / "right[0-9]*.jpg"), "--pattern", "9x6",
-                 "--square", "25", "--units", "mm", "--out", str(out / "rig.yaml")])
+                 "--square", "25", "--units", "mm", "--out", str(out / "rig.yaml"),
+                 "--ros-out", str(out / "ros")])
     assert code == 0
     return out
 
@@ -46,6 +47,23 @@ def test_calibrate_writes_both_formats_that_read_back(rig):
     for name in ("M1", "D1", "M2", "D2", "R", "T", "E", "F", "R1", "R2", "P1", "P2", "Q"):
         assert not storage.getNode(name).empty(), name
     storage.release()
+
+
+def test_calibrate_writes_ros_camera_info_yaml_that_reads_back_as_the_rig(rig):
+    """cameracalibrator's left.yaml/right.yaml hold K D R P per camera; depthapp rebuilds the
+    rig's R and T from them (R = R2^T R1, T = R2^T t) and rectifies with ROS's own R and P."""
+    reference = read_calibration(rig / "rig.json")
+    for given in (rig / "ros" / "left.yaml", f"{rig / 'ros' / 'left.yaml'},{rig / 'ros' / 'right.yaml'}",
+                  rig / "ros"):
+        from_ros = read_calibration(given)
+        assert from_ros.extra["format"] == "ros" and not from_ros.rectified
+        for name in ("K1", "D1", "K2", "D2", "R1", "R2", "P1", "P2"):
+            np.testing.assert_allclose(getattr(from_ros, name), getattr(reference, name),
+                                       rtol=1e-12, atol=1e-12, err_msg=name)
+        np.testing.assert_allclose(from_ros.R, reference.R, atol=1e-9)
+        np.testing.assert_allclose(from_ros.T, reference.T, atol=1e-9)
+    text = (rig / "ros" / "right.yaml").read_text()
+    assert "camera_name: right" in text and "distortion_model: plumb_bob" in text
 
 
 def test_calibrate_output_text(chessboard_dir, tmp_path, capsys):
@@ -172,3 +190,44 @@ def test_rectify_with_opencv_stereo_calib_files(chessboard_dir, tmp_path, capsys
     assert count > 30 and offset < 1.0
     rectified = read_calibration(tmp_path / "b" / "calibration.json")
     assert rectified.image_size == (640, 480)  # the estimate replaced by the real size
+
+
+def test_raw_bag_is_rectified_with_its_camera_info_like_the_raw_calibration(rig, chessboard_dir, tmp_path):
+    """A bag of raw images (image_raw) with cameracalibrator's camera_info: the camera loop
+    rectifies each pair exactly as the same rig read from depthapp's JSON does."""
+    pytest.importorskip("rosbags", reason="needs rosbags (pip install 'depthapp[ros]')")
+    from depthapp.calibration.rectify import Rectifier
+    from depthapp.calibration.ros import camera_infos_from_stereo
+    from depthapp.camera.loop import CameraLoop
+    from depthapp.backends import create_backend
+    from depthapp.robotics import messages
+    from depthapp.sources.bag import BagSource, effective_calibration
+    from depthapp.robotics.bags import BagWriter
+
+    ros_rig = read_calibration(rig / "ros")
+    infos = camera_infos_from_stereo(ros_rig, ("left", "right"))
+    names = ("01", "02")
+    with BagWriter(tmp_path / "raw", storage="sqlite3") as writer:
+        for index, name in enumerate(names):
+            t = 10_000_000_000 + index * 100_000_000
+            for side, info in zip(("left", "right"), infos):
+                image = read_rgb(chessboard_dir / f"{side}{name}.jpg")
+                writer.write(f"/cam/{side}/image_raw", messages.IMAGE, t,
+                             messages.image_message(writer.store, t, side, image))
+                writer.write(f"/cam/{side}/camera_info", messages.CAMERA_INFO, t,
+                             messages.camera_info_message(writer.store, t, info))
+    reference = Rectifier(read_calibration(rig / "rig.json"))
+    with BagSource(tmp_path / "raw") as source:
+        assert not source.topics.rectified and not source.calibration.rectified
+        loop = CameraLoop(source, create_backend("opencv-bm", max_disp=64), source.calibration)
+        for name, frame in zip(names, source):
+            pair = loop.prepare(frame)
+            left, right = reference.rectify_images(read_rgb(chessboard_dir / f"left{name}.jpg"),
+                                                   read_rgb(chessboard_dir / f"right{name}.jpg"))
+            np.testing.assert_array_equal(pair.left, left)
+            np.testing.assert_array_equal(pair.right, right)
+            assert pair.calibration.rectified
+        # cameracalibrator's YAML given for image_rect topics describes them through P
+        rect_topics = type(source.topics)("/cam/left/image_rect", "/cam/right/image_rect", None, None)
+        assert effective_calibration(ros_rig, None, rect_topics).rectified
+        assert not effective_calibration(ros_rig, None, source.topics).rectified

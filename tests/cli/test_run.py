@@ -128,3 +128,21 @@ def test_full_resolution_calibration_is_scaled_to_quarter_size_images(tmp_path, 
                  str(tmp_path / "calib.txt"), "--max-disp", "64", "--out", str(tmp_path / "o")]) == 0
     out = capsys.readouterr().out
     assert "scaled by 0.25" in out and "f=994.98px" in out
+
+
+def test_library_errors_name_parameters_and_the_cli_shows_flags(tmp_path, capsys):
+    from depthapp.backends import create_backend
+    from depthapp.errors import ParameterError
+
+    with pytest.raises(ParameterError, match=r"^max_disp must be 1\.\.16384, got -5$"):
+        create_backend("opencv-sgbm", max_disp=-5)
+    # issue 15: 0, negative and absurd ranges are usage errors (2), caught by the flag's type
+    assert main(["run", "--sample", "--backend", "opencv-sgbm", "--max-disp", "-5",
+                 "--out", str(tmp_path / "a")]) == 2
+    assert "argument --max-disp: must be 1..16384, got -5" in capsys.readouterr().err
+    assert main(["run", "--sample", "--backend", "opencv-sgbm", "--p1", "500", "--p2", "100",
+                 "--out", str(tmp_path / "b")]) == 2
+    assert "error: --p2 (100) must be larger than --p1 (500)" in capsys.readouterr().err
+    assert main(["run", "--sample", "--backend", "opencv-sgbm", "--block-size", "4",
+                 "--out", str(tmp_path / "c")]) == 2
+    assert "error: --block-size: 4 must be odd" in capsys.readouterr().err

@@ -24,6 +24,15 @@ def motorcycle_folder(tmp_path, motorcycle):
     return root
 
 
+def write_small_kitti(root, count, rng):
+    """``count`` 64x24 KITTI 2015 frames with random ground truth everywhere (no objects)."""
+    frames = []
+    for _ in range(count):
+        occ = rng.uniform(2, 14, size=(24, 64)).astype(np.float32)
+        frames.append({"occ": occ, "noc": occ, "obj": np.zeros(occ.shape, np.uint8)})
+    write_kitti2015(root, frames, rng)
+
+
 @pytest.mark.slow
 def test_eval_folder_with_opencv_sgbm_on_the_motorcycle_pair(tmp_path, motorcycle_folder, motorcycle, capsys):
     out = tmp_path / "run"
@@ -51,11 +60,7 @@ def test_eval_folder_with_opencv_sgbm_on_the_motorcycle_pair(tmp_path, motorcycl
 
 @pytest.mark.slow
 def test_predict_kitti_then_eval_predictions_equals_eval_backend(tmp_path, rng, capsys):
-    frames = []
-    for _ in range(2):
-        occ = rng.uniform(2, 14, size=(24, 64)).astype(np.float32)
-        frames.append({"occ": occ, "noc": occ, "obj": np.zeros(occ.shape, np.uint8)})
-    write_kitti2015(tmp_path / "kitti", frames, rng)
+    write_small_kitti(tmp_path / "kitti", 2, rng)
     base = ["--dataset", "kitti2015", "--root", str(tmp_path / "kitti")]
     backend = ["--backend", "opencv-sgbm", "--max-disp", "16", "--block-size", "3"]
     assert main(["predict", *base, *backend, "--out", str(tmp_path / "sub"), "--format", "kitti"]) == 0
@@ -110,3 +115,55 @@ def test_published_numbers_come_from_the_weights_record():
     assert "Pyramid Stereo Matching" in source and "test set" in source
     assert published_from_weights("psmnet-kitti2015", "middlebury") == ({}, "")
     assert published_from_weights("/some/checkpoint.tar", "kitti2015") == ({}, "")
+
+
+def test_eval_and_predict_show_progress_with_an_eta_on_stderr_and_quiet_hides_it(tmp_path, rng, capsys):
+    import re
+
+    write_small_kitti(tmp_path / "kitti", 3, rng)
+    base = ["--dataset", "kitti2015", "--root", str(tmp_path / "kitti"), "--backend", "opencv-sgbm",
+            "--max-disp", "16"]
+    assert main(["eval", *base, "--out", str(tmp_path / "a")]) == 0
+    assert main(["predict", *base, "--out", str(tmp_path / "p")]) == 0
+    captured = capsys.readouterr()
+    for command in ("eval", "predict"):
+        lines = [line for line in captured.err.splitlines() if line.startswith(f"{command} kitti2015 [")]
+        assert lines and re.search(r"3/3 100% elapsed \d\d:\d\d ETA 00:00", lines[-1]), captured.err
+        assert f"{command} kitti2015 [" not in captured.out
+    assert main(["eval", *base, "--out", str(tmp_path / "b"), "--quiet"]) == 0
+    assert main(["predict", *base, "--out", str(tmp_path / "q"), "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == "" and "d1_all" in captured.out
+
+
+@pytest.mark.network
+def test_mccnn_accurate_from_the_eval_runner_equals_the_cli_pixel_for_pixel(tmp_path, motorcycle):
+    """The issue-16 bug: the eval runner ran the accurate MC-CNN checkpoint with the fast
+    settings (it passed every declared default). ``depthapp predict`` (the eval runner) and
+    ``depthapp run`` must now give the same disparities, bit for bit, on a small real crop."""
+    import cv2
+
+    from depthapp.io import read_pfm
+    from depthapp.weights import fetch
+
+    fetch("mccnn-accurate-middlebury")
+    left, right = (cv2.resize(image, (185, 125), interpolation=cv2.INTER_AREA)[50:82, 60:124]
+                   for image in (motorcycle.left, motorcycle.right))
+    root = tmp_path / "crop"
+    write_image(root / "left" / "crop.png", left)
+    write_image(root / "right" / "crop.png", right)
+    backend = ["--backend", "mccnn", "--weights", "mccnn-accurate-middlebury", "--max-disp", "16",
+               "--device", "cpu", "--offline"]
+    pair = [str(root / "left" / "crop.png"), str(root / "right" / "crop.png")]
+    assert main(["run", *pair, *backend, "--out", str(tmp_path / "run")]) == 0
+    assert main(["predict", "--dataset", "folder", "--root", str(root), *backend,
+                 "--out", str(tmp_path / "predict"), "--format", "pfm"]) == 0
+    from_cli = read_pfm(tmp_path / "run" / "disparity.pfm")
+    [predicted] = list((tmp_path / "predict").rglob("*.pfm"))
+    np.testing.assert_array_equal(read_pfm(predicted), from_cli)
+    # the fast settings give other disparities here, so the comparison above can fail
+    fast = ["--cbca-distance", "0", "--cbca-intensity", "0", "--cbca-before", "0", "--cbca-after", "0",
+            "--p1", "2.3", "--p2", "24.3", "--sgm-q1", "4", "--sgm-vertical", "1.5",
+            "--sgm-intensity", "0.08", "--blur-sigma", "6"]
+    assert main(["run", *pair, *backend, *fast, "--out", str(tmp_path / "fast")]) == 0
+    assert not np.array_equal(read_pfm(tmp_path / "fast" / "disparity.pfm"), from_cli)

@@ -3,7 +3,11 @@ import pytest
 import torch
 
 from depthapp.backends import Backend, register_backend
-from depthapp.export.spec import ExportSpec, IMAGENET_MEAN, IMAGENET_STD
+from depthapp.export.spec import ExportSpec
+from depthapp.preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
+
+TINY_PREPROCESSING = Preprocessing("mean_std", IMAGENET_MEAN, IMAGENET_STD, pad_multiple=16,
+                                   pad_mode="top_right")
 
 
 class TinyStereoNet(torch.nn.Module):
@@ -33,7 +37,6 @@ class TinyExportable(Backend):
     name = "test-tiny-net"
     description = "tiny learned net for export tests"
     learned = True
-    exportable = True
     default_max_disp = 8
     disparity_multiple = 1
 
@@ -43,19 +46,15 @@ class TinyExportable(Backend):
 
     def export_spec(self, height, width):
         return ExportSpec(module=self.network, input_kind="rgb", input_names=("left", "right"),
-                          output_name="disparity", pad_multiple=16, pad_mode="top_right",
+                          output_name="disparity", preprocessing=TINY_PREPROCESSING,
                           max_disp=self.max_disp, backend=self.name, weights_id="tiny-random")
 
     def _compute(self, pair, timer, cancel):
-        from depthapp.export.exporter import crop_output
-        from depthapp.export.spec import padded_size, prepare_rgb
-
-        ph, pw = padded_size(pair.height, pair.width, 16)
-        left = torch.from_numpy(prepare_rgb(pair.left, IMAGENET_MEAN, IMAGENET_STD, ph, pw, "top_right"))
-        right = torch.from_numpy(prepare_rgb(pair.right, IMAGENET_MEAN, IMAGENET_STD, ph, pw, "top_right"))
+        left, padding = TINY_PREPROCESSING.prepare(pair.left)
+        right, _ = TINY_PREPROCESSING.prepare(pair.right)
         with torch.inference_mode():
-            out = self.network(left, right).numpy()
-        return crop_output(out, pair.height, pair.width, ph, pw, "top_right")[0]
+            out = self.network(torch.from_numpy(left), torch.from_numpy(right)).numpy()
+        return padding.unpad(out)[0]
 
 
 class StatefulNet(TinyStereoNet):

@@ -1,5 +1,9 @@
 """Export framework on a small real network: parity, metadata, the onnx backend, failure path."""
 
+import re
+import subprocess
+import sys
+
 import numpy as np
 import onnx
 import pytest
@@ -68,9 +72,15 @@ def test_classical_backends_cannot_be_exported(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_a_dynamic_export_is_also_verified_at_another_size(tmp_path, tiny_backend):
-    report = export_backend("test-tiny-net", None, "onnx", 50, 70, tmp_path / "dynamic.onnx",
-                            dynamic=True, log=lambda s: None)
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = export_backend("test-tiny-net", None, "onnx", 50, 70, tmp_path / "dynamic.onnx",
+                                dynamic=True, log=lambda s: None)
     assert report.max_abs_diff < 0.05 and report.metadata["depthapp.padded_width"] == "dynamic"
+    # torch.onnx's note that both inputs share the height and width axes is no user's business.
+    assert not [str(w.message) for w in caught if issubclass(w.category, (UserWarning, FutureWarning))]
     # A graph fixed to the export size passes there, so only the second size can catch it.
     with pytest.raises(ExportVerificationError, match=r"returns 64x64 for a 96x80 input .*removed"):
         export_backend("test-tiny-fixed-size", None, "onnx", 50, 60, tmp_path / "fixed.onnx",
@@ -82,3 +92,35 @@ def test_dynamic_is_refused_for_traced_formats(tmp_path, tiny_backend):
     with pytest.raises(UsageError, match="--dynamic is supported for --format onnx only"):
         export_backend("test-tiny-net", None, "pt2", 50, 70, tmp_path / "m.pt2", dynamic=True)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_export_shows_each_stage_with_an_eta_and_quiet_hides_them(tmp_path, tiny_backend, capsys):
+    argv = ["export", "--backend", "test-tiny-net", "--format", "torchscript", "--height", "40",
+            "--width", "60"]
+    assert main(argv + ["--out", str(tmp_path / "a.pt")]) == 0
+    captured = capsys.readouterr()
+    stages = [line.split(" [")[0] for line in captured.err.splitlines()]
+    assert stages == ["export test-tiny-net torchscript: " + stage for stage in (
+        "loading the network", "exporting", "verifying: torch on the sample",
+        "verifying: the export on the sample", "done")], captured.err
+    assert all(re.search(r"ETA (\d\d:\d\d|--:--)", line) for line in captured.err.splitlines())
+    assert re.search(r"ETA \d\d:\d\d", captured.err.splitlines()[2])
+    assert captured.out.startswith("exporting test-tiny-net") and "verified:" in captured.out
+    assert main(argv + ["--out", str(tmp_path / "b.pt"), "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == "" and "verified:" in captured.out
+
+
+@pytest.mark.slow
+def test_a_successful_onnx_export_prints_progress_and_no_third_party_warning(tmp_path):
+    """In a fresh process, where torch.onnx registers its operators (and warns about the
+    missing torchvision ones) on first use."""
+    out = tmp_path / "features.onnx"
+    process = subprocess.run([sys.executable, "-m", "depthapp", "export", "--backend", "mccnn",
+                              "--format", "onnx", "--height", "32", "--width", "48", "--offline",
+                              "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert process.returncode == 0, process.stderr
+    lines = process.stderr.splitlines()
+    assert lines and all(line.startswith("export mccnn onnx: ") for line in lines), process.stderr
+    assert any(re.search(r"ETA \d\d:\d\d", line) for line in lines)
+    assert "verified:" in process.stdout and out.is_file()

@@ -20,6 +20,7 @@ def write_abs_difference_model(path):
     from onnx import TensorProto, helper
 
     from depthapp.export.spec import ExportSpec, metadata_of
+    from depthapp.preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 
     images = [helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, 3, "h", "w"])
               for name in ("left", "right")]
@@ -31,7 +32,8 @@ def write_abs_difference_model(path):
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     spec = ExportSpec(module=None, input_kind="rgb", input_names=("left", "right"),
-                      output_name="disparity", pad_multiple=16, backend="test-abs-difference")
+                      output_name="disparity", backend="test-abs-difference",
+                      preprocessing=Preprocessing("mean_std", IMAGENET_MEAN, IMAGENET_STD, pad_multiple=16))
     for key, value in metadata_of(spec, 64, 64, dynamic=True, fp16=False, export_format="onnx").items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
@@ -40,7 +42,7 @@ def write_abs_difference_model(path):
 
 
 def expected_abs_difference(pair):
-    from depthapp.export.spec import IMAGENET_STD  # the means cancel in the difference
+    from depthapp.preprocessing import IMAGENET_STD  # the means cancel in the difference
 
     scale = 255.0 * np.asarray(IMAGENET_STD, np.float32)
     difference = (pair.left.astype(np.float32) - pair.right.astype(np.float32)) / scale

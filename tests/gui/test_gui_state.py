@@ -170,7 +170,8 @@ def test_backend_errors_become_error_events(state):
     state.set_parameter("p1", 500)
     state.set_parameter("p2", 100)
     state.compute()
-    assert errors.events and "--p2 (100) must be larger than --p1 (500)" in errors.events[0][2]
+    assert errors.events and "p2 (100) must be larger than p1 (500)" in errors.events[0][2]
+    assert "--p2" not in errors.events[0][2]  # the viewer names parameters, not CLI flags
     assert not state.busy and PRIMARY not in state.outputs
 
 
@@ -338,7 +339,6 @@ def test_compare_mode_runs_both_backends(state):
 
 
 def test_sgm_backend_through_the_viewer(state):
-    pytest.importorskip("depthapp.backends.sgm", reason="the sgm backend module is not in this tree")
     state.set_backend("sgm")
     state.apply_preset("fast")
     state.compute()
@@ -387,3 +387,21 @@ def test_score_counts_missing_predictions_as_bad():
     assert metrics.bad_all == pytest.approx(200 / 3)  # missing + 4 px error
     assert metrics.bad_filled == pytest.approx(50.0)
     assert metrics.epe == pytest.approx(2.25)
+
+
+def test_a_learned_backend_reports_each_stage_with_its_share_and_eta(motorcycle_session):
+    """The viewer's compute requests get the backends' stage progress (the same hook as the CLI):
+    the status bar shows the stage, the share done and the ETA."""
+    import re
+
+    from depthapp.data import StereoPair
+    from depthapp.gui.state import ComputeRequest
+
+    pair = StereoPair(np.ascontiguousarray(motorcycle_session.left[200:264, 300:396]),
+                      np.ascontiguousarray(motorcycle_session.right[200:264, 300:396]), name="crop")
+    stages = []
+    ComputeRequest(1, PRIMARY, pair, "mccnn", {}, device="cpu", max_disp=16).run(stages.append)
+    assert stages[:3] == ["prepare pair", "load mccnn", "features"], stages
+    with_eta = [s for s in stages if re.fullmatch(r"[a-z -]+ \(\d+ %, ETA \d\d:\d\d\)", s)]
+    assert [s.split(" (")[0] for s in with_eta][:2] == ["cost volume", "sgm"], stages
+    assert stages[-1] == "done (100 %, ETA 00:00)"

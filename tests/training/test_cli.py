@@ -87,7 +87,14 @@ def test_adapt_to_camera_lowers_the_photometric_error(tmp_path):
     assert result.after < 0.9 * result.before, result.summary()
     # One held-out pair after 60 steps from a random network says little; it is reported.
     assert result.before_heldout > 0 and result.after_heldout > 0
-    assert updates[-1].done == 60 and "loss" in updates[-1].message
+    training = [update for update in updates if update.stage == "training"]
+    assert training[-1].done == 60 and "loss" in training[-1].message
+    # Every phase reports progress, in order: nothing runs silently before or after training.
+    stages = list(dict.fromkeys(update.stage for update in updates))
+    assert stages == ["preparing data and network", "photometric error before", "training",
+                      "photometric error after", "measuring the saved weights"]
+    before = [update for update in updates if update.stage == "photometric error before"]
+    assert [update.done for update in before] == [0, 1, 2, 3, 4, 5, 6] and before[-1].total == 6
     card = (tmp_path / "adapted" / "MODEL_CARD.md").read_text()
     assert "Adaptation to the user's camera" in card and "(held out)" in card
     training_ids = (tmp_path / "adapted" / "adapt_training_ids.txt").read_text().split()
@@ -144,3 +151,46 @@ def test_psmnet_training_outputs_are_the_network_and_differentiable():
         outputs = adapter.train_outputs(model, *prepared)
         torch.testing.assert_close(outputs.final, model(*prepared))
     assert outputs.weights == [0.5, 0.7, 1.0] and len(outputs.disparities) == 3
+
+
+def _progress_stages(stderr: str, description: str) -> list[str]:
+    """The stages of the progress lines of ``description`` on stderr, in order of appearance."""
+    lines = [line for line in stderr.splitlines() if line.startswith(description + ": ")]
+    return list(dict.fromkeys(line[len(description) + 2:].split(" [")[0].split(":")[0] for line in lines))
+
+
+@pytest.mark.slow
+def test_train_and_adapt_commands_show_every_phase_with_an_eta_and_quiet_hides_them(tmp_path, capsys):
+    import re
+
+    train = ["train", "--backend", "tiny", "--max-disp", "24", "--crop", "48x96", "--data", "synthetic:2",
+             "--iters", "2", "--threads", "1", "--eval-pairs", "1", "--val-pairs", "0", "--no-motorcycle"]
+    assert main(train + ["--out", str(tmp_path / "trained")]) == 0
+    captured = capsys.readouterr()
+    assert _progress_stages(captured.err, "train tiny") == [
+        "preparing data and network", "training", "measuring the saved weights"], captured.err
+    assert re.search(r"train tiny: training \[.*\] 2/2 100% elapsed \d\d:\d\d ETA 00:00", captured.err)
+    assert "weights:" in captured.out and "train tiny" not in captured.out
+
+    for index in range(2):
+        sample = generate(index + 40, height=48, width=96, max_disparity=20.0)
+        write_image(tmp_path / "camera" / "left" / f"{index:02d}.png", to_uint8(sample.left))
+        write_image(tmp_path / "camera" / "right" / f"{index:02d}.png", to_uint8(sample.right))
+    adapt = ["adapt", "--backend", "tiny", "--weights", str(tmp_path / "trained" / "weights.pt"),
+             "--data", f"folder:{tmp_path / 'camera'}", "--max-disp", "24", "--crop", "48x96",
+             "--iters", "2", "--threads", "1"]
+    assert main(adapt + ["--out", str(tmp_path / "adapted")]) == 0
+    captured = capsys.readouterr()
+    assert _progress_stages(captured.err, "adapt tiny") == [
+        "preparing data and network", "photometric error before", "training",
+        "photometric error after", "measuring the saved weights"], captured.err
+    # The two pairs and the Motorcycle measured before training, counted with an ETA.
+    assert re.search(r"adapt tiny: photometric error before \[.*\] 3/3 100% elapsed \d\d:\d\d ETA 00:00",
+                     captured.err)
+    assert "photometric error on your 2 pairs" in captured.out
+
+    assert main(train + ["--out", str(tmp_path / "trained-quietly"), "--quiet"]) == 0
+    assert main(adapt + ["--out", str(tmp_path / "adapted-quietly"), "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert not re.search(r"^(train|adapt) tiny", captured.err, re.MULTILINE), captured.err
+    assert "photometric error on your 2 pairs" in captured.out

@@ -54,3 +54,37 @@ def test_fetch_errors_are_one_line_with_exit_codes(tmp_path, monkeypatch, capsys
     assert err.count("\n") == 1 and "depthapp weights fetch psmnet-kitti2015" in err
     assert main(["weights", "verify", "psmnet-kitti2015"]) == 1
     assert "MISSING" in capsys.readouterr().out
+
+
+def test_fetch_and_the_download_a_run_starts_show_progress_on_stderr_unless_quiet(mccnn_wheel_index, tmp_path, capsys):
+    import re
+
+    import numpy as np
+
+    from depthapp.io import write_image
+    from depthapp.sample import load_sample
+
+    assert main(["weights", "fetch", "mccnn-fast-middlebury"]) == 0
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.startswith("downloading mccnn-fast-middlebury [")]
+    assert lines and re.search(r"100% elapsed \d\d:\d\d ETA 00:00 KiB$", lines[-1]), captured.err
+    assert "(sha256 ok)" in captured.out
+
+    shutil.rmtree(tmp_path / "cache")
+    assert main(["weights", "fetch", "mccnn-fast-middlebury", "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == "" and "(sha256 ok)" in captured.out
+
+    # `run` fetches a missing checkpoint itself, with the same bar (and none under --quiet).
+    pair = load_sample()
+    for side, image in (("left", pair.left), ("right", pair.right)):
+        write_image(tmp_path / f"{side}.png", np.ascontiguousarray(image[200:248, 300:364]))
+    run = ["run", str(tmp_path / "left.png"), str(tmp_path / "right.png"), "--backend", "mccnn",
+           "--max-disp", "16"]
+    shutil.rmtree(tmp_path / "cache")
+    assert main(run + ["--out", str(tmp_path / "a")]) == 0
+    err = capsys.readouterr().err
+    assert re.search(r"^downloading weights mccnn-fast-middlebury \[.*100%", err, re.MULTILINE), err
+    shutil.rmtree(tmp_path / "cache")
+    assert main(run + ["--out", str(tmp_path / "b"), "--quiet"]) == 0
+    assert capsys.readouterr().err == ""

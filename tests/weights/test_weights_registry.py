@@ -3,12 +3,8 @@ SHA-256, and every error path a user can hit (corrupted file, offline, unknown i
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import http.server
 import re
 import shutil
-import threading
 from pathlib import Path
 
 import pytest
@@ -144,33 +140,12 @@ def test_user_checkpoint_path_is_used_as_given(tmp_path):
         resolve_weights(str(tmp_path / "nope.pt"), "psmnet", "psmnet-kitti2015")
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
 @pytest.mark.network
-def test_fetch_from_a_plain_html_index_with_progress(tmp_path, monkeypatch, fetched):
+def test_fetch_from_a_plain_html_index_with_progress(fetched, mccnn_wheel_index):
     """A PEP 503 index (HTML, no JSON API) on a loopback server, as a mirror would serve it."""
     record = RECORDS[SMALL_ID]
-    wheel = weights_cache.distributions_dir() / record.source.filename
-    served = tmp_path / "served"
-    (served / "mccnn").mkdir(parents=True)
-    shutil.copy(wheel, served / wheel.name)
-    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
-    (served / "mccnn" / "index.html").write_text(
-        f'<html><body><a href="../{wheel.name}#sha256={digest}">{wheel.name}</a></body></html>')
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(served)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        monkeypatch.setenv("DEPTHAPP_INDEX_URL", f"http://127.0.0.1:{server.server_address[1]}")
-        monkeypatch.setenv("DEPTHAPP_MODELS", str(tmp_path / "cache"))
-        reports: list[Progress] = []
-        path = fetch(SMALL_ID, progress=reports.append)
-    finally:
-        server.shutdown()
-        server.server_close()
+    wheel = mccnn_wheel_index
+    reports: list[Progress] = []
+    path = fetch(SMALL_ID, progress=reports.append)
     assert sha256_file(path) == record.sha256
     assert reports and reports[-1].done == reports[-1].total == wheel.stat().st_size >> 10

@@ -22,9 +22,12 @@ from ...device import available_memory_bytes
 from ...errors import InputError, WeightsError
 from ...jobs import CancelToken
 from ...params import Parameter
+from ...preprocessing import Preprocessing
 from ...timing import StageTimer
 from ..base import Backend
 
+# Scale-free (any input range); the padding multiple is each network's.
+STANDARDISED_RGB = Preprocessing("standardise", pad_mode="top_left")
 NO_WEIGHTS_HINT = "train it (depthapp train) or pass --weights PATH"
 
 SCALE_PARAMETER = Parameter(
@@ -50,34 +53,13 @@ def tracing() -> bool:
     return bool(torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.compiler.is_exporting())
 
 
-def standardize(image: np.ndarray):
+def standardize(image: np.ndarray, preprocessing: Optional[Preprocessing] = None):
     """``(H, W, 3)`` RGB (uint8 0..255 or float) -> float32 tensor ``(1, 3, H, W)``, each
     channel standardised over the image ((x - mean) / std), as GA-Net's predict.py does."""
     import torch
 
     rgb = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)
-    mean = rgb.mean(dim=(1, 2), keepdim=True)
-    std = rgb.std(dim=(1, 2), keepdim=True)
-    # A flat channel (std 0) carries no texture; dividing by 1 keeps it finite instead of NaN.
-    return ((rgb - mean) / torch.where(std > 0, std, torch.ones_like(std))).unsqueeze(0)
-
-
-def padded_size(height: int, width: int, multiple: int) -> tuple[int, int]:
-    return (int(math.ceil(height / multiple) * multiple), int(math.ceil(width / multiple) * multiple))
-
-
-def pad_top_left(image, multiple: int):
-    """Zero-pad ``(N, C, H, W)`` at the top and the left up to a multiple of ``multiple``
-    (GA-Net's convention: the bottom-right corner keeps the image). Returns the padded tensor
-    and ``(top, left)`` so :func:`crop_top_left` undoes it exactly."""
-    import torch.nn.functional as F
-
-    height, width = image.shape[-2:]
-    target_h, target_w = padded_size(height, width, multiple)
-    top, left = target_h - height, target_w - width
-    if top or left:
-        image = F.pad(image, (left, 0, top, 0))
-    return image, (top, left)
+    return (preprocessing or STANDARDISED_RGB).normalise(rgb).unsqueeze(0)
 
 
 def resize(image, size: tuple[int, int]):
@@ -87,12 +69,6 @@ def resize(image, size: tuple[int, int]):
     if tuple(image.shape[-2:]) == tuple(size):
         return image
     return F.interpolate(image, size, mode="bilinear", align_corners=False)
-
-
-def crop_top_left(array, padding: tuple[int, int]):
-    """Undo :func:`pad_top_left` on the last two dimensions."""
-    top, left = padding
-    return array[..., top:, left:]
 
 
 def strip_checkpoint(checkpoint: dict) -> dict:
@@ -197,16 +173,15 @@ class ExportWrapper:
     """Builds the module ``depthapp export`` traces (see :meth:`CostVolumeBackend.export_spec`)."""
 
     @staticmethod
-    def build(network, size: tuple[int, int], scaled: tuple[int, int], multiple: int,
-              exporter_padded: tuple[int, int]):
-        import torch
+    def build(network, size: tuple[int, int], scaled: tuple[int, int], inner: Preprocessing,
+              outer: Preprocessing):
+        """``inner``: the backend's preparation (in the graph); ``outer``: the exporter's."""
         import torch.nn.functional as F
         from torch import nn
 
         height, width = size
-        outer_h, outer_w = exporter_padded
-        inner_h, inner_w = padded_size(*scaled, multiple)
-        top, left = inner_h - scaled[0], inner_w - scaled[1]
+        outer_h, outer_w = outer.padded_size(height, width)
+        inner_padding = inner.padding(*scaled)
 
         class StandardisedPairNetwork(nn.Module):
             """Raw RGB (0..255) ``(1, 3, Hp, Wp)`` views, zero-padded at the top and right to
@@ -221,14 +196,11 @@ class ExportWrapper:
 
             def prepared(self, image):
                 valid = image[:, :, outer_h - height:, :width]
-                mean = valid.mean(dim=(2, 3), keepdim=True)
-                std = valid.std(dim=(2, 3), keepdim=True)
-                valid = resize((valid - mean) / torch.where(std > 0, std, torch.ones_like(std)), scaled)
-                return F.pad(valid, (left, 0, top, 0))
+                return inner.pad(resize(inner.normalise(valid), scaled))[0]
 
             def forward(self, left_view, right_view):
-                disparity = self.network(self.prepared(left_view), self.prepared(right_view))
-                disparity = disparity[:, top:, left:]
+                disparity = inner_padding.unpad(self.network(self.prepared(left_view),
+                                                             self.prepared(right_view)))
                 if tuple(scaled) != (height, width):
                     disparity = resize(disparity[:, None], (height, width))[:, 0] * (width / scaled[1])
                 return F.pad(disparity, (0, outer_w - width, outer_h - height, 0))
@@ -239,17 +211,16 @@ class ExportWrapper:
 class CostVolumeBackend(Backend):
     """A network that maps a standardised, padded pair to disparity and a probability volume.
 
-    Subclasses set ``architecture`` and ``input_multiple`` and implement :meth:`build_model`
-    and :meth:`estimate_bytes`. The model's ``infer(left, right)`` takes ``(1, 3, H, W)``
-    tensors whose sides are multiples of ``input_multiple`` and returns disparity
+    Subclasses set ``architecture`` and ``preprocessing`` (its padding multiple) and implement
+    :meth:`build_model` and :meth:`estimate_bytes`. The model's ``infer(left, right)`` takes
+    ``(1, 3, H, W)`` tensors prepared by ``preprocessing`` and returns disparity
     ``(1, H, W)`` and confidence ``(1, H, W)`` (the probability of the most likely level).
     """
 
     learned: ClassVar[bool] = True
-    exportable: ClassVar[bool] = True
     supports_cuda: ClassVar[bool] = True
     architecture: ClassVar[str] = ""
-    input_multiple: ClassVar[int] = 1
+    preprocessing: ClassVar[Preprocessing] = STANDARDISED_RGB
 
     def __init__(self, max_disp: Optional[int] = None, device: str = "auto",
                  weights: Optional[str] = None, offline: bool = False, **params: Any):
@@ -315,7 +286,7 @@ class CostVolumeBackend(Backend):
         return None if free is None else int(0.9 * free)
 
     def estimate_memory(self, height: int, width: int) -> int:
-        return self.estimate_bytes(*padded_size(*self.network_size(height, width), self.input_multiple))
+        return self.estimate_bytes(*self.preprocessing.padded_size(*self.network_size(height, width)))
 
     def check_memory(self, pair: StereoPair) -> None:
         """Refuse, before any work, a pair that would not fit (InputError with the numbers)."""
@@ -342,12 +313,13 @@ class CostVolumeBackend(Backend):
         standardisation and padding rules inside the graph, for ``height x width`` images."""
         from ...export.spec import ExportSpec
 
-        module = ExportWrapper.build(self.export_network(), (height, width), self.network_size(height, width),
-                                     self.input_multiple, padded_size(height, width, self.input_multiple))
+        raw_rgb = Preprocessing("mean_std", mean=(0.0, 0.0, 0.0), std=(1 / 255,) * 3,
+                                pad_multiple=self.preprocessing.pad_multiple, pad_mode="top_right")
+        module = ExportWrapper.build(self.export_network(), (height, width),
+                                     self.network_size(height, width), self.preprocessing, raw_rgb)
         record = self.resolved_weights.record
         return ExportSpec(module=module.eval(), input_kind="rgb", input_names=("left", "right"),
-                          output_name="disparity", pad_multiple=self.input_multiple,
-                          pad_mode="top_right", mean=(0.0, 0.0, 0.0), std=(1 / 255,) * 3,
+                          output_name="disparity", preprocessing=raw_rgb,
                           max_disp=self.max_disp, dynamic_size=False, backend=self.name,
                           weights_id=record.id if record else "",
                           weights_sha256=record.sha256 if record else "",
@@ -360,8 +332,8 @@ class CostVolumeBackend(Backend):
 
         scaled = self.network_size(pair.height, pair.width)
         with timer("prepare"):
-            left, padding = pad_top_left(resize(standardize(pair.left), scaled), self.input_multiple)
-            right, _ = pad_top_left(resize(standardize(pair.right), scaled), self.input_multiple)
+            left, padding = self.preprocessing.pad(resize(standardize(pair.left, self.preprocessing), scaled))
+            right, _ = self.preprocessing.pad(resize(standardize(pair.right, self.preprocessing), scaled))
             left, right = left.to(self.device), right.to(self.device)
         cancel.raise_if_cancelled()
         # Cancellation between any two layers: a CPU inference takes minutes.
@@ -374,8 +346,7 @@ class CostVolumeBackend(Backend):
             for hook in hooks:
                 hook.remove()
         with timer("finish"), torch.inference_mode():
-            disparity = crop_top_left(disparity, padding)
-            confidence = crop_top_left(confidence, padding)
+            disparity, confidence = padding.unpad(disparity), padding.unpad(confidence)
             if scaled != (pair.height, pair.width):
                 size = (pair.height, pair.width)
                 disparity = resize(disparity[:, None], size)[:, 0] * (pair.width / scaled[1])

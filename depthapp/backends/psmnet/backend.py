@@ -20,25 +20,15 @@ from ...device import available_memory_bytes
 from ...errors import InputError, WeightsError
 from ...jobs import CancelToken
 from ...params import Parameter
+from ...preprocessing import PSMNET_OFFICIAL, Preprocessing
 from ...timing import StageTimer
 from .. import register_backend
 from ..base import Backend
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-PAD_MULTIPLE = 16
-MIN_SIZE = 256
 DEFAULT_WEIGHTS = "psmnet-kitti2015"
 
 _models: dict[tuple[str, str, int, bool], object] = {}
 _models_lock = threading.Lock()
-
-
-def padded_size(height: int, width: int) -> tuple[int, int]:
-    """The network input size for an ``height x width`` image (official multiple-of-16 rule)."""
-    def up(n: int) -> int:
-        return max(MIN_SIZE, int(math.ceil(n / PAD_MULTIPLE)) * PAD_MULTIPLE)
-    return up(height), up(width)
 
 
 def estimate_memory_bytes(height: int, width: int, max_disp: int, half: bool = False) -> int:
@@ -57,28 +47,14 @@ def estimate_memory_bytes(height: int, width: int, max_disp: int, half: bool = F
     return int(volume_bytes + full + 64 * height * width * 4)
 
 
-def _available_memory(device: str) -> Optional[int]:
-    if device.startswith("cuda"):
-        import torch
-
-        index = torch.device(device)
-        free, _ = torch.cuda.mem_get_info(index)
-        # memory this process's caching allocator holds but does not use is available too
-        cached = torch.cuda.memory_reserved(index) - torch.cuda.memory_allocated(index)
-        return int(free + cached)
-    return available_memory_bytes("cpu")
-
-
-def prepare_image(image: np.ndarray):
-    """``(H, W, 3)`` RGB (uint8, or float in [0, 1]) -> ``(3, H, W)`` ImageNet-normalised float32
+def prepare_image(image: np.ndarray, preprocessing: Preprocessing = PSMNET_OFFICIAL):
+    """``(H, W, 3)`` RGB (uint8, or float in [0, 1]) -> ``(3, H, W)`` normalised float32
     tensor, with the operations of torchvision's ToTensor + Normalize."""
     import torch
 
     tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
     tensor = tensor.float().div(255) if image.dtype == np.uint8 else tensor.float()
-    mean = torch.as_tensor(IMAGENET_MEAN, dtype=torch.float32)[:, None, None]
-    std = torch.as_tensor(IMAGENET_STD, dtype=torch.float32)[:, None, None]
-    return tensor.sub(mean).div(std)
+    return preprocessing.normalise(tensor)
 
 
 def load_model(path: str, label: str, device: str, max_disp: int, channels_last: bool = False):
@@ -116,7 +92,8 @@ class PSMNetBackend(Backend):
     disparity_multiple = 16
     supports_cuda = True
     learned = True
-    exportable = True
+    default_weights = DEFAULT_WEIGHTS
+    preprocessing = PSMNET_OFFICIAL  # of a checkpoint file outside the registry
     parameters = (
         Parameter("scale", "float", 1.0, "run the network on the pair resized by this factor; "
                   "disparities are rescaled to the input size (for inputs too large for memory)",
@@ -131,6 +108,9 @@ class PSMNetBackend(Backend):
                   "exceeds this many GiB; 0 = the free memory of the device", 0.0, 1024.0),
     )
     presets = {"fast": {"scale": 0.5}}
+    # Measured with `depthapp run --sample --backend psmnet` (741x500, 192 levels, 2 CPU cores).
+    stage_shares = {"load": 1.0, "prepare": 0.3, "features": 22.5, "cost volume": 3.0,
+                    "aggregation": 67.0, "regression": 6.0}
 
     def __init__(self, max_disp: Optional[int] = None, device: str = "auto",
                  weights: Optional[str] = None, offline: bool = False, **params):
@@ -143,6 +123,9 @@ class PSMNetBackend(Backend):
         self.resolved_weights = resolve_weights(weights, self.name, DEFAULT_WEIGHTS,
                                                 fetch_missing=False if offline else None)
         self.weights = weights or DEFAULT_WEIGHTS
+        record = self.resolved_weights.record
+        if record is not None and record.preprocessing is not None:
+            self.preprocessing = record.preprocessing
 
     @classmethod
     def weights_max_disp(cls, weights: Optional[str]) -> Optional[int]:
@@ -151,12 +134,18 @@ class PSMNetBackend(Backend):
         record = RECORDS.get(weights or DEFAULT_WEIGHTS)
         return record.max_disp if record is not None else None
 
+    @classmethod
+    def training_adapter(cls):
+        from ...training.models import PSMNetAdapter
+
+        return PSMNetAdapter
+
     def network_size(self, height: int, width: int) -> tuple[int, int, int, int]:
         """``(scaled_h, scaled_w, padded_h, padded_w)`` for an input of ``height x width``."""
         scale = float(self.params["scale"])
         scaled_h = max(1, int(round(height * scale))) if scale != 1.0 else height
         scaled_w = max(1, int(round(width * scale))) if scale != 1.0 else width
-        return (scaled_h, scaled_w) + padded_size(scaled_h, scaled_w)
+        return (scaled_h, scaled_w) + self.preprocessing.padded_size(scaled_h, scaled_w)
 
     def estimate_memory(self, height: int, width: int) -> int:
         _, _, padded_h, padded_w = self.network_size(height, width)
@@ -169,7 +158,7 @@ class PSMNetBackend(Backend):
         _, _, padded_h, padded_w = self.network_size(height, width)
         needed = self.estimate_memory(height, width)
         limit_gb = float(self.params["memory_limit_gb"])
-        limit = int(limit_gb * 2**30) if limit_gb > 0 else _available_memory(self.device)
+        limit = int(limit_gb * 2**30) if limit_gb > 0 else available_memory_bytes(self.device)
         if limit is not None and needed > limit:
             raise InputError(
                 f"{width}x{height} at max disparity {self.max_disp} needs about "
@@ -203,9 +192,8 @@ class PSMNetBackend(Backend):
         module.regression = disparity_regression_explicit
         record = self.resolved_weights.record
         return ExportSpec(module=module.eval(), input_kind="rgb", input_names=("left", "right"),
-                          output_name="disparity", pad_multiple=PAD_MULTIPLE, pad_mode="top_right",
-                          mean=IMAGENET_MEAN, std=IMAGENET_STD, max_disp=self.max_disp,
-                          min_padded_size=MIN_SIZE, backend=self.name,
+                          output_name="disparity", preprocessing=self.preprocessing,
+                          max_disp=self.max_disp, backend=self.name,
                           weights_id=record.id if record else "",
                           weights_sha256=record.sha256 if record else "")
 
@@ -223,14 +211,14 @@ class PSMNetBackend(Backend):
         use_autocast = bool(self.params["autocast"]) and device.type == "cuda"
         with torch.inference_mode():
             with timer("prepare"):
-                left = prepare_image(pair.left).to(device)
-                right = prepare_image(pair.right).to(device)
+                left = prepare_image(pair.left, self.preprocessing).to(device)
+                right = prepare_image(pair.right, self.preprocessing).to(device)
                 if (scaled_h, scaled_w) != (height, width):
                     left, right = (F.interpolate(x[None], (scaled_h, scaled_w), mode="bilinear",
                                                  align_corners=True)[0] for x in (left, right))
-                top, right_pad = padded_h - scaled_h, padded_w - scaled_w
-                left = F.pad(left, (0, right_pad, top, 0))[None]
-                right = F.pad(right, (0, right_pad, top, 0))[None]
+                left, padding = self.preprocessing.pad(left, (padded_h, padded_w))
+                right, _ = self.preprocessing.pad(right, (padded_h, padded_w))
+                left, right = left[None], right[None]
                 if model.channels_last:
                     left = left.contiguous(memory_format=torch.channels_last)
                     right = right.contiguous(memory_format=torch.channels_last)
@@ -251,7 +239,7 @@ class PSMNetBackend(Backend):
                     del volume
             cancel.raise_if_cancelled()
             with timer("regression"):
-                disparity = disparity_regression(cost, self.max_disp)[0, top:, :scaled_w]
+                disparity = padding.unpad(disparity_regression(cost, self.max_disp)[0])
                 if (scaled_h, scaled_w) != (height, width):
                     disparity = F.interpolate(disparity[None, None], (height, width), mode="bilinear",
                                               align_corners=True)[0, 0] * (width / scaled_w)

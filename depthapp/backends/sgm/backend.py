@@ -11,6 +11,7 @@ from ...errors import BackendUnavailableError
 from ...jobs import CancelToken
 from ...params import Parameter
 from ...timing import StageTimer
+from .. import register_backend
 from ..base import Backend
 from .cost import CostWeights
 from .pipeline import SGMConfig, compute_sgm, memory_bytes
@@ -24,6 +25,7 @@ def parse_window(text: str) -> tuple[int, int]:
     return int(height), int(width)
 
 
+@register_backend
 class SGMBackend(Backend):
     """Census + semi-global matching (Hirschmueller 2008) with AD/gradient terms.
 
@@ -38,6 +40,7 @@ class SGMBackend(Backend):
     description: ClassVar[str] = "census + semi-global matching (CPU numba, CUDA kernels)"
     default_max_disp: ClassVar[int] = 128
     supports_cuda: ClassVar[bool] = True
+    interactive: ClassVar[bool] = True
     parameters: ClassVar[tuple[Parameter, ...]] = (
         Parameter("census_window", "choice", "7x7",
                   "census window, width x height; larger is more robust, slower",

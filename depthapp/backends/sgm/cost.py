@@ -46,11 +46,6 @@ def _popcount64(typingctx, value):
     return types.uint64(types.uint64), codegen
 
 
-@njit(cache=True)
-def popcount64(value):
-    return _popcount64(value)
-
-
 def check_window(window: tuple[int, int]) -> tuple[int, int]:
     """``(height, width)``, both odd, at most 64 neighbours; ValueError otherwise."""
     height, width = (int(v) for v in window)

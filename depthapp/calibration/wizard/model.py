@@ -673,12 +673,6 @@ class CalibrationWizardModel:
             number += 1
         return f"{name} ({number})"
 
-    def add_images(self, name: str, left: np.ndarray, right: np.ndarray,
-                   source: str = "") -> tuple[Candidate, Optional[CapturedView]]:
-        """Inspect a pair and capture it if it passes every check."""
-        candidate = self.inspect(name, left, right, source=source)
-        return candidate, (self.add(candidate) if candidate.acceptable else None)
-
     def remove(self, name: str) -> None:
         before = len(self._views)
         self._views = [v for v in self._views if v.name != name]

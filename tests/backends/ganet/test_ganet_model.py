@@ -4,6 +4,7 @@ overfitting one synthetic pair on the CPU."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -14,9 +15,18 @@ import torch.nn.functional as F
 
 from depthapp.backends import create_backend
 from depthapp.backends.ganet.model import GANET_11, GANET_DEEP, VARIANTS, GANet, parameter_count, tiny_config
-from depthapp.backends.gcnet.learned import crop_top_left, pad_top_left, standardize
+from depthapp.backends.gcnet.learned import STANDARDISED_RGB, standardize
 from depthapp.data import StereoPair
 from depthapp.errors import InputError, WeightsError
+
+
+def pad_top_left(image, multiple):
+    """The backends' padding rule (top and left) at ``multiple``."""
+    return dataclasses.replace(STANDARDISED_RGB, pad_multiple=multiple).pad(image)
+
+
+def crop_top_left(array, padding):
+    return padding.unpad(array)
 
 OFFICIAL = json.loads((Path(__file__).parent / "official_ganet_state_dict.json").read_text())
 
@@ -147,8 +157,6 @@ def test_backend_output_is_the_network_output_cropped(tmp_path, rng):
 def test_export_module_computes_what_the_backend_computes(tmp_path, rng):
     """Raw RGB padded at the top and right in, the backend's disparity out (standardisation,
     top-left padding and the torch SGA/LGA inside the graph)."""
-    from depthapp.export.spec import crop_output, padded_size, prepare_rgb
-
     torch.manual_seed(0)
     path = tmp_path / "ganet11.pth"
     torch.save(GANet(24, GANET_11).state_dict(), path)
@@ -156,12 +164,10 @@ def test_export_module_computes_what_the_backend_computes(tmp_path, rng):
     left = rng.integers(0, 256, (40, 70, 3), dtype=np.uint8)
     right = np.roll(left, -3, axis=1)
     spec = backend.export_spec(40, 70)
-    padded = padded_size(40, 70, spec.pad_multiple)
-    inputs = [torch.from_numpy(prepare_rgb(image, spec.mean, spec.std, *padded, spec.pad_mode))
-              for image in (left, right)]
+    (left_input, padding), (right_input, _) = (spec.preprocessing.prepare(image) for image in (left, right))
     with torch.inference_mode():
-        out = spec.module(*inputs).numpy()
-    exported = crop_output(out, 40, 70, *padded, spec.pad_mode)[0]
+        out = spec.module(torch.from_numpy(left_input), torch.from_numpy(right_input)).numpy()
+    exported = padding.unpad(out)[0]
     np.testing.assert_allclose(exported, backend.compute(StereoPair(left, right)).disparity, rtol=1e-3, atol=1e-3)
 
 

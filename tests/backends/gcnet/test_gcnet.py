@@ -3,18 +3,28 @@ memory guard, and a tiny model overfitting one synthetic pair on the CPU."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 from depthapp.backends import create_backend
-from depthapp.backends.gcnet.learned import (crop_top_left, pad_top_left, soft_argmin,
-                                             standardize, strip_checkpoint)
+from depthapp.backends.gcnet.learned import STANDARDISED_RGB, soft_argmin, standardize, strip_checkpoint
 from depthapp.backends.gcnet.model import (GCNet, concatenation_volume, parameter_count,
                                            table1_parameter_count)
 from depthapp.data import StereoPair
 from depthapp.errors import InputError, WeightsError
+
+
+def pad_top_left(image, multiple):
+    """The backends' padding rule (top and left) at ``multiple``."""
+    return dataclasses.replace(STANDARDISED_RGB, pad_multiple=multiple).pad(image)
+
+
+def crop_top_left(array, padding):
+    return padding.unpad(array)
 
 
 @pytest.fixture(autouse=True)
@@ -165,7 +175,7 @@ def test_layer_widths_follow_table_1():
 def test_padding_is_undone_exactly():
     image = torch.randn(1, 3, 50, 70)
     padded, padding = pad_top_left(image, 32)
-    assert padded.shape == (1, 3, 64, 96) and padding == (14, 26)
+    assert padded.shape == (1, 3, 64, 96) and (padding.top, padding.left) == (14, 26)
     assert torch.equal(crop_top_left(padded, padding), image)
     assert torch.all(padded[..., :14, :] == 0) and torch.all(padded[..., :, :26] == 0)
 
@@ -280,29 +290,24 @@ def test_a_pair_too_large_for_the_memory_limit_is_refused_before_work(tmp_path):
 # --------------------------------------------------------------------------- export
 
 def exporter_inputs(spec, left, right):
-    from depthapp.export.spec import padded_size, prepare_rgb
-
-    height, width = left.shape[:2]
-    padded = padded_size(height, width, spec.pad_multiple, spec.min_padded_size)
-    return [torch.from_numpy(prepare_rgb(image, spec.mean, spec.std, *padded, spec.pad_mode))
-            for image in (left, right)], padded
+    (left, padding), (right, _) = (spec.preprocessing.prepare(image) for image in (left, right))
+    return [torch.from_numpy(left), torch.from_numpy(right)], padding
 
 
 def test_export_module_computes_what_the_backend_computes(tmp_path, rng):
     """The exported graph gets raw RGB padded at the top and right (the exporter's rule) and
     must reproduce the backend: standardisation and top-left padding happen inside it."""
-    from depthapp.export.spec import crop_output
-
     torch.manual_seed(0)
     backend = create_backend("gcnet", max_disp=32, weights=save_untrained(tmp_path, GCNet(32)))
     left = rng.integers(0, 256, (45, 70, 3), dtype=np.uint8)
     right = np.roll(left, -4, axis=1)
     spec = backend.export_spec(45, 70)
-    inputs, (padded_h, padded_w) = exporter_inputs(spec, left, right)
+    inputs, padding = exporter_inputs(spec, left, right)
+    padded_h, padded_w = inputs[0].shape[-2:]
     with torch.inference_mode():
         out = spec.module(*inputs).numpy()
     assert out.shape == (1, padded_h, padded_w)
-    exported = crop_output(out, 45, 70, padded_h, padded_w, spec.pad_mode)[0]
+    exported = padding.unpad(out)[0]
     np.testing.assert_allclose(exported, backend.compute(StereoPair(left, right)).disparity, atol=1e-3)
 
 

@@ -7,7 +7,10 @@ import pytest
 import torch
 
 from depthapp.backends import create_backend, get_backend_class
-from depthapp.backends.psmnet.backend import estimate_memory_bytes, padded_size, prepare_image
+from depthapp.backends.psmnet.backend import estimate_memory_bytes, prepare_image
+from depthapp.preprocessing import PSMNET_OFFICIAL
+
+padded_size = PSMNET_OFFICIAL.padded_size
 from depthapp.backends.psmnet.model import (PSMNet, concat_cost_volume, concat_cost_volume_official,
                                             concat_cost_volume_stacked, load_official_state_dict)
 from depthapp.errors import InputError, WeightsError

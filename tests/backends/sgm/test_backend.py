@@ -31,7 +31,7 @@ def test_registered_with_declared_parameters():
             assert parameter.minimum is not None and parameter.maximum is not None
     backend = create_backend("sgm", max_disp=64, **cls.presets["fast"])
     assert backend.config().paths == 4 and backend.config().window == (5, 5)
-    with pytest.raises(UsageError, match="census-window"):
+    with pytest.raises(UsageError, match="census_window"):
         create_backend("sgm", census_window="4x4")
 
 
