@@ -179,7 +179,7 @@ def _read_ros(path: Path, text: str) -> StereoCalibration:
     if text.count("camera_matrix:") == 1 and "left" in path.stem.lower():
         right = path.with_name(re.sub("left", "right", path.name, flags=re.I))
         if right.is_file():
-            texts.append((_read_text(right), str(right)))
+            texts.append((read_calibration_text(right), str(right)))
     return parse_ros_yaml(texts)
 
 
@@ -189,7 +189,7 @@ def _read_ros_pair(paths: list[Path]) -> StereoCalibration:
         raise CalibrationError(f"{','.join(map(str, paths))}: give two files, left,right")
     texts = []
     for path in paths:
-        text = _read_text(path)
+        text = read_calibration_text(path)
         if detect_format(text) != "ros":
             raise CalibrationError(f"{path}: not a ROS camera_info YAML (two comma-separated "
                                    "files are read as left.yaml,right.yaml)")
