@@ -116,8 +116,8 @@ def _calibration_seeds(folder: Path) -> dict[str, list[bytes]]:
     from depthapp.calibration.readers import read_calibration
     from depthapp.calibration.writers import write_calibration
 
-    text_seeds = [path.read_bytes() for path in sorted(CALIB.glob("*")) if path.is_file()
-                  and path.suffix in (".txt", ".json")]
+    text_seeds = [path.read_bytes() for path in sorted(CALIB.glob("*")) + sorted(CALIB.glob("ros_*/*"))
+                  if path.is_file() and path.suffix in (".txt", ".json", ".yaml")]
     raw = read_calibration(CALIB / "opencv_doc_chessboard.json")
     opencv = []
     for name in ("seed.yml", "seed.xml"):
