@@ -126,3 +126,18 @@ def test_qt_entry_points_exit_1_with_one_line_when_xcb_cannot_start(argv, tmp_pa
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("depthapp: error:"), result.stderr
     assert ("sudo apt-get install" in lines[0]) or ("cannot connect to the X display" in lines[0])
+
+
+def test_a_screenshot_renders_offscreen_whatever_the_display(tmp_path):
+    """DISPLAY set to an X server that is not there (or one whose xcb libraries are missing):
+    ``--screenshot`` needs no window system and must not abort."""
+    env = {k: v for k, v in os.environ.items() if k not in ("QT_QPA_PLATFORM", "WAYLAND_DISPLAY")}
+    env["DISPLAY"] = unreachable_display()
+    shot = tmp_path / "shot.png"
+    result = subprocess.run([sys.executable, "-m", "depthapp", "gui", "--sample", "--backend",
+                             "opencv-bm", "--screenshot", str(shot)], capture_output=True, text=True,
+                            timeout=300, env=env)
+    assert result.returncode == 0, result.stderr
+    from depthapp.io import read_rgb
+
+    assert read_rgb(shot).shape == (940, 1500, 3)
