@@ -84,9 +84,10 @@ def run_process(backend: str, out: Path) -> tuple[float, float, str]:
     return wall, cpu, result.stdout
 
 
-def in_process_compute(backend_name: str, repeats: int) -> tuple[list[float], object, tuple[float, float]]:
+def in_process_compute(backend_name: str, repeats: int) -> tuple[list[float], list[float], object,
+                                                                 tuple[float, float]]:
     """The pipeline ``depthapp run --sample`` runs, built the same way, timed after a warm-up
-    call; returns the compute seconds, the backend and its (bad-2, density) score."""
+    call; returns the compute wall and CPU seconds, the backend and its (bad-2, density) score."""
     from depthapp.backends import create_backend
     from depthapp.evaluation.metrics import score
     from depthapp.pipeline import choose_max_disp, prepare_pair, run_pipeline
@@ -96,13 +97,14 @@ def in_process_compute(backend_name: str, repeats: int) -> tuple[list[float], ob
     max_disp, _ = choose_max_disp(backend_name, None, None, pair.calibration)
     backend = create_backend(backend_name, max_disp=max_disp, device="auto")
     output = run_pipeline(pair, backend, prepared=True)
-    seconds = []
+    seconds, cpu_seconds = [], []
     for _ in range(repeats):
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         output = run_pipeline(pair, backend, prepared=True)
         seconds.append(time.perf_counter() - started)
+        cpu_seconds.append(time.process_time() - started_cpu)
     metrics = score(output.result.disparity, pair.gt_disparity, 2.0)
-    return seconds, backend, (metrics.bad_all, metrics.density)
+    return seconds, cpu_seconds, backend, (metrics.bad_all, metrics.density)
 
 
 def weights_text(backend) -> str:
@@ -143,13 +145,14 @@ def main(argv=None) -> int:
             bad, density = next(iter(scores))
             levels, origin = MAX_DISP.search(outputs[-1]).groups()
             process_compute = statistics.median(float(TOTAL.search(s).group(1)) / 1000 for s in outputs)
-            seconds, backend, (in_bad, in_density) = in_process_compute(name, args.repeats)
+            seconds, cpu_seconds, backend, (in_bad, in_density) = in_process_compute(name, args.repeats)
             if f"{in_bad:.2f}" != bad or f"{in_density:.2f}" != density:
                 raise SystemExit(f"{name}: in-process score {in_bad:.2f} %/{in_density:.2f} % differs "
                                  f"from the command's {bad} %/{density} %")
             rows.append(f"| `{name}` | {levels} ({origin}) | {bad} % | {density} % | "
                         f"{statistics.median(walls):.2f} | {statistics.median(cpus):.2f} | "
-                        f"{process_compute:.2f} | {statistics.median(seconds):.2f} |")
+                        f"{process_compute:.2f} | {statistics.median(seconds):.2f} | "
+                        f"{statistics.median(cpu_seconds):.2f} |")
             weights.append(f"- `{name}`: {weights_text(backend)}")
             print(f"measured {name}", file=sys.stderr, flush=True)
 
@@ -157,11 +160,13 @@ def main(argv=None) -> int:
           f"--repeats {args.repeats}`, {time.strftime('%Y-%m-%d', time.gmtime())}; "
           f"{cpu_description()}; load average {load_before} before, {load()} after.")
     print(f"Versions: {versions()}.")
+    print("bad-2: % of ground-truth pixels off by more than 2 px or left empty; density: % of "
+          "ground-truth pixels given a disparity. CPU s: user + system time of all threads.")
     print()
     print("| backend (`depthapp run --sample --backend X`) | max disparity | bad-2 | density | "
           f"process wall s (median of {args.runs}) | process CPU s | compute s in that process | "
-          f"compute s, warm process (median of {args.repeats}) |")
-    print("|---|---|---|---|---|---|---|---|")
+          f"compute s, warm process (median of {args.repeats}) | its CPU s |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         print(row)
     print()
