@@ -78,7 +78,7 @@ def test_weights_downloads_and_extracted_members(tmp_path, check_modes):
 
 def test_recordings(tmp_path, check_modes):
     from depthapp.camera.recorder import Recorder
-    from depthapp.camera.sources import FramePair
+    from depthapp.sources import FramePair
 
     calibration = tmp_path / "rig.txt"
     calibration.write_text("cam0=[1 0 1; 0 1 1; 0 0 1]\n")
