@@ -116,3 +116,28 @@ def mccnn_wheel_index(tmp_path, monkeypatch):
     yield served / wheel.name
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(params=[0o022, 0o027], ids=["umask022", "umask027"])
+def umask(request):
+    """Run the test under this umask (restored after)."""
+    previous = os.umask(request.param)
+    yield request.param
+    os.umask(previous)
+
+
+@pytest.fixture
+def check_modes(umask):
+    """``check_modes(paths)``: each file has mode 0666 & ~umask (folders 0777 & ~umask), what
+    ``open(path, "w")`` would give; ``mkstemp``'s 0600 fails it."""
+    import stat
+
+    def check(paths):
+        paths = list(paths)
+        assert paths
+        for path in paths:
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+            base = 0o777 if os.path.isdir(path) else 0o666
+            assert mode == base & ~umask, f"{path}: mode {mode:o} under umask {umask:03o}"
+
+    return check

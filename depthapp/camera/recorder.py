@@ -71,6 +71,7 @@ class Recorder:
         self._error: Optional[BaseException] = None
         self._last_csv = 0.0
         self._open = False
+        self._created: list[Path] = []  # what open() made, deepest last
         self._life = threading.Lock()  # open/close may come from the loop and the GUI thread
 
     # Life cycle --------------------------------------------------------------------------------
@@ -80,7 +81,11 @@ class Recorder:
                 return self
             self._prepare_folder()
             if self.calibration_file is not None:
-                self._copy_calibration()
+                try:
+                    self._copy_calibration()
+                except BaseException:
+                    self._remove_created()
+                    raise
             if self.threaded:
                 self._thread = threading.Thread(target=self._writer, name="depthapp-recorder",
                                                 daemon=True)
@@ -89,7 +94,9 @@ class Recorder:
             return self
 
     def close(self) -> None:
-        """Finish writing every queued pair and the final ``timestamps.csv``."""
+        """Finish writing every queued pair and the final ``timestamps.csv``. A recording that
+        got no pair (the source failed, the window was closed at once) removes what ``open``
+        made, so the same command can run again without ``--force``."""
         with self._life:
             if self._open:
                 self._open = False
@@ -99,6 +106,8 @@ class Recorder:
                     self._thread = None
                 if self._count:
                     self._write_csv()
+                else:
+                    self._remove_created()
         self._raise_pending()
 
     @property
@@ -193,6 +202,9 @@ class Recorder:
         self.check()
         if folder.is_dir() and self.overwrite:
             self._remove_previous_recording()
+        missing = [path for path in (*reversed(folder.parents), folder) if not path.exists()]
+        self._created = missing + [folder / side for side in ("left", "right")
+                                   if not (folder / side).exists()]
         try:
             for side in ("left", "right"):
                 (folder / side).mkdir(parents=True, exist_ok=True)
@@ -220,7 +232,21 @@ class Recorder:
             data = source.read_bytes()
         except OSError as error:
             raise InputError(f"{source}: cannot read ({error.strerror or error})") from None
-        write_bytes_atomic(self.folder / f"calib{source.suffix.lower()}", data, overwrite=self.overwrite)
+        copy = self.folder / f"calib{source.suffix.lower()}"
+        if not copy.exists():
+            self._created.append(copy)
+        write_bytes_atomic(copy, data, overwrite=self.overwrite)
+
+    def _remove_created(self) -> None:
+        for path in reversed(self._created):
+            try:
+                if path.is_dir():
+                    path.rmdir()
+                else:
+                    path.unlink()
+            except OSError:
+                pass  # not empty (someone else's files) or already gone: leave it
+        self._created = []
 
 
 __all__ = ["CSV_COLUMNS", "Recorder"]

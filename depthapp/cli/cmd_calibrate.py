@@ -4,8 +4,9 @@
         --square 25 --units mm --out rig.yaml
 
 writes ``rig.yaml`` (OpenCV FileStorage: M1 D1 M2 D2 R T E F R1 R2 P1 P2 Q, image size,
-units) and ``rig.json`` (depthapp JSON, metres) beside it, and prints the per-view and overall
-RMS and epipolar errors.
+units) and prints the per-view and overall RMS and epipolar errors. ``--out`` takes several
+files to write the calibration in several formats at once (``--out rig.yaml rig.json`` adds
+the depthapp JSON, in metres); nothing else is written.
 """
 
 from __future__ import annotations
@@ -39,9 +40,10 @@ def register(subparsers) -> None:
     parser.add_argument("--charuco", metavar="DICT:COLSxROWS:SQUARE:MARKER",
                         help="a ChArUco board instead of a chessboard, e.g. DICT_5X5_100:7x5:40:30 "
                              "(squares across x down, square and marker size in --units)")
-    parser.add_argument("--out", metavar="FILE", default="calibration.yaml",
-                        help="output file; .yaml/.yml/.xml writes OpenCV FileStorage, .json depthapp "
-                             "JSON; the other format is written beside it (default calibration.yaml)")
+    parser.add_argument("--out", metavar="FILE", nargs="+", default=["calibration.yaml"],
+                        help="output file(s); .yaml/.yml/.xml writes OpenCV FileStorage, .json "
+                             "depthapp JSON; give several to write several formats, e.g. --out "
+                             "rig.yaml rig.json (default calibration.yaml)")
     parser.add_argument("--ros-out", metavar="DIR",
                         help="also write DIR/left.yaml + DIR/right.yaml in ROS camera_info YAML "
                              "(camera_calibration_parsers, as ROS's cameracalibrator writes them)")
@@ -56,12 +58,12 @@ def register(subparsers) -> None:
     parser.set_defaults(handler=handle)
 
 
-def _outputs(out: Path) -> tuple[Path, Path]:
-    extension = out.suffix.lower()
-    if extension not in OUTPUT_EXTENSIONS:
-        raise UsageError(f"--out {out}: use .yaml, .yml, .xml (OpenCV) or .json (depthapp)")
-    other = out.with_suffix(".yaml" if extension == ".json" else ".json")
-    return out, other
+def _outputs(names: list[str]) -> list[Path]:
+    outputs = list(dict.fromkeys(Path(name) for name in names))
+    for out in outputs:
+        if out.suffix.lower() not in OUTPUT_EXTENSIONS:
+            raise UsageError(f"--out {out}: use .yaml, .yml, .xml (OpenCV) or .json (depthapp)")
+    return outputs
 
 
 def _pattern(args):
@@ -87,9 +89,9 @@ def handle(args) -> int:
     from ..io.images import read_image
 
     pattern = _pattern(args)
-    out, other = _outputs(Path(args.out))
+    outputs = _outputs(args.out)
     ros_outputs = [Path(args.ros_out) / name for name in ROS_YAML_NAMES] if args.ros_out else []
-    for path in (out, other, *ros_outputs):
+    for path in (*outputs, *ros_outputs):
         if path.exists() and not args.force:
             raise OutputExistsError(f"{path}: already exists (pass --force to overwrite)")
     pairs, notes = pair_by_name(expand_globs(args.left, "--left", "left"),
@@ -114,7 +116,7 @@ def handle(args) -> int:
         print("warning: errors above 1 px: check the pattern size, blurred or partly hidden "
               "boards, and that left/right images were taken at the same moment", file=sys.stderr)
     written = []
-    for path in (out, other):
+    for path in outputs:
         written.append(write_calibration(report.calibration, path, overwrite=args.force,
                                          units=pattern.units))
     if args.ros_out:

@@ -137,6 +137,10 @@ def handle(args, extra) -> int:
             recorder = Recorder(args.record, overwrite=args.force, calibration_file=args.calib)
             recorder.check()  # refuse a non-empty folder before any camera is opened
         outputs = outputs_or_none(args, backend, args.force)  # refuses existing outputs here
+        if not args.no_window and not args.screenshot and _window_problem(args) is None:
+            from ..gui.qt_platform import require_qt_platform
+
+            require_qt_platform()  # missing X libraries: one line now, not an abort in Qt later
         source = bag or open_source(left=args.left, right=args.right, sbs=args.sbs, folder=args.folder,
                                     realtime=args.realtime, on_status=_print_status, width=args.width,
                                     height=args.height, fps=args.fps, fourcc=args.fourcc)

@@ -24,23 +24,35 @@ def has_display() -> bool:
 
 
 def application(offscreen: bool = False):
-    """The QApplication (created once). ``offscreen`` renders without a display."""
-    if offscreen and not os.environ.get("QT_QPA_PLATFORM") and not (
-            os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    """The QApplication (created once; every window of depthapp goes through here).
+
+    ``offscreen`` renders without a window system (screenshots), unless ``QT_QPA_PLATFORM``
+    names a platform. Before Qt loads a platform plugin that cannot load here (the xcb plugin
+    without its libraries, which would abort the process), this raises a
+    :class:`DepthAppError` naming the packages to install.
+    """
+    global _application
+    from .qt_platform import require_qt_platform
+
     try:
         from PyQt6.QtWidgets import QApplication
     except ImportError as error:
         raise DepthAppError(f"the viewer needs PyQt6 ({error}); pip install pyqt6") from None
     app = QApplication.instance()
     if app is None:
+        if offscreen and not os.environ.get("QT_QPA_PLATFORM"):
+            os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        require_qt_platform()
         _quiet_platform_warnings()
-        app = QApplication([sys.argv[0] if sys.argv else "depthapp"])
+        # Kept for the life of the process, so later windows (the viewer, tests) reuse it.
+        app = _application = QApplication([sys.argv[0] if sys.argv else "depthapp"])
         app.setOrganizationName("depthapp")
         app.setApplicationName("viewer")
         app.setApplicationDisplayName("depthapp viewer")
     return app
 
+
+_application = None
 
 # Harmless notices of the offscreen platform plugin that would look like errors on the console.
 _IGNORED_QT_MESSAGES = ("does not support propagateSizeHints",)

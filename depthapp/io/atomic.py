@@ -1,5 +1,8 @@
 """Atomic, non-clobbering file output: write to a temporary name in the same folder, then rename.
 
+Every file depthapp writes goes through :func:`atomic_path` (or, for a temporary folder,
+:func:`use_default_permissions`), so outputs get the permissions the user's umask asks for.
+
 Temporary names are ``.<stem>.<pid>-<random>.tmp<suffix>``: a later run into the folder
 removes those whose process is gone (:func:`remove_stale_temporaries`), so a run killed with
 -9 leaves nothing behind for long, while concurrent runs keep their files.
@@ -39,6 +42,28 @@ def check_writable(path: str | os.PathLike, overwrite: bool = False) -> Path:
         raise InputError(f"{path}: is a directory")
     return path
 
+
+def current_umask() -> int:
+    """The process umask. Linux reports it in /proc/self/status; elsewhere it is read by setting
+    and restoring it (the only way POSIX offers)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def use_default_permissions(path: str | os.PathLike) -> None:
+    """Give ``path`` the mode a plain ``open(path, "w")`` (or ``mkdir``) would have given it:
+    0666 (0777 for a folder) less the umask, so 0644 under umask 022. ``mkstemp`` and
+    ``mkdtemp`` create 0600/0700 whatever the umask, which would make every output private."""
+    base = 0o777 if os.path.isdir(path) else 0o666
+    os.chmod(path, base & ~current_umask())
 
 def check_output_folder(folder: str | os.PathLike, needed_bytes: int = 0) -> Path:
     """Refuse, before any computation, a folder that cannot receive ``needed_bytes``: a part of
@@ -136,6 +161,7 @@ def atomic_path(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pa
         yield tmp
         if not overwrite and path.exists():
             raise OutputExistsError(f"{path}: appeared while writing (pass --force to overwrite)")
+        use_default_permissions(tmp)
         os.replace(tmp, path)
     except OSError as error:
         raise write_error(path, error) from None
@@ -201,6 +227,7 @@ class OutputSet:
         renamed: list[Path] = []
         try:
             for final, tmp in self._pending.items():
+                use_default_permissions(tmp)
                 os.replace(tmp, final)
                 renamed.append(final)
         except BaseException:

@@ -96,6 +96,29 @@ def _photometric_errors(trainer: Trainer, samples, job: Job) -> list[float]:
     return errors
 
 
+class _Created:
+    """The files (and the output folder) this run creates before training starts, so a failed
+    start can remove them again; files that were there before are left alone."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.folder_existed = folder.exists()
+        self.files: list[Path] = []
+
+    def file(self, path: Path) -> None:
+        if not path.exists():
+            self.files.append(path)
+
+    def remove(self) -> None:
+        for path in self.files:
+            path.unlink(missing_ok=True)
+        if not self.folder_existed:
+            try:
+                self.folder.rmdir()  # only if nothing else was put there
+            except OSError:
+                pass
+
+
 def adapt_to_camera(backend: str, weights: str, data: str, out: str, *, iters: int = 300,
                     lr: float = 1e-4, batch: int = 1, crop: Optional[tuple[int, int]] = None,
                     freeze: Sequence[str] = (), device: str = "auto", max_disp: Optional[int] = None,
@@ -125,45 +148,53 @@ def adapt_to_camera(backend: str, weights: str, data: str, out: str, *, iters: i
     heldout = ids[HOLDOUT_EVERY - 1::HOLDOUT_EVERY] if len(ids) >= HOLDOUT_EVERY else []
     training_ids = [i for i in ids if i not in heldout]
     out_path = Path(out).expanduser()
-    out_path.mkdir(parents=True, exist_ok=True)
     ids_path = out_path / IDS_NAME
-    # Written before the trainer checks the folder, and identical on a resume.
-    with atomic_path(ids_path, overwrite=True) as tmp:
-        tmp.write_text("".join(f"{i}\n" for i in training_ids))
+    created = _Created(out_path)
+    try:
+        out_path.mkdir(parents=True, exist_ok=True)
+        # Written before the trainer checks the folder, and identical on a resume.
+        created.file(ids_path)
+        with atomic_path(ids_path, overwrite=True) as tmp:
+            tmp.write_text("".join(f"{i}\n" for i in training_ids))
 
-    config = TrainConfig(backend=backend, data=f"folder:{folder},ids={ids_path}", out=str(out_path),
-                         init=weights, freeze=tuple(freeze), loss="photometric", iters=iters,
-                         batch=batch, crop=crop, lr=lr, amp=amp, seed=seed, resume=resume,
-                         device=device, max_disp=max_disp, variant=variant, occlusion=occlusion,
-                         smoothness=smoothness, jitter="same", eval_pairs=0, val_pairs=0,
-                         motorcycle=True, threads=threads, force=force, handle_sigint=handle_sigint,
-                         checkpoint_every=checkpoint_every, workers=workers)
-    trainer = Trainer(config, progress=progress, cancel=cancel, notify=notify)
-    if len(trainer.source.samples) != len(training_ids):  # the Motorcycle guard dropped some
-        dropped = len(training_ids) - len(trainer.source.samples)
-        trainer.note(f"{dropped} pair(s) left out as depthapp's held-out test")
-    samples = [TrainingSample(as_unit_float(pair.left), as_unit_float(pair.right), None, pair.name)
-               for pair in DatasetSequence(dataset, with_ground_truth=False)]
-    names = [s.name for s in samples]
-    resumed = trainer.iteration > 0
-    if resumed:
-        before_path = out_path / "adapt_before.npy"
-        if not before_path.is_file():
-            raise InputError(f"{before_path}: missing; the before numbers of this adaptation are lost "
-                             f"(pass --force to start over)")
-        before = [float(v) for v in np.load(before_path)]
-    else:
-        job = trainer.phase("photometric error before", len(samples) + 1)
-        before = _photometric_errors(trainer, samples, job)
-        motorcycle_before = evaluate_motorcycle(trainer.adapter, trainer.model, trainer.device)
-        job.step(message="Motorcycle (reporting only)")
-        if motorcycle_before:
-            with atomic_path(out_path / "adapt_before_motorcycle.npy", overwrite=True) as tmp:
+        config = TrainConfig(backend=backend, data=f"folder:{folder},ids={ids_path}", out=str(out_path),
+                             init=weights, freeze=tuple(freeze), loss="photometric", iters=iters,
+                             batch=batch, crop=crop, lr=lr, amp=amp, seed=seed, resume=resume,
+                             device=device, max_disp=max_disp, variant=variant, occlusion=occlusion,
+                             smoothness=smoothness, jitter="same", eval_pairs=0, val_pairs=0,
+                             motorcycle=True, threads=threads, force=force, handle_sigint=handle_sigint,
+                             checkpoint_every=checkpoint_every, workers=workers)
+        trainer = Trainer(config, progress=progress, cancel=cancel, notify=notify)
+        if len(trainer.source.samples) != len(training_ids):  # the Motorcycle guard dropped some
+            dropped = len(training_ids) - len(trainer.source.samples)
+            trainer.note(f"{dropped} pair(s) left out as depthapp's held-out test")
+        samples = [TrainingSample(as_unit_float(pair.left), as_unit_float(pair.right), None, pair.name)
+                   for pair in DatasetSequence(dataset, with_ground_truth=False)]
+        names = [s.name for s in samples]
+        resumed = trainer.iteration > 0
+        if resumed:
+            before_path = out_path / "adapt_before.npy"
+            if not before_path.is_file():
+                raise InputError(f"{before_path}: missing; the before numbers of this adaptation are lost "
+                                 f"(pass --force to start over)")
+            before = [float(v) for v in np.load(before_path)]
+        else:
+            job = trainer.phase("photometric error before", len(samples) + 1)
+            before = _photometric_errors(trainer, samples, job)
+            motorcycle_before = evaluate_motorcycle(trainer.adapter, trainer.model, trainer.device)
+            job.step(message="Motorcycle (reporting only)")
+            if motorcycle_before:
+                created.file(out_path / "adapt_before_motorcycle.npy")
+                with atomic_path(out_path / "adapt_before_motorcycle.npy", overwrite=True) as tmp:
+                    with open(tmp, "wb") as handle:
+                        np.save(handle, np.asarray([motorcycle_before["bad2"], motorcycle_before["epe"]]))
+            created.file(out_path / "adapt_before.npy")
+            with atomic_path(out_path / "adapt_before.npy", overwrite=True) as tmp:
                 with open(tmp, "wb") as handle:
-                    np.save(handle, np.asarray([motorcycle_before["bad2"], motorcycle_before["epe"]]))
-        with atomic_path(out_path / "adapt_before.npy", overwrite=True) as tmp:
-            with open(tmp, "wb") as handle:
-                np.save(handle, np.asarray(before, dtype=np.float64))
+                    np.save(handle, np.asarray(before, dtype=np.float64))
+    except BaseException:
+        created.remove()  # a refused or interrupted start leaves nothing that blocks a rerun
+        raise
     trainer.run()
     after = _photometric_errors(trainer, samples, trainer.phase("photometric error after", len(samples)))
 

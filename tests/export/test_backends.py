@@ -184,10 +184,14 @@ def test_mccnn_accurate_features_use_the_decision_network_they_were_exported_wit
     result = create_backend("onnx", model=str(model), max_disp=16).compute(crop)
     assert "cross aggregation" in result.timings and result.parameters["cbca_after"] == 16
     reference = create_backend("mccnn", weights="mccnn-accurate-middlebury", device="cpu", max_disp=16)
-    # Features within 6e-6 of torch's; 16 cross aggregations after SGM and the winner's
-    # sub-pixel fit turn that into a few near-ties (measured: 99.8 % within 0.05 px, max 0.064).
+    # Features within ~1e-5 of torch's; 16 cross aggregations after SGM and the winner's
+    # sub-pixel fit turn that into near-ties, as many as the rounding of torch's convolutions
+    # makes: oneDNN picks its kernels by CPU, and with opencv 5.1/4.14, onnxruntime 1.31/1.22
+    # alike this crop has 99.8 % within 0.05 px (max 0.064) with AVX-512 kernels, 99.0 % (0.11)
+    # with AVX2 (ONEDNN_MAX_CPU_ISA=AVX2), 98.1 % (0.18) with SSE4.1. The wrong decision
+    # network (DFC's) gives 7 % within 0.05 px: 95 % separates the two on any CPU.
     difference = np.abs(result.disparity - reference.compute(crop).disparity)
-    assert np.mean(difference <= 0.05) > 0.99 and difference.max() < 0.5
+    assert np.mean(difference <= 0.05) > 0.95 and difference.max() < 0.5
     with pytest.raises(WeightsError, match="not the checkpoint"):
         create_backend("onnx", model=str(model), weights="mccnn-accurate-dfc")
     with pytest.raises(WeightsError, match="cannot score"):

@@ -26,6 +26,11 @@ def test_export_verifies_parity_and_records_metadata(tmp_path, tiny_backend, fmt
         assert meta["depthapp.max_disp"] == "8" and meta["depthapp.height"] == "50"
 
 
+def test_exports_get_the_mode_the_umask_asks_for(tmp_path, tiny_backend, check_modes):
+    check_modes([export_backend("test-tiny-net", None, fmt, 40, 40, tmp_path / f"m.{fmt}",
+                                log=lambda s: None).path for fmt in ("onnx", "torchscript")])
+
+
 def test_onnx_backend_through_the_cli_matches_torch(tmp_path, tiny_backend, motorcycle):
     import cv2
 

@@ -77,6 +77,11 @@ SCRIPT = textwrap.dedent("""
 
 
 def _x_command() -> list[str]:
+    from depthapp.gui.qt_platform import xcb_problem
+
+    problem = xcb_problem()
+    if problem:
+        pytest.skip(problem)
     if shutil.which("xvfb-run"):
         return ["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24"]
     if os.environ.get("DISPLAY"):

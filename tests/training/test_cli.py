@@ -101,6 +101,27 @@ def test_adapt_to_camera_lowers_the_photometric_error(tmp_path):
     assert training_ids == ["00", "01", "02", "03"]
 
 
+@pytest.mark.parametrize("existing", [False, True], ids=["new-folder", "folder-with-a-file"])
+def test_a_refused_adapt_leaves_nothing_behind(tmp_path, capsys, existing):
+    """A usage error found after the training ids are written (here --lr, checked by the
+    trainer) removes them again: the rerun with the right flag must not be blocked."""
+    for index in range(2):
+        sample = generate(index, height=32, width=64, max_disparity=10.0)
+        write_image(tmp_path / "camera" / "left" / f"{index:02d}.png", to_uint8(sample.left))
+        write_image(tmp_path / "camera" / "right" / f"{index:02d}.png", to_uint8(sample.right))
+    out = tmp_path / "adapted"
+    if existing:
+        out.mkdir()
+        (out / "notes.txt").write_text("mine")
+    code = main(["adapt", "--backend", "psmnet", "--weights", str(tmp_path / "none.pt"), "--data",
+                 f"folder:{tmp_path / 'camera'}", "--out", str(out), "--lr", "-1"])
+    assert code == 2 and "--lr must be positive" in capsys.readouterr().err
+    if existing:
+        assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    else:
+        assert not out.exists()
+
+
 @pytest.mark.network
 def test_mccnn_init_from_the_registry_matches_the_backend_cost_volume(tmp_path):
     from depthapp.backends import create_backend
