@@ -125,20 +125,22 @@ if AVAILABLE:
             carry = tl.where(d_ok, g * w1 + from_above * w2 + from_below * w3 + winners * share, 0.0)
 
     @triton.jit
+    def _pixel_tile(levels, height, width, BLOCK_D: tl.constexpr, BLOCK_P: tl.constexpr):
+        """The (levels x pixels) tile of an LGA program on grid (pixel blocks, level blocks, N):
+        batch item, level and pixel coordinates, and the in-range masks."""
+        n = tl.program_id(2)
+        p = tl.program_id(0) * BLOCK_P + tl.arange(0, BLOCK_P)[None, :]
+        d = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)[:, None]
+        p_ok = p < height * width
+        return n, d, p // width, p % width, p_ok, p_ok & (d < levels)
+
+    @triton.jit
     def _lga_kernel(x_ptr, f_ptr, out_ptr, levels, height, width,
                     x_n, x_d, x_h, x_w, f_n, f_k, f_h, f_w,
                     RADIUS: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_P: tl.constexpr):
         """One program: BLOCK_D levels x BLOCK_P pixels of one batch item; ``out`` contiguous
         like ``x``. The per-pixel filter is loaded once per tap and reused across levels."""
-        pid_p = tl.program_id(0)
-        pid_d = tl.program_id(1)
-        n = tl.program_id(2)
-        p = pid_p * BLOCK_P + tl.arange(0, BLOCK_P)[None, :]
-        d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)[:, None]
-        h = p // width
-        w = p % width
-        p_ok = p < height * width
-        mask = p_ok & (d < levels)
+        n, d, h, w, p_ok, mask = _pixel_tile(levels, height, width, BLOCK_D, BLOCK_P)
         x_base = x_ptr + n * x_n
         centre = tl.load(x_base + d * x_d + h * x_h + w * x_w, mask=mask, other=0.0)
         acc = tl.zeros([BLOCK_D, BLOCK_P], tl.float32)
@@ -159,22 +161,14 @@ if AVAILABLE:
 
 
     @triton.jit
-    def _lga_grad_volume_kernel(g_ptr, f_ptr, x_ptr, out_ptr, levels, height, width,
+    def _lga_grad_volume_kernel(g_ptr, f_ptr, out_ptr, levels, height, width,
                                 x_n, x_d, x_h, x_w, f_n, f_k, f_h, f_w,
                                 RADIUS: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_P: tl.constexpr):
         """The volume's gradient of one LGA pass, gathered (no atomics): each tap of each
         pixel that read V(d, y, x) sends back its filter weight times that pixel's gradient;
         taps of (d, y, x) itself that fell outside read the centre, so they send back here.
-        ``g`` and ``out`` are laid out like ``x``; ``x`` gives the layout only."""
-        pid_p = tl.program_id(0)
-        pid_d = tl.program_id(1)
-        n = tl.program_id(2)
-        p = pid_p * BLOCK_P + tl.arange(0, BLOCK_P)[None, :]
-        d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)[:, None]
-        h = p // width
-        w = p % width
-        p_ok = p < height * width
-        mask = p_ok & (d < levels)
+        ``g`` and ``out`` have the volume's strides ``x_*``."""
+        n, d, h, w, p_ok, mask = _pixel_tile(levels, height, width, BLOCK_D, BLOCK_P)
         g_base = g_ptr + n * x_n
         f_base = f_ptr + n * f_n
         centre = tl.load(g_base + d * x_d + h * x_h + w * x_w, mask=mask, other=0.0)
@@ -320,7 +314,7 @@ def lga_backward(x: torch.Tensor, filters: torch.Tensor, grad: torch.Tensor, rad
     strides = (xs[0], xs[1], xs[2], xs[3], fs[0], fs[1], fs[2], fs[3])
     pixels = triton.cdiv(height * width, block_p)
     _lga_grad_volume_kernel[(pixels, triton.cdiv(levels, block_d), n)](
-        grad, filters, x, grad_x, levels, height, width, *strides,
+        grad, filters, grad_x, levels, height, width, *strides,
         RADIUS=radius, BLOCK_D=block_d, BLOCK_P=block_p, num_warps=4)
     _lga_grad_filters_kernel[(pixels, filters.shape[1], n)](
         grad, x, grad_filters, levels, height, width, *strides,

@@ -276,7 +276,7 @@ for reverse in (False, True):
                              constexprs=constants), target=target, options={"num_warps": 4})
 constants = {"RADIUS": 2, "BLOCK_D": 8, "BLOCK_P": 64}
 ints_lga = ints(["levels", "height", "width", "x_n", "x_d", "x_h", "x_w", "f_n", "f_k", "f_h", "f_w"])
-for kernel, pointers in ((tk._lga_grad_volume_kernel, ["g_ptr", "f_ptr", "x_ptr", "out_ptr"]),
+for kernel, pointers in ((tk._lga_grad_volume_kernel, ["g_ptr", "f_ptr", "out_ptr"]),
                          (tk._lga_grad_filters_kernel, ["g_ptr", "x_ptr", "out_ptr"])):
     signature = dict({name: "*fp32" for name in pointers}, **ints_lga, **{name: "constexpr" for name in constants})
     triton.compile(ASTSource(kernel, signature, constexprs=constants), target=target, options={"num_warps": 4})
