@@ -22,6 +22,17 @@ AVAILABLE = triton is not None and tl is not None and hasattr(tl, "gather")
 if AVAILABLE:
 
     @triton.jit
+    def _scan_tile(channels, levels, across_len, BLOCK_D: tl.constexpr, BLOCK_M: tl.constexpr):
+        """The (levels x lines) tile of an SGA program on grid (N * K, line blocks): batch item,
+        channel, level and line indices, and the in-range masks."""
+        pid_nk = tl.program_id(0)
+        d = tl.arange(0, BLOCK_D)[:, None]
+        m = tl.program_id(1) * BLOCK_M + tl.arange(0, BLOCK_M)[None, :]
+        d_ok = d < levels
+        m_ok = m < across_len
+        return pid_nk // channels, pid_nk % channels, d, m, d_ok, m_ok, d_ok & m_ok
+
+    @triton.jit
     def _sga_scan_kernel(cost_ptr, weight_ptr, out_ptr,
                          channels, levels, scan_len, across_len,
                          c_n, c_k, c_d, c_scan, c_across,
@@ -30,15 +41,7 @@ if AVAILABLE:
                          BLOCK_D: tl.constexpr, BLOCK_M: tl.constexpr):
         """One program: one (n, k) and BLOCK_M scan lines, all D levels in a register tile.
         ``out`` has the layout (strides) of ``cost``."""
-        pid_nk = tl.program_id(0)
-        pid_m = tl.program_id(1)
-        n = pid_nk // channels
-        k = pid_nk % channels
-        d = tl.arange(0, BLOCK_D)[:, None]
-        m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)[None, :]
-        d_ok = d < levels
-        mask = d_ok & (m < across_len)
-        m_ok = m < across_len
+        n, k, d, m, d_ok, m_ok, mask = _scan_tile(channels, levels, across_len, BLOCK_D, BLOCK_M)
         cost_base = cost_ptr + n * c_n + k * c_k + d * c_d + m * c_across
         out_base = out_ptr + n * c_n + k * c_k + d * c_d + m * c_across
         weight_base = weight_ptr + n * w_n + k * w_k + m * w_across
@@ -90,15 +93,7 @@ if AVAILABLE:
         """SGA's backward along one scan: ``total`` = ``grad`` plus the gradient flowing back
         from the later lines, walking opposite to :func:`_sga_scan_kernel`. ``line``, ``grad``
         and ``total`` share one layout (strides ``c_*``); ``line`` holds the forward's lines."""
-        pid_nk = tl.program_id(0)
-        pid_m = tl.program_id(1)
-        n = pid_nk // channels
-        k = pid_nk % channels
-        d = tl.arange(0, BLOCK_D)[:, None]
-        m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)[None, :]
-        d_ok = d < levels
-        m_ok = m < across_len
-        mask = d_ok & m_ok
+        n, k, d, m, d_ok, m_ok, mask = _scan_tile(channels, levels, across_len, BLOCK_D, BLOCK_M)
         offset = n * c_n + k * c_k + d * c_d + m * c_across
         weight_base = weight_ptr + n * w_n + k * w_k + m * w_across
         below_index = tl.maximum(d - 1, 0) + tl.zeros([BLOCK_D, BLOCK_M], tl.int32)
