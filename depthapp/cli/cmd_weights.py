@@ -81,7 +81,9 @@ def _list(args) -> int:
             record = RECORDS[row[0]]
             print(f"    source: {record.source.describe()}", file=out)
             print(f"    sha256: {record.sha256}  licence: {record.licence}", file=out)
-            print(f"    input: {record.preprocessing.describe()}", file=out)
+            input_text = (record.preprocessing.describe() if record.preprocessing is not None
+                          else f"the {record.backend} backend's own")
+            print(f"    input: {input_text}", file=out)
             for name, metric in record.metrics.items():
                 print(f"    published {name}: {metric.describe()}", file=out)
             if record.notes:

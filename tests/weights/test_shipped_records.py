@@ -23,7 +23,7 @@ GCNET_RUN = SHIPPED_DIR / "gcnet-synthetic-h100"
 def test_shipped_gcnet_record_is_in_the_registry_and_its_file_verifies():
     record = record_at(str(GCNET_RUN))
     assert record in SHIPPED and RECORDS[record.id] == record
-    assert record.backend == "gcnet" and record.max_disp == 128
+    assert record.backend == "gcnet" and record.max_disp == 128 and record.padding_multiple == 32
     assert verify(record).ok and sha256_file(GCNET_RUN / "weights.pt") == record.sha256
     bad2 = motorcycle_bad2(record)
     assert bad2 is not None and math.isfinite(bad2) and 0 <= bad2 <= 100
