@@ -115,6 +115,8 @@ def handle(args, extra) -> int:
             if warning:
                 print(f"warning: {warning}", file=sys.stderr)
     print(f"backend: {args.backend} on {backend.device}, max disparity {backend.max_disp} levels ({origin})")
+    for note in getattr(backend, "weights_notes", ()):
+        print(f"note: {note}")
     outputs = outputs_or_none(args, backend, args.force)  # refuses existing outputs before compute
     # Backends that declare their stages are the slow ones; the rest finish in well under a second.
     progress = progress_bar(args, f"run {args.backend}") if backend.stage_shares else None

@@ -110,10 +110,14 @@ def run_train(args) -> int:
         lr_schedule=args.lr_schedule, warmup=args.warmup, grad_clip=args.grad_clip,
         deterministic=args.deterministic, threads=args.threads, force=args.force, handle_sigint=True)
     trainer = Trainer(config, progress=progress_bar(args, f"train {args.backend}"), notify=_note)
-    echo(f"training {trainer.adapter.describe()} on {trainer.data_description} ({trainer.device}), "
-         f"{config.loss} loss, {config.iters} iterations -> {trainer.out}", file=sys.stderr)
+    if trainer.main:
+        processes = f", {trainer.group.world} processes" if trainer.group else ""
+        echo(f"training {trainer.adapter.describe()} on {trainer.data_description} ({trainer.device}"
+             f"{processes}), {config.loss} loss, {config.iters} iterations -> {trainer.out}", file=sys.stderr)
     trainer.run()
     result = trainer.finish()
+    if result is None:  # a rank other than 0 of a torchrun run: rank 0 reports
+        return 0
     print(f"weights: {result.weights}")
     print(f"model card: {result.card}")
     if result.synthetic:

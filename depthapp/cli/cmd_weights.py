@@ -60,6 +60,7 @@ def _untrained_backends() -> list[tuple[str, str]]:
 
 def _list(args) -> int:
     from ..weights import RECORDS, cached_path, models_dir
+    from ..weights.registry import SHIPPED, quality_note
 
     out = sys.stdout
     print(f"weights cache: {models_dir()}", file=out)
@@ -68,6 +69,8 @@ def _list(args) -> int:
         path = cached_path(record)
         state = "cached" if path.is_file() and path.stat().st_size == record.size else (
             "damaged" if path.exists() else "not fetched")
+        if record in SHIPPED:
+            state = "shipped" if state == "cached" else f"shipped, {state}"
         rows.append((record.id, record.backend, record.variant, state, record.training_data))
     header = ("ID", "BACKEND", "VARIANT", "STATE", "TRAINED ON")
     widths = [max(len(str(row[i])) for row in rows + [header]) for i in range(4)]
@@ -78,11 +81,15 @@ def _list(args) -> int:
             record = RECORDS[row[0]]
             print(f"    source: {record.source.describe()}", file=out)
             print(f"    sha256: {record.sha256}  licence: {record.licence}", file=out)
-            print(f"    input: {record.preprocessing.describe()}", file=out)
+            input_text = (record.preprocessing.describe() if record.preprocessing is not None
+                          else f"the {record.backend} backend's own")
+            print(f"    input: {input_text}", file=out)
             for name, metric in record.metrics.items():
                 print(f"    published {name}: {metric.describe()}", file=out)
             if record.notes:
                 print(f"    note: {record.notes}", file=out)
+            if record in SHIPPED:
+                print(f"    measured: {quality_note(record)}", file=out)
     for name, description in _untrained_backends():
         print(f"(no checkpoint)  {name}: untrained, no published weights reachable here "
               f"({description})", file=out)

@@ -21,17 +21,15 @@ from typing import TYPE_CHECKING, Any, Optional
 import numpy as np
 import torch
 
-from ..errors import InputError, WeightsError
 from ..io.atomic import atomic_path
 from ..jobs import format_seconds
+from ..weights.registry import RECORD_FORMAT, SGBM_MOTORCYCLE_BAD2
 from .data import validation_samples
 from .evaluate import evaluate_motorcycle, evaluate_samples
 
 if TYPE_CHECKING:
     from .trainer import TrainResult, Trainer
 
-RECORD_FORMAT = "depthapp-weights-record/1"
-SGBM_MOTORCYCLE_BAD2 = 18.9  # OpenCV SGBM, max disparity 64, invalid counted (tests/backends)
 LICENCE = "Apache-2.0 (trained by depthapp; no third-party data)"
 
 def sha256_file(path: Path) -> str:
@@ -252,30 +250,10 @@ def _card_text(trainer, record, synthetic, motorcycle, losses, parameters, backe
 
 
 def load_weights_record(path: str | Path):
-    """A :class:`depthapp.weights.WeightsRecord` from a run's ``weights_record.json`` (the
-    ``LocalFile`` path resolved against the record's folder)."""
-    from ..preprocessing import Preprocessing
-    from ..weights.registry import LocalFile, WeightsRecord
+    """A :class:`depthapp.weights.WeightsRecord` from a run's ``weights_record.json``."""
+    from ..weights.registry import record_from_file
 
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise InputError(f"{path}: cannot read the weights record ({error})") from None
-    if data.get("format") != RECORD_FORMAT:
-        raise WeightsError(f"{path}: not a depthapp weights record (format {data.get('format')!r})")
-    source = data["source"]
-    if source.get("kind") != "LocalFile":
-        raise WeightsError(f"{path}: unsupported source kind {source.get('kind')!r}")
-    weights = (path.parent / source["path"]).resolve()
-    return WeightsRecord(
-        id=data["id"], backend=data["backend"], variant=data["variant"],
-        source=LocalFile(str(weights)), sha256=data["sha256"], size=int(data["size"]),
-        licence=data["licence"], training_data=data["training_data"],
-        # None (the backend's own) for a run written before preprocessing was recorded as data
-        preprocessing=(Preprocessing.from_dict(data["preprocessing"])
-                       if isinstance(data.get("preprocessing"), dict) else None),
-        max_disp=data.get("max_disp"), metrics={}, notes=data.get("notes", ""))
+    return record_from_file(path)
 
 
 __all__ = ["LICENCE", "RECORD_FORMAT", "load_weights_record", "sha256_file", "write_outputs"]

@@ -456,11 +456,12 @@ class BatchMaker:
             self._permutations = {epoch: order}  # one epoch at a time is all a run needs
         return int(order[offset])
 
-    def make(self, iteration: int) -> Batch:
+    def make(self, iteration: int, slots: Optional[range] = None) -> Batch:
+        """Batch ``iteration``, or only its ``slots`` (one rank's share of a distributed run)."""
         import torch
 
         lefts, rights, disparities, teachers, names, indices = [], [], [], [], [], []
-        for slot in range(self.batch_size):
+        for slot in (range(self.batch_size) if slots is None else slots):
             index = self.sample_index(iteration * self.batch_size + slot)
             sample = self.source.load(index)
             teacher = None
@@ -492,30 +493,32 @@ class BatchMaker:
 class _IterationDataset:
     """``dataset[i]`` = batch of iteration ``start + i`` (for a torch DataLoader)."""
 
-    def __init__(self, maker: BatchMaker, start: int, stop: int):
-        self.maker, self.start, self.stop = maker, start, stop
+    def __init__(self, maker: BatchMaker, start: int, stop: int, slots: Optional[range] = None):
+        self.maker, self.start, self.stop, self.slots = maker, start, stop, slots
 
     def __len__(self) -> int:
         return self.stop - self.start
 
     def __getitem__(self, i: int) -> Batch:
-        return self.maker.make(self.start + i)
+        return self.maker.make(self.start + i, self.slots)
 
 
 def _identity(batch):
     return batch
 
 
-def iterate_batches(maker: BatchMaker, start: int, stop: int, workers: int = 0):
-    """Batches of iterations ``start .. stop - 1`` in order, prepared by ``workers`` background
-    processes (0: in this process). The result does not depend on ``workers``."""
+def iterate_batches(maker: BatchMaker, start: int, stop: int, workers: int = 0,
+                    slots: Optional[range] = None):
+    """Batches of iterations ``start .. stop - 1`` in order (only ``slots`` of each, if given),
+    prepared by ``workers`` background processes (0: in this process). The result does not
+    depend on ``workers``."""
     if workers <= 0:
         for iteration in range(start, stop):
-            yield maker.make(iteration)
+            yield maker.make(iteration, slots)
         return
     import torch.utils.data
 
-    loader = torch.utils.data.DataLoader(_IterationDataset(maker, start, stop), batch_size=None,
+    loader = torch.utils.data.DataLoader(_IterationDataset(maker, start, stop, slots), batch_size=None,
                                          shuffle=False, num_workers=workers, prefetch_factor=4,
                                          persistent_workers=False, collate_fn=_identity)
     yield from loader

@@ -372,9 +372,8 @@ class GANetAdapter(TrainingAdapter):
     def build_network(self) -> nn.Module:
         from ..backends.ganet.model import GANet
 
-        model = GANet(self.max_disp, config=self._config())
-        model.set_implementation("torch")  # autograd needs the torch SGA/LGA
-        return model
+        # SGA and LGA pick their backward by device: Triton kernels on CUDA, torch elsewhere.
+        return GANet(self.max_disp, config=self._config())
 
     def train_outputs(self, model, left, right) -> TrainOutputs:
         outputs = model(left, right)

@@ -47,6 +47,7 @@ from ..io.atomic import atomic_path
 from ..jobs import CancelToken, Job, Progress, ProgressCallback
 from .data import (Augmentation, BatchMaker, JITTER_MODES, TeacherCache, iterate_batches,
                    parse_data_spec, validation_samples)
+from .distributed import environment_rank, from_environment
 from .evaluate import evaluate_samples
 from .losses import (OCCLUSION_MODES, distillation_loss, end_point_error, photometric_loss,
                      supervised_loss)
@@ -326,7 +327,7 @@ class Trainer:
                  notify: Optional[Callable[[str], None]] = None):
         config.validate()
         self.config = config
-        self.progress = progress
+        self.progress = progress if environment_rank() == 0 else None  # rank 0 reports for all
         self.cancel = cancel or CancelToken()
         # Reading the data and building (and loading) the network take a while on the CPU.
         self.phase(PREPARING_STAGE, None)
@@ -334,6 +335,10 @@ class Trainer:
         self._notify = notify
         self.out = Path(config.out).expanduser()
         self.device = resolve_device(config.device, supports_cuda=True, owner="training")
+        self.group = from_environment(self.device, config.batch)  # several processes under torchrun
+        self.main = self.group is None or self.group.main
+        if self.group is not None and self.device.startswith("cuda"):
+            self.device = f"cuda:{self.group.local_rank}"
         self.adapter: TrainingAdapter = get_adapter(config.backend, config.variant, config.max_disp)
         self.crop = tuple(config.crop) if config.crop else self.adapter.default_crop
         self.adapter.check_crop(self.crop)
@@ -342,7 +347,11 @@ class Trainer:
         if config.amp and not self.amp:
             self.note("--amp has no effect on the CPU (mixed precision is a CUDA feature); training in float32")
 
-        checkpoint = self._prepare_folder()
+        checkpoint = self._prepare_folder() if self.main else None
+        if self.group is not None:
+            self.group.barrier()  # rank 0 has checked and prepared the folder
+            if not self.main and config.resume and (self.out / CHECKPOINT_NAME).is_file():
+                checkpoint = self._load_checkpoint(self.out / CHECKPOINT_NAME)
         self.source = parse_data_spec(config.data, self.crop, self.adapter.max_disp, config.seed)
         if config.loss == "supervised" and not self.source.has_ground_truth:
             raise UsageError(f"--data {config.data}: has no ground truth for --loss supervised; use "
@@ -391,12 +400,14 @@ class Trainer:
         self.data_description = self.source.description
         if checkpoint is not None:
             self._restore(checkpoint)
+        if self.group is not None:
+            self.group.broadcast_state(self.model)
 
     # -------------------------------------------------------------------------- folder + resume
 
     def note(self, message: str) -> None:
         self.notes.append(message)
-        if self._notify:
+        if self._notify and self.main:
             self._notify(message)
 
     def phase(self, stage: str, total: Optional[int]) -> Job:
@@ -484,6 +495,8 @@ class Trainer:
             raise AssertionError("frozen parameters changed during training")
 
     def save_checkpoint(self) -> Path:
+        if not self.main:  # rank 0 writes for the whole run
+            return self.out / CHECKPOINT_NAME
         config = self.config.settings()
         config["max_disp"] = self.adapter.max_disp
         config["variant"] = self.adapter.variant
@@ -571,6 +584,8 @@ class Trainer:
                                     f"lower --lr (the last checkpoint is intact)")
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
+        if self.group is not None:
+            self.group.average_gradients(self.model.parameters())
         if config.grad_clip > 0:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip)
@@ -579,6 +594,10 @@ class Trainer:
         row["loss"] = float(loss.detach())
         if truth is not None:
             row["epe"] = float(end_point_error(outputs.final.detach(), truth, max_disp))
+        if self.group is not None:  # the log shows the global batch's numbers
+            for name in ("loss", "epe"):
+                if name in row:
+                    row[name] = self.group.mean(row[name], device)
         return row
 
     def _right_disparity(self, prepared_left, prepared_right) -> torch.Tensor:
@@ -604,7 +623,7 @@ class Trainer:
         val_every = config.val_every if config.val_every is not None else max(1, stop // 10)
         validation = (validation_samples(config.val_pairs, self.crop, self.adapter.max_disp)
                       if val_every and config.val_pairs > 0 else [])
-        log = TrainLog(self.out / LOG_NAME, self.loss_columns(), keep_until=start)
+        log = TrainLog(self.out / LOG_NAME, self.loss_columns(), keep_until=start) if self.main else None
         self._set_train_mode()
         started = time.perf_counter() - self.elapsed
         if self.progress:
@@ -613,7 +632,8 @@ class Trainer:
         consistent = True
         try:
             with stop_on_sigint(self.cancel, config.handle_sigint, self.note):
-                batches = iterate_batches(self.batches, start, stop, self.workers)
+                slots = self.group.slots(config.batch) if self.group is not None else None
+                batches = iterate_batches(self.batches, start, stop, self.workers, slots)
                 for iteration in range(start, stop):
                     if self.cancel.cancelled:
                         raise Cancelled("cancelled")
@@ -630,12 +650,13 @@ class Trainer:
                     consistent = True
                     self.final_loss = row["loss"]
                     row.update(iter=self.iteration, lr=rate)
-                    if validation and (self.iteration % val_every == 0 or self.iteration == stop):
+                    if validation and self.main and (self.iteration % val_every == 0 or self.iteration == stop):
                         numbers = evaluate_samples(self.adapter, self.model, validation, self.device)
                         self._set_train_mode()
                         row.update(val_epe=numbers["epe"], val_bad2=numbers["bad2"])
                     row["seconds"] = time.perf_counter() - tick
-                    log.write(row)
+                    if log is not None:
+                        log.write(row)
                     self.elapsed = time.perf_counter() - started
                     if self.progress:
                         message = f"loss {row['loss']:.4f}"
@@ -651,7 +672,8 @@ class Trainer:
         except (Cancelled, KeyboardInterrupt):
             interrupted = True
         finally:
-            log.close()
+            if log is not None:
+                log.close()
             self.elapsed = time.perf_counter() - started
         if not consistent:
             raise Cancelled(f"training interrupted inside iteration {self.iteration + 1}; the last "
@@ -665,12 +687,16 @@ class Trainer:
     # -------------------------------------------------------------------------- the end
 
     def finish(self, extra_sections: Optional[dict[str, str]] = None,
-               check_samples: Optional[Sequence[Any]] = None) -> TrainResult:
+               check_samples: Optional[Sequence[Any]] = None) -> Optional[TrainResult]:
         """Export the weights, measure them and write the model card and the registry record.
         ``check_samples`` (:class:`~depthapp.training.data.TrainingSample`) are used for the
         backend check when no held-out synthetic pairs are measured."""
         from .card import write_outputs
 
+        if self.group is not None:
+            self.group.close()
+            if not self.main:  # rank 0 writes the outputs; the other ranks are done
+                return None
         return write_outputs(self, extra_sections or {}, check_samples)
 
 

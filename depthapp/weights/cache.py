@@ -154,6 +154,8 @@ def fetch_hint(weights_id: str) -> str:
 
 def _raise_for(result: VerifyResult) -> None:
     record, path = result.record, result.path
+    if result.status == "missing" and isinstance(record.source, LocalFile):
+        raise WeightsError(f"{path}: weights file of {record.id} not found")
     if result.status == "missing":
         raise WeightsError(f"weights {record.id} are not in the cache ({path}); "
                            f"{fetch_hint(record.id)} to download them")
@@ -416,12 +418,14 @@ def resolve_weights(spec: Optional[str], backend: str, default_id: Optional[str]
     ``fetch_missing`` (default: :func:`set_auto_fetch`) allows it; otherwise the
     :class:`WeightsError` names the fetch command.
     """
-    spec = spec or default_id
+    from .registry import default_record, record_at
+
+    spec = spec or default_id or getattr(default_record(backend), "id", None)
     if not spec:
         raise WeightsError(f"backend {backend} has no default weights; pass --weights ID|PATH "
                            f"(see `depthapp weights list`)")
-    if spec in RECORDS:
-        record = RECORDS[spec]
+    record = RECORDS.get(spec) or record_at(spec)
+    if record is not None:
         if record.backend != backend:
             raise WeightsError(f"weights {spec} belong to backend {record.backend}, not {backend}")
         result = verify(record)

@@ -12,10 +12,12 @@ distribution file for the download and checks the *member's* hash.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Mapping, Optional, Union
 
-from ..errors import UsageError
+from ..errors import InputError, UsageError, WeightsError
 from ..preprocessing import MCCNN_GREY, PSMNET_OFFICIAL, Preprocessing
 
 
@@ -97,6 +99,8 @@ class WeightsRecord:
         max_disp: disparity levels the network was built with (None = free).
         metrics: published numbers, ``{"kitti2015_d1_all": PublishedMetric(...)}``.
         notes: anything a user should know when comparing numbers.
+        measured: our own scores of this file, ``{"motorcycle": {"bad2": 27.5, ...}}`` (records
+            written by ``depthapp train``).
     """
 
     id: str
@@ -111,6 +115,7 @@ class WeightsRecord:
     max_disp: Optional[int] = None
     metrics: Mapping[str, PublishedMetric] = field(default_factory=dict)
     notes: str = ""
+    measured: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
     @property
     def padding_multiple(self) -> int:
@@ -188,6 +193,100 @@ RECORDS: dict[str, WeightsRecord] = {record.id: record for record in (
                "authors; the Scene Flow EPE of 1.09 px in the paper belongs to the Scene Flow "
                "checkpoint, not this fine-tuned one")),
 )}
+
+
+# ----------------------------------------------------------------------------- our own records
+
+RECORD_FILE = "weights_record.json"
+RECORD_FORMAT = "depthapp-weights-record/1"
+# Weights trained by depthapp that ship with it: one folder per run, as `depthapp train` wrote it.
+SHIPPED_DIR = Path(__file__).resolve().parents[2] / "models"
+# OpenCV SGBM's bad-2 on the Motorcycle sample (max disparity 64, invalid counted;
+# tests/backends), the classical bar a learned default must beat.
+SGBM_MOTORCYCLE_BAD2 = 18.9
+
+
+def record_from_file(path: str | Path) -> WeightsRecord:
+    """A record from a ``weights_record.json`` written by ``depthapp train`` (its weights file
+    is resolved against the record's folder)."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise InputError(f"{path}: cannot read the weights record ({error})") from None
+    if not isinstance(data, dict) or data.get("format") != RECORD_FORMAT:
+        found = data.get("format") if isinstance(data, dict) else type(data).__name__
+        raise WeightsError(f"{path}: not a depthapp weights record (format {found!r})")
+    try:
+        source = data["source"]
+        if source.get("kind") != "LocalFile":
+            raise WeightsError(f"{path}: unsupported source kind {source.get('kind')!r}")
+        max_disp = data.get("max_disp")
+        if max_disp is not None and not (isinstance(max_disp, int) and 1 <= max_disp <= 4096):
+            raise WeightsError(f"{path}: max_disp must be an integer in 1..4096, got {max_disp!r}")
+        return WeightsRecord(
+            id=str(data["id"]), backend=str(data["backend"]), variant=str(data["variant"]),
+            source=LocalFile(str((path.parent / source["path"]).resolve())), sha256=str(data["sha256"]),
+            size=int(data["size"]), licence=str(data["licence"]), training_data=str(data["training_data"]),
+            # None (the backend's own) for a run written before preprocessing was recorded as data
+            preprocessing=(Preprocessing.from_dict(data["preprocessing"])
+                           if isinstance(data.get("preprocessing"), dict) else None),
+            max_disp=max_disp, notes=str(data.get("notes", "")),
+            measured={name: dict(scores) for name, scores in (data.get("measured") or {}).items()
+                      if isinstance(scores, dict)})
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise WeightsError(f"{path}: malformed weights record ({type(error).__name__}: {error})") from None
+
+
+def record_at(spec: str) -> Optional[WeightsRecord]:
+    """The record of a ``train`` output folder or of its ``weights_record.json``; None when
+    ``spec`` is neither (e.g. a bare checkpoint file)."""
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        if not (path / RECORD_FILE).is_file():
+            raise WeightsError(f"{path}: a folder without {RECORD_FILE} (not a depthapp train output)")
+        return record_from_file(path / RECORD_FILE)
+    if path.suffix.lower() == ".json":
+        if not path.is_file():
+            raise WeightsError(f"{path}: weights record not found")
+        return record_from_file(path)
+    return None
+
+
+def _shipped_records() -> list[WeightsRecord]:
+    records = []
+    for path in sorted(SHIPPED_DIR.glob(f"*/{RECORD_FILE}")) if SHIPPED_DIR.is_dir() else ():
+        try:
+            records.append(record_from_file(path))
+        except (InputError, WeightsError):  # a damaged shipped record must not break the import
+            continue
+    return records
+
+
+def motorcycle_bad2(record: WeightsRecord) -> Optional[float]:
+    value = record.measured.get("motorcycle", {}).get("bad2")
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def default_record(backend: str) -> Optional[WeightsRecord]:
+    """The best shipped record of ``backend`` (lowest measured Motorcycle bad-2), if any."""
+    shipped = [record for record in SHIPPED if record.backend == backend]
+    scored = sorted(shipped, key=lambda record: (motorcycle_bad2(record) is None, motorcycle_bad2(record) or 0))
+    return scored[0] if scored else None
+
+
+def quality_note(record: WeightsRecord) -> str:
+    """One line on how good ``record`` is, against OpenCV SGBM on the Motorcycle sample."""
+    bad2 = motorcycle_bad2(record)
+    if bad2 is None:
+        return f"weights {record.id}: no Motorcycle score measured"
+    verdict = "better than" if bad2 < SGBM_MOTORCYCLE_BAD2 else "worse than"
+    return (f"weights {record.id}: Motorcycle bad-2 {bad2:.1f} % ({verdict} OpenCV SGBM's "
+            f"{SGBM_MOTORCYCLE_BAD2:.1f} %)")
+
+
+SHIPPED: list[WeightsRecord] = _shipped_records()
+RECORDS.update({record.id: record for record in SHIPPED})
 
 
 def get_record(weights_id: str) -> WeightsRecord:

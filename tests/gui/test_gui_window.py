@@ -360,6 +360,13 @@ def test_weights_picker_for_learned_backends(window):
     module = weights_module()
     if module is not None:
         assert {r.id for r in module.records_for(learned[0])} <= set(items)
+    # The weights depthapp ships (models/*/weights_record.json) are offered like downloaded ones.
+    if "gcnet" in learned:
+        window.state.set_backend("gcnet")
+        combo = window.weights_combo
+        items = [combo.itemData(i) for i in range(combo.count())]
+        assert "gcnet-paper-gcnet" in items
+        assert combo.itemText(0) == "default (gcnet-paper-gcnet)"
 
 
 @pytest.mark.network

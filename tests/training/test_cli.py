@@ -215,3 +215,27 @@ def test_train_and_adapt_commands_show_every_phase_with_an_eta_and_quiet_hides_t
     captured = capsys.readouterr()
     assert not re.search(r"^(train|adapt) tiny", captured.err, re.MULTILINE), captured.err
     assert "photometric error on your 2 pairs" in captured.out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend, variant, max_disp, crop", [
+    ("gcnet", "tiny", 32, "64x64"), ("gcnet", "small", 32, "64x64"), ("gcnet", "paper", 32, "64x64"),
+    ("mccnn", "fast", None, "64x64"),
+    ("ganet", "tiny11", 24, "96x96"), ("ganet", "tinydeep", 24, "96x96"),
+])
+def test_a_train_output_folder_runs_as_weights(tmp_path, capsys, backend, variant, max_disp, crop):
+    """`train --out R` then `run L R --weights R`: the record decides the network and max_disp."""
+    run = tmp_path / "run"
+    assert main(["train", "--backend", backend, "--variant", variant, "--max-disp", str(max_disp or 32),
+                 "--crop", crop, "--data", "synthetic:1", "--out", str(run), "--iters", "1",
+                 "--threads", "1", "--eval-pairs", "0", "--val-pairs", "0", "--no-motorcycle"]) == 0
+    pair = generate(5, height=48, width=64, max_disparity=12.0)
+    write_image(tmp_path / "left.png", to_uint8(pair.left))
+    write_image(tmp_path / "right.png", to_uint8(pair.right))
+    capsys.readouterr()
+    assert main(["run", str(tmp_path / "left.png"), str(tmp_path / "right.png"), "--backend", backend,
+                 "--weights", str(run), "--device", "cpu", "--out", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out
+    if max_disp:  # MC-CNN's range is a search setting, not part of the network
+        assert f"max disparity {max_disp} levels (weights record)" in printed
+    assert (tmp_path / "out" / "disparity.pfm").is_file()

@@ -72,15 +72,7 @@ def lga_torch(volume: torch.Tensor, filters: torch.Tensor, radius: int = 2) -> t
     # add centre * (sum of all taps - sum of the taps that were inside). Inside-ness is
     # separable: rows x columns for each disparity offset e, and offset e = -1 (+1) is outside
     # only at the first (last) level, so interior levels share one correction map.
-    ys = torch.arange(height, device=volume.device)
-    xs = torch.arange(width, device=volume.device)
-    offsets = torch.arange(size, device=volume.device) - radius
-    rows_in = (ys[None, :] + offsets[:, None] >= 0) & (ys[None, :] + offsets[:, None] < height)
-    cols_in = (xs[None, :] + offsets[:, None] >= 0) & (xs[None, :] + offsets[:, None] < width)
-    spatial_in = (rows_in[:, None, :, None] & cols_in[None, :, None, :]).to(volume.dtype)  # (i, j, H, W)
-    inside = (taps * spatial_in).sum(dim=(2, 3))  # (N, 3, H, W): per disparity offset e
-    outside_interior = taps.sum(dim=(1, 2, 3)).unsqueeze(1) - inside.sum(dim=1, keepdim=True)  # (N, 1, H, W)
-    below, above = inside[:, 0:1], inside[:, 2:3]  # taps reading level d-1 / d+1, inside spatially
+    outside_interior, below, above, _ = _outside_weights(filters, radius, height, width)
     if functional:
         first = volume[:, :1] * (outside_interior + below)
         last = volume[:, -1:] * (outside_interior + above)
@@ -94,6 +86,82 @@ def lga_torch(volume: torch.Tensor, filters: torch.Tensor, radius: int = 2) -> t
     return out
 
 
+def _outside_weights(filters: torch.Tensor, radius: int, height: int, width: int):
+    """Per pixel, the summed weight of the taps that fall outside the volume and so read the
+    centre: ``(interior, first, last)``, each ``(N, 1, H, W)``; ``interior`` holds for every
+    level, the first (last) level adds ``first`` (``last``) for the taps reading d-1 (d+1)."""
+    n = filters.shape[0]
+    size = 2 * radius + 1
+    taps = filters.view(n, 3, size, size, height, width)
+    ys = torch.arange(height, device=filters.device)
+    xs = torch.arange(width, device=filters.device)
+    offsets = torch.arange(size, device=filters.device) - radius
+    rows_in = (ys[None, :] + offsets[:, None] >= 0) & (ys[None, :] + offsets[:, None] < height)
+    cols_in = (xs[None, :] + offsets[:, None] >= 0) & (xs[None, :] + offsets[:, None] < width)
+    spatial_in = (rows_in[:, None, :, None] & cols_in[None, :, None, :]).to(filters.dtype)
+    inside = (taps * spatial_in).sum(dim=(2, 3))
+    interior = taps.sum(dim=(1, 2, 3)).unsqueeze(1) - inside.sum(dim=1, keepdim=True)
+    return interior, inside[:, 0:1], inside[:, 2:3], spatial_in
+
+
+def _lga_backward_torch(volume, filters, grad, radius: int):
+    """LGA's backward, vectorised: one multiply-add per tap for each of the two gradients
+    (the volume's is the transposed filter, scattered into a zero-padded buffer), plus the
+    centre terms of the taps that fall outside. ``(volume grad, filters grad)``."""
+    n, levels, height, width = volume.shape
+    size = 2 * radius + 1
+    padded = F.pad(volume, (radius, radius, radius, radius, 1, 1))
+    taps = filters.view(n, 3, size, size, height, width)
+    grad_padded = torch.zeros_like(padded)
+    grad_taps = torch.empty_like(taps)
+    for e in range(3):
+        for i in range(size):
+            for j in range(size):
+                window = (slice(None), slice(e, e + levels), slice(i, i + height), slice(j, j + width))
+                tap = taps[:, e, i, j].unsqueeze(1)
+                grad_padded[window].addcmul_(grad, tap)
+                grad_taps[:, e, i, j] = (grad * padded[window]).sum(dim=1)
+    interior, first, last, spatial_in = _outside_weights(filters, radius, height, width)
+    grad_volume = grad_padded[:, 1:1 + levels, radius:radius + height, radius:radius + width]
+    grad_volume = grad_volume.addcmul(grad, interior)
+    grad_volume[:, :1].addcmul_(grad[:, :1], first)
+    grad_volume[:, -1:].addcmul_(grad[:, -1:], last)
+    # A tap outside reads the centre V(d, y, x) at every level; one inside spatially but
+    # off the first (last) level reads the centre only there.
+    centre = (grad * volume).sum(dim=1)[:, None, None, None]            # (N, 1, 1, 1, H, W)
+    grad_taps += (1 - spatial_in) * centre
+    grad_taps[:, 0] += spatial_in * (grad[:, 0] * volume[:, 0])[:, None, None]
+    grad_taps[:, 2] += spatial_in * (grad[:, -1] * volume[:, -1])[:, None, None]
+    return grad_volume, grad_taps.view_as(filters)
+
+
+class _LGAFunction(torch.autograd.Function):
+    """One LGA pass with a hand-written backward (vectorised torch, or the Triton kernels)."""
+
+    @staticmethod
+    def forward(ctx, use_triton, radius, volume, filters):
+        volume, filters = volume.contiguous(), filters.contiguous()
+        ctx.use_triton, ctx.radius = use_triton, radius
+        ctx.save_for_backward(volume, filters)
+        if use_triton:
+            from . import triton_kernels
+
+            return triton_kernels.lga(volume, filters, radius)
+        return lga_torch(volume, filters, radius)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        volume, filters = ctx.saved_tensors
+        grad_out = grad_out.contiguous()
+        if ctx.use_triton:
+            from . import triton_kernels
+
+            grad_volume, grad_filters = triton_kernels.lga_backward(volume, filters, grad_out, ctx.radius)
+        else:
+            grad_volume, grad_filters = _lga_backward_torch(volume, filters, grad_out, ctx.radius)
+        return None, None, grad_volume, grad_filters
+
+
 def lga2(volume: torch.Tensor, filters: torch.Tensor, radius: int = 2,
          implementation: str = "auto") -> torch.Tensor:
     """GA-Net's ``LGA2``: the same filters applied twice."""
@@ -102,15 +170,19 @@ def lga2(volume: torch.Tensor, filters: torch.Tensor, radius: int = 2,
 
 def lga(volume: torch.Tensor, filters: torch.Tensor, radius: int = 2,
         implementation: str = "auto") -> torch.Tensor:
-    """One LGA pass with the fastest implementation that fits (Triton for CUDA inference,
-    torch otherwise); ``implementation`` forces ``torch`` or ``triton``."""
-    if implementation not in ("auto", "torch", "triton"):
-        raise ValueError(f"implementation must be auto, torch or triton, got {implementation!r}")
-    grad = torch.is_grad_enabled() and (volume.requires_grad or filters.requires_grad)
-    if implementation == "triton" or (implementation == "auto" and volume.is_cuda and not grad):
-        from . import triton_kernels
+    """One LGA pass with the fastest implementation that fits (Triton on CUDA, forward and
+    backward; torch otherwise). ``implementation`` forces ``torch`` (hand-written backward),
+    ``triton``, or ``reference`` (autograd through :func:`lga_torch`)."""
+    if implementation not in ("auto", "torch", "triton", "reference"):
+        raise ValueError(f"implementation must be auto, torch, triton or reference, got {implementation!r}")
+    from . import triton_kernels
 
-        if implementation == "triton" or triton_kernels.AVAILABLE:
-            _check(volume, filters, radius)
-            return triton_kernels.lga(volume, filters, radius)
-    return lga_torch(volume, filters, radius)
+    use_triton = implementation == "triton" or (implementation == "auto" and volume.is_cuda
+                                                and triton_kernels.AVAILABLE)
+    grad = torch.is_grad_enabled() and (volume.requires_grad or filters.requires_grad)
+    if implementation == "reference" or tracing():
+        return lga_torch(volume, filters, radius)
+    _check(volume, filters, radius)
+    if grad:
+        return _LGAFunction.apply(use_triton, radius, volume, filters)
+    return triton_kernels.lga(volume, filters, radius) if use_triton else lga_torch(volume, filters, radius)

@@ -402,7 +402,8 @@ class GANet(nn.Module):
                 nn.init.constant_(module.bias, 0)
 
     def set_implementation(self, implementation: str) -> None:
-        """Force the SGA/LGA implementation: ``auto``, ``torch`` or ``triton``."""
+        """Force the SGA/LGA implementation: ``auto``, ``torch``, ``triton`` or ``reference``
+        (autograd through the pure-torch scan, for checks and benchmarks)."""
         for module in self.modules():
             if isinstance(module, (SGABlock, DispAgg)):
                 module.implementation = implementation

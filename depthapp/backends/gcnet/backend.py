@@ -56,8 +56,16 @@ class GCNetBackend(CostVolumeBackend):
                     module.weight.data = module.weight.data.contiguous(memory_format=torch.channels_last_3d)
         return model
 
+    def configure_from_checkpoint(self, state: dict) -> None:
+        # The widths are the checkpoint's (depthapp train's small and tiny variants too).
+        first = state.get("unary.layer1.0.weight")
+        self.features = int(first.shape[0]) if first is not None else 32
+        self.residual_blocks = sum(1 for key in state
+                                   if key.startswith("unary.blocks.") and key.endswith(".conv1.0.weight")) or 8
+
     def build_model(self) -> GCNet:
-        return GCNet(max_disp=self.network_max_disp)
+        return GCNet(max_disp=self.network_max_disp, features=getattr(self, "features", 32),
+                     residual_blocks=getattr(self, "residual_blocks", 8))
 
     def estimate_bytes(self, padded_height: int, padded_width: int) -> int:
         """Peak of inference. Around layers 19-21 the 2F-channel volume, its F-channel

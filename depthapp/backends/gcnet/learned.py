@@ -230,10 +230,17 @@ class CostVolumeBackend(Backend):
         self.scale = float(self.params.get("scale", 1.0))
         # The network searches the same range in its (scaled) pixels.
         self.network_max_disp = self.round_max_disp(max(1, math.ceil(self.max_disp * self.scale)))
-        if self.weights is None:
-            raise WeightsError(f"backend {self.name} ({self.architecture}) has no trained weights "
-                               f"here: {NO_WEIGHTS_HINT} (a state dict file)")
         from ...weights import load_checkpoint, resolve_weights
+        from ...weights.registry import default_record, quality_note
+
+        self.weights_notes: list[str] = []
+        if self.weights is None:
+            shipped = default_record(self.name)
+            if shipped is None:
+                raise WeightsError(f"backend {self.name} ({self.architecture}) has no trained weights "
+                                   f"here: {NO_WEIGHTS_HINT} (a state dict file)")
+            self.weights = shipped.id
+            self.weights_notes.append(f"default {quality_note(shipped)}")
 
         resolved = resolve_weights(str(self.weights), self.name, default_id=None,
                                    fetch_missing=False if offline else None)
@@ -245,6 +252,17 @@ class CostVolumeBackend(Backend):
         load_state_dict_checked(self.model, state, resolved.label)
         self.model.eval()
         self.inference_model = self.prepare_for_device(fuse_batchnorm(self.model).to(self.device))
+
+    @classmethod
+    def weights_max_disp(cls, weights: Optional[str]) -> Optional[int]:
+        """The record's ``max_disp`` (registry id, ``train`` folder or record file, or the
+        default shipped record); None for a bare checkpoint file."""
+        from ...weights.registry import RECORDS, default_record, record_at
+
+        record = RECORDS.get(weights) if weights else default_record(cls.name)
+        if record is None and weights:
+            record = record_at(str(weights))
+        return record.max_disp if record is not None else None
 
     @classmethod
     def check_available(cls) -> None:

@@ -141,6 +141,55 @@ def test_the_functional_paths_exporters_trace_give_the_same_values(rng):
         np.testing.assert_allclose(traced(*inputs).numpy(), lga_loops(volume, filters, 2), rtol=1e-12, atol=1e-12)
 
 
+# --------------------------------------------------------------------------- backward
+
+def _sga_grad_inputs(rng, shape):
+    cost, weights = random_sga_inputs(rng, shape)
+    return [torch.tensor(a, requires_grad=True) for a in (cost, *weights)]
+
+
+def _lga_grad_inputs(rng, radius, shape):
+    volume = torch.tensor(rng.normal(size=shape), requires_grad=True)
+    filters = torch.tensor(rng.normal(size=(shape[0], 3 * (2 * radius + 1) ** 2, *shape[2:])),
+                           requires_grad=True)
+    return volume, filters
+
+
+def _same_gradients(function, reference, inputs, rng):
+    """``function`` and autograd through ``reference`` give the same values and gradients."""
+    out, expected = function(*inputs), reference(*inputs)
+    upstream = torch.tensor(rng.normal(size=tuple(out.shape)), dtype=out.dtype, device=out.device)
+    tolerance = dict(rtol=1e-10, atol=1e-12) if out.dtype == torch.float64 else dict(rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(out, expected, **tolerance)
+    for got, want in zip(torch.autograd.grad(out, inputs, upstream),
+                         torch.autograd.grad(expected, inputs, upstream)):
+        torch.testing.assert_close(got, want, **tolerance)
+
+
+@pytest.mark.parametrize("shape", [(1, 2, 4, 3, 4), (1, 1, 1, 2, 3), (2, 1, 3, 1, 3)])
+def test_sga_hand_written_backward_passes_gradcheck_and_equals_autograd_of_the_reference(rng, shape):
+    inputs = _sga_grad_inputs(rng, shape)
+    assert torch.autograd.gradcheck(lambda *t: sga(*t, implementation="torch"), inputs)
+    _same_gradients(lambda *t: sga(*t, implementation="torch"), sga_torch, inputs, rng)
+
+
+@pytest.mark.parametrize("radius, shape", [(1, (1, 3, 3, 4)), (2, (2, 1, 2, 3)), (1, (1, 4, 5, 2))])
+def test_lga_hand_written_backward_passes_gradcheck_and_equals_autograd_of_the_reference(rng, radius, shape):
+    inputs = _lga_grad_inputs(rng, radius, shape)
+    assert torch.autograd.gradcheck(lambda v, f: lga(v, f, radius, "torch"), inputs)
+    _same_gradients(lambda v, f: lga(v, f, radius, "torch"), lambda v, f: lga_torch(v, f, radius), inputs, rng)
+
+
+def test_sga_backward_shares_the_gradient_of_tied_directions_like_torch_maximum():
+    """A constant volume under equal weights ties all four directions everywhere."""
+    weights = [torch.full((1, 1, 5, 3, 3), 0.2, dtype=torch.float64, requires_grad=True) for _ in range(4)]
+    volume = torch.ones(1, 1, 3, 3, 3, dtype=torch.float64, requires_grad=True)
+    got = torch.autograd.grad(sga(volume, *weights, implementation="torch").sum(), (volume, *weights))
+    want = torch.autograd.grad(sga_torch(volume, *weights).sum(), (volume, *weights))
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b)
+
+
 # --------------------------------------------------------------------------- Triton
 
 INTERPRETER_CHECK = r"""
@@ -165,6 +214,24 @@ for radius, shape in [(2, (1, 5, 6, 7)), (1, (1, 9, 3, 4)), (2, (1, 1, 2, 3))]:
                              torch.tensor(filters, dtype=torch.float32), radius,
                              block_d=4 if shape[1] == 9 else 8, block_p=16 if radius == 2 else 64)
     np.testing.assert_allclose(out.numpy(), lga_loops(volume, filters, radius), rtol=1e-4, atol=1e-4)
+# The backward kernels against autograd through the torch reference, in float64.
+from depthapp.backends.ganet.lga import lga, lga_torch
+from depthapp.backends.ganet.sga import sga, sga_torch
+def same_gradients(function, reference, inputs):
+    out, expected = function(*inputs), reference(*inputs)
+    upstream = torch.tensor(rng.normal(size=tuple(out.shape)))
+    for got, want in zip(torch.autograd.grad(out, inputs, upstream), torch.autograd.grad(expected, inputs, upstream)):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-10, atol=1e-12)
+for shape in [(1, 2, 5, 3, 4), (1, 1, 1, 2, 3), (1, 1, 20, 2, 3)]:
+    n, k, d, h, w = shape
+    weights = [rng.normal(size=(n, k, 5, h, w)) for _ in range(4)]
+    inputs = [torch.tensor(a, requires_grad=True) for a in
+              (rng.normal(size=shape), *[g / np.abs(g).sum(axis=2, keepdims=True) for g in weights])]
+    same_gradients(lambda *t: sga(*t, implementation="triton"), sga_torch, inputs)
+for radius, shape in [(1, (1, 3, 3, 4)), (2, (2, 1, 2, 3)), (1, (1, 9, 5, 2))]:
+    inputs = [torch.tensor(rng.normal(size=shape), requires_grad=True),
+              torch.tensor(rng.normal(size=(shape[0], 3 * (2 * radius + 1) ** 2, *shape[2:])), requires_grad=True)]
+    same_gradients(lambda v, f: lga(v, f, radius, "triton"), lambda v, f: lga_torch(v, f, radius), inputs)
 print("ok")
 """
 
@@ -201,6 +268,18 @@ lga = {"x_ptr": "*fp32", "f_ptr": "*fp32", "out_ptr": "*fp32",
 constants = {"RADIUS": 2, "BLOCK_D": 8, "BLOCK_P": 64}
 triton.compile(ASTSource(tk._lga_kernel, dict(lga, **{name: "constexpr" for name in constants}),
                          constexprs=constants), target=target, options={"num_warps": 4})
+adjoint = {"line_ptr": "*fp32", "weight_ptr": "*fp32", "grad_ptr": "*fp32", "total_ptr": "*fp32",
+           **{k: v for k, v in sga.items() if not k.endswith("_ptr")}}
+for reverse in (False, True):
+    constants = {"REVERSE": reverse, "BLOCK_D": 128, "BLOCK_M": 16}
+    triton.compile(ASTSource(tk._sga_adjoint_kernel, dict(adjoint, **{name: "constexpr" for name in constants}),
+                             constexprs=constants), target=target, options={"num_warps": 4})
+constants = {"RADIUS": 2, "BLOCK_D": 8, "BLOCK_P": 64}
+ints_lga = ints(["levels", "height", "width", "x_n", "x_d", "x_h", "x_w", "f_n", "f_k", "f_h", "f_w"])
+for kernel, pointers in ((tk._lga_grad_volume_kernel, ["g_ptr", "f_ptr", "out_ptr"]),
+                         (tk._lga_grad_filters_kernel, ["g_ptr", "x_ptr", "out_ptr"])):
+    signature = dict({name: "*fp32" for name in pointers}, **ints_lga, **{name: "constexpr" for name in constants})
+    triton.compile(ASTSource(kernel, signature, constexprs=constants), target=target, options={"num_warps": 4})
 print("ok")
 """
 
@@ -238,6 +317,15 @@ def test_cuda_triton_sga_and_lga_equal_the_torch_reference():
         with torch.inference_mode():
             out = lga(volume.cuda(), filters.cuda(), 2, implementation="triton").cpu()
         torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-4)
+
+
+@CUDA
+@TRITON
+def test_cuda_triton_backward_equals_autograd_of_the_reference(rng):
+    inputs = [t.detach().cuda().requires_grad_(True) for t in _sga_grad_inputs(rng, (1, 8, 33, 21, 29))]
+    _same_gradients(lambda *t: sga(*t, implementation="triton"), sga_torch, inputs, rng)
+    volume, filters = (t.detach().cuda().requires_grad_(True) for t in _lga_grad_inputs(rng, 2, (2, 49, 24, 36)))
+    _same_gradients(lambda v, f: lga(v, f, 2, "triton"), lambda v, f: lga_torch(v, f, 2), (volume, filters), rng)
 
 
 @CUDA

@@ -245,16 +245,26 @@ def test_cancelling_stops_inside_the_network(tmp_path, rng):
 
 # --------------------------------------------------------------------------- weights
 
+def test_without_weights_the_best_shipped_record_loads_and_says_how_good_it_is():
+    from depthapp.weights.registry import default_record, quality_note
+
+    shipped = default_record("gcnet")
+    backend = create_backend("gcnet", max_disp=shipped.max_disp, scale=0.2)
+    assert backend.weights_label == shipped.id
+    assert backend.weights_notes == [f"default {quality_note(shipped)}"]
+
+
 def test_no_weights_says_how_to_get_them():
+    """GA-Net ships no record yet: the hint names train and --weights."""
     with pytest.raises(WeightsError, match=r"train it \(depthapp train\) or pass --weights"):
-        create_backend("gcnet")
+        create_backend("ganet")
 
 
 def test_cli_run_without_weights_exits_non_zero_with_the_hint(tmp_path, capsys):
     pytest.importorskip("skimage", reason="--sample reads the Motorcycle pair from scikit-image")
     from depthapp.cli import main
 
-    code = main(["run", "--sample", "--backend", "gcnet", "--out", str(tmp_path / "out")])
+    code = main(["run", "--sample", "--backend", "ganet", "--out", str(tmp_path / "out")])
     assert code != 0
     assert "train it (depthapp train) or pass --weights" in capsys.readouterr().err
     assert not (tmp_path / "out" / "disparity.pfm").exists()
@@ -270,7 +280,13 @@ def test_wrapped_and_prefixed_checkpoints_load(tmp_path):
 
 
 def test_a_checkpoint_of_another_shape_is_a_weights_error(tmp_path):
-    path = save_untrained(tmp_path, GCNet(32, features=8))
+    # The unary widths follow the checkpoint (train's tiny/small variants); the 3-D part of a
+    # narrower network grafted on does not fit them.
+    state = GCNet(32, features=32).state_dict()
+    state.update({k: v for k, v in GCNet(32, features=8).state_dict().items() if k.startswith("regularization")})
+    path = tmp_path / "grafted.pth"
+    torch.save(state, path)
+    path = str(path)
     with pytest.raises(WeightsError, match="wrong shape"):
         create_backend("gcnet", max_disp=32, weights=path)
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
