@@ -433,14 +433,18 @@ def check_metadata(meta: dict[str, str], source: str) -> dict[str, str]:
         for key in ("depthapp.height", "depthapp.width", "depthapp.padded_height", "depthapp.padded_width"):
             if not (meta.get(key) or "").isdigit():
                 raise bad(key, "is missing")
+    # Inputs standardised over each image (MC-CNN's grey input) have no fixed mean or std: [].
+    counts = (0, 1, 3) if meta["depthapp.input_kind"] == "grey_standardised" else (1, 3)
     for key in ("depthapp.mean", "depthapp.std"):
         values = json_value(key, "[]")
-        if (not isinstance(values, list) or len(values) not in (1, 3)
+        if (not isinstance(values, list) or len(values) not in counts
                 or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
                            and math.isfinite(v) and abs(v) < 1e6 for v in values)):
-            raise bad(key, "is not a list of 1 or 3 finite numbers")
+            raise bad(key, f"is not a list of {' or '.join(map(str, counts))} finite numbers")
         if key == "depthapp.std" and not all(v > 0 for v in values):
             raise bad(key, "holds a standard deviation that is not positive")
+    if len(json_value("depthapp.mean", "[]")) != len(json_value("depthapp.std", "[]")):
+        raise bad("depthapp.std", "does not have one value per channel of depthapp.mean")
     if not isinstance(json_value("depthapp.extra", "{}"), dict):
         raise bad("depthapp.extra", "is not a JSON object")
     return meta

@@ -27,7 +27,7 @@ def test_a_real_export_record_passes():
     ("depthapp.padded_width", "1e308"), ("depthapp.mean", "[nan, 0, 0]"), ("depthapp.mean", "{}"),
     ("depthapp.std", "[0, 1, 1]"), ("depthapp.std", "[1, 2]"), ("depthapp.extra", "[1]"),
     ("depthapp.extra", "[" * 100000 + "]" * 100000), ("depthapp.dynamic", "maybe"),
-    ("depthapp.input_names", ""),
+    ("depthapp.input_names", ""), ("depthapp.mean", "[]"), ("depthapp.std", "[0.2]"),
 ])
 def test_bad_values_name_the_file_and_key(key, value):
     with pytest.raises(InputError, match=rf"m\.onnx: metadata {key} ") as error:
@@ -37,3 +37,12 @@ def test_bad_values_name_the_file_and_key(key, value):
 
 def test_files_without_depthapp_metadata_pass_through():
     assert check_metadata({"producer": "x"}, "m.onnx") == {"producer": "x"}
+
+
+def test_inputs_standardised_per_image_carry_no_mean_or_std():
+    """MC-CNN's grey input is standardised over each image: its exports hold ``[]`` for both."""
+    grey = {**GOOD, "depthapp.input_kind": "grey_standardised", "depthapp.input_names": "image",
+            "depthapp.mean": "[]", "depthapp.std": "[]"}
+    assert check_metadata(dict(grey), "m.onnx") == grey
+    with pytest.raises(InputError, match=r"m\.onnx: metadata depthapp.std "):
+        check_metadata({**grey, "depthapp.std": "[1.0]"}, "m.onnx")
