@@ -24,7 +24,6 @@ as a window; :func:`create_wizard_panel` is the viewer's Calibration tab.
 from __future__ import annotations
 
 import html
-import importlib
 import logging
 import threading
 import traceback
@@ -51,6 +50,7 @@ from ..calibration.wizard import (POSE_LABELS, CalibrationWizardModel, Candidate
                                   render_rectified)
 from ..errors import Cancelled, DepthAppError, InputError
 from ..jobs import CancelToken, Progress
+from ..sources import FrameTimeout, open_source
 from .qt_util import guarded, rgb_to_pixmap, show_error
 
 log = logging.getLogger("depthapp.gui")
@@ -67,17 +67,6 @@ LIVE_KINDS = (("cameras", "Two cameras", True, None),
               ("sbs-video", "Side-by-side video file", False, "file"))
 SAVE_FILTERS = ("depthapp JSON (*.json);;OpenCV YAML (*.yaml *.yml);;OpenCV XML (*.xml)")
 GOOD_HTML, WARN_HTML, BAD_HTML = "#2a9d4a", "#c77700", "#c62828"
-
-
-def camera_module():
-    """``(depthapp.sources, None)`` or ``(None, why the live source is unavailable)``."""
-    try:
-        module = importlib.import_module("depthapp.sources")
-    except ImportError as error:
-        return None, f"live sources need depthapp.sources, which is not available ({error})"
-    if not hasattr(module, "open_source"):
-        return None, "depthapp.sources has no open_source() in this build"
-    return module, None
 
 
 # --------------------------------------------------------------------------- widgets and threads
@@ -179,8 +168,6 @@ class LiveThread(QThread):
         self._taken.set()
 
     def run(self) -> None:
-        from ..sources import FrameTimeout
-
         error = None
         try:
             source = self.open_source()
@@ -498,21 +485,11 @@ class SourcePage(_Page):
         self.live_box = live_box
         self.live_kind.currentIndexChanged.connect(self._sync)
 
-        self.camera, reason = camera_module()
-        self.live_reason = QLabel()
-        self.live_reason.setWordWrap(True)
-        if self.camera is None:
-            self.use_live.setEnabled(False)
-            self.use_live.setToolTip(reason)
-            self.live_reason.setText(f"<span style='color:{WARN_HTML}'>Live source unavailable: "
-                                     f"{html.escape(reason)}</span>")
-        self.live_reason.setVisible(self.camera is None)
 
         layout = QVBoxLayout(self)
         layout.addWidget(self.use_files)
         layout.addWidget(files_box)
         layout.addWidget(self.use_live)
-        layout.addWidget(self.live_reason)
         layout.addWidget(live_box)
         layout.addStretch(1)
         self.use_files.toggled.connect(self._sync)
@@ -530,8 +507,7 @@ class SourcePage(_Page):
     def _sync(self) -> None:
         files = self.use_files.isChecked()
         self.files_box.setEnabled(files)
-        self.live_box.setEnabled(not files and self.camera is not None)
-        self.live_box.setVisible(self.camera is not None)
+        self.live_box.setEnabled(not files)
         key = self.live_kind.currentData()
         _key, _label, needs_right, browse = next(k for k in LIVE_KINDS if k[0] == key)
         for widget in (self.live_right, self.live_right_label, self.live_browse_right):
@@ -591,11 +567,8 @@ class SourcePage(_Page):
                 raise InputError("give a folder, or both the left and the right images")
             pairs, notes = file_pairs(split(self.left.text()), split(self.right.text()))
             return FileSource(pairs, notes, f"{len(pairs)} image pairs")
-        if self.camera is None:
-            raise InputError("live sources are not available in this build")
         key = self.live_kind.currentData()
         left, right = self.live_left.text().strip(), self.live_right.text().strip()
-        open_source = self.camera.open_source
         if key in ("cameras", "videos"):
             if not left or not right:
                 raise InputError("give both the left and the right source")

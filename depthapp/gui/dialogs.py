@@ -8,6 +8,7 @@ from PyQt6.QtCore import QThread, Qt, pyqtSignal
 from PyQt6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout,
                              QHBoxLayout, QLabel, QProgressDialog, QWidget)
 
+from .. import weights as weights_registry
 from ..calibration.model import StereoCalibration
 from ..errors import Cancelled
 from ..jobs import Progress
@@ -73,27 +74,13 @@ class ManualCalibrationDialog(QDialog):
 
 # --------------------------------------------------------------------------- weights
 
-def weights_module():
-    """``depthapp.weights`` if this build has it, else None (the picker then offers files only)."""
-    try:
-        from .. import weights
-    except ImportError:
-        return None
-    needed = ("records_for", "verify", "fetch")
-    return weights if all(hasattr(weights, name) for name in needed) else None
-
-
 def default_weights_id(backend_cls) -> Optional[str]:
     """The registry id a learned backend loads when no weights are chosen (its declared
     ``default_weights``, else its only registry record)."""
     if backend_cls.default_weights:
         return backend_cls.default_weights
-    module = weights_module()
-    if module is not None:
-        records = module.records_for(backend_cls.name)
-        if len(records) == 1:
-            return records[0].id
-    return None
+    records = weights_registry.records_for(backend_cls.name)
+    return records[0].id if len(records) == 1 else None
 
 
 class _FetchThread(QThread):
@@ -106,15 +93,13 @@ class _FetchThread(QThread):
         self.cancelled = False
 
     def run(self) -> None:
-        module = weights_module()
-
         def report(progress: Progress) -> None:
             if self.cancelled:
                 raise Cancelled(f"download of {self.weights_id} cancelled")
             self.progressed.emit(progress)
 
         try:
-            path = module.fetch(self.weights_id, progress=report)
+            path = weights_registry.fetch(self.weights_id, progress=report)
         except BaseException as error:
             self.finished_with.emit(None, error)
             return

@@ -24,9 +24,9 @@ The hook contract, for ``depthapp.camera`` to implement:
   change.
 * If the panel has a ``shutdown()`` method the window calls it before closing.
 
-Until that module exists the tab shows a placeholder saying so. The calibration wizard
-(issue 11) plugs in the same way: ``create_wizard_panel(window, state)`` in
-``depthapp.gui.calibration_wizard``.
+The calibration wizard (issue 11) plugs in the same way: ``create_wizard_panel(window, state)``
+in ``depthapp.gui.calibration_wizard``. Both modules ship with depthapp; a panel that fails to
+import or to build shows its error in its own tab.
 """
 
 from __future__ import annotations
@@ -45,31 +45,22 @@ log = logging.getLogger("depthapp.gui")
 
 @dataclass(frozen=True)
 class ExtensionTab:
-    """A tab whose panel comes from ``factory(window, state)`` in the first of ``modules``
-    that defines it."""
+    """A tab whose panel comes from ``factory(window, state)`` in ``module``, imported the
+    first time the tab is shown."""
 
     title: str
-    modules: tuple[str, ...]
+    module: str
     factory: str
-    missing_text: str
 
 
-LIVE_TAB = ExtensionTab(
-    "Live", ("depthapp.camera.viewer",), "create_live_panel",
-    "Live camera mode is not installed in this build.\n\n"
-    "It comes with depthapp.camera (a FrameSource + CameraLoop API): live devices, side-by-side "
-    "cameras, video files and folders, with FPS, skew and recording. Meanwhile the command "
-    "line's `depthapp camera` (when present) and File > Open video cover recorded streams.")
-CALIBRATION_TAB = ExtensionTab(
-    "Calibration", ("depthapp.gui.calibration_wizard",),
-    "create_wizard_panel",
-    "The calibration wizard is not installed in this build.\n\n"
-    "Use `depthapp calibrate` on the command line, then Calibration > Open.")
+LIVE_TAB = ExtensionTab("Live", "depthapp.camera.viewer", "create_live_panel")
+CALIBRATION_TAB = ExtensionTab("Calibration", "depthapp.gui.calibration_wizard",
+                               "create_wizard_panel")
 EXTENSION_TABS = (LIVE_TAB, CALIBRATION_TAB)
 
 
 class Placeholder(QWidget):
-    """What an extension tab shows when its module is missing or failed to load."""
+    """What an extension tab shows when its panel failed to import or to build."""
 
     def __init__(self, text: str, parent: Optional[QWidget] = None):
         super().__init__(parent)
@@ -81,32 +72,13 @@ class Placeholder(QWidget):
         layout.addWidget(self.label)
 
 
-def _missing(error: ModuleNotFoundError, module: str) -> bool:
-    """Whether ``module`` itself (or a parent package) is absent, as opposed to something it
-    imports."""
-    return bool(error.name) and (module == error.name or module.startswith(error.name + "."))
-
-
 def create_extension(tab: ExtensionTab, window, state) -> tuple[QWidget, bool]:
-    """The extension's panel (True) or a placeholder explaining its absence (False). An
-    extension that fails in any way costs its own tab, never the viewer."""
-    for module_name in tab.modules:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            if _missing(error, module_name):
-                continue
-            return Placeholder(f"{tab.title} could not start: module {error.name} is missing."), False
-        except Exception as error:  # a broken extension module
-            log.error("%s: importing %s failed\n%s", tab.title, module_name, traceback.format_exc())
-            return Placeholder(f"{tab.title} could not start: {type(error).__name__}: {error}"), False
-        factory = getattr(module, tab.factory, None)
-        if factory is None:
-            continue
-        try:
-            return factory(window, state), True
-        except Exception as error:
-            log.error("%s: %s.%s failed\n%s", tab.title, module_name, tab.factory,
-                      traceback.format_exc())
-            return Placeholder(f"{tab.title} could not start: {type(error).__name__}: {error}"), False
-    return Placeholder(tab.missing_text), False
+    """The extension's panel (True) or a placeholder showing why it failed (False). An extension
+    that fails in any way costs its own tab, never the viewer."""
+    try:
+        factory = getattr(importlib.import_module(tab.module), tab.factory)
+        return factory(window, state), True
+    except Exception as error:
+        log.error("%s: %s.%s failed\n%s", tab.title, tab.module, tab.factory,
+                  traceback.format_exc())
+        return Placeholder(f"{tab.title} could not start: {type(error).__name__}: {error}"), False

@@ -20,6 +20,7 @@ from PyQt6.QtWidgets import (QApplication, QCheckBox, QComboBox, QDockWidget, QD
                              QMainWindow, QMessageBox, QProgressBar, QPushButton, QScrollArea,
                              QSizePolicy, QSpinBox, QTabWidget, QVBoxLayout, QWidget)
 
+from .. import weights as weights_registry
 from ..backends import backend_names, get_backend_class
 from ..errors import CalibrationError, DepthAppError, InputError
 from ..io.images import IMAGE_EXTENSIONS, write_image
@@ -27,8 +28,7 @@ from ..robotics.bags import BAG_EXTENSIONS
 from ..timing import format_timings
 from ..visualize import COLORMAPS
 from .cloud_view import CloudPanel
-from .dialogs import (ManualCalibrationDialog, default_weights_id, fetch_weights_with_progress,
-                      weights_module)
+from .dialogs import ManualCalibrationDialog, default_weights_id, fetch_weights_with_progress
 from .image_view import ViewGrid
 from .live import EXTENSION_TABS, LIVE_TAB, create_extension
 from .param_panel import ParameterPanel
@@ -723,20 +723,16 @@ class MainWindow(QMainWindow):
         combo.clear()
         default = default_weights_id(cls)
         combo.addItem(f"default ({default})" if default else "default", "")
-        module = weights_module()
-        if module is not None:
-            for record in module.records_for(cls.name):
-                try:
-                    status = module.verify(record).status
-                except Exception:  # an unreadable cache file: say so, don't break the picker
-                    status = "unreadable"
-                text = record.id + ("" if status == "ok" else f" ({status}: fetched on Compute)")
-                combo.addItem(text, record.id)
-                combo.setItemData(combo.count() - 1,
-                                  f"{record.training_data}; licence {record.licence}",
-                                  Qt.ItemDataRole.ToolTipRole)
-        else:
-            combo.setToolTip("this build has no weights registry; choose a checkpoint file")
+        for record in weights_registry.records_for(cls.name):
+            try:
+                status = weights_registry.verify(record).status
+            except Exception:  # an unreadable cache file: say so, don't break the picker
+                status = "unreadable"
+            text = record.id + ("" if status == "ok" else f" ({status}: fetched on Compute)")
+            combo.addItem(text, record.id)
+            combo.setItemData(combo.count() - 1,
+                              f"{record.training_data}; licence {record.licence}",
+                              Qt.ItemDataRole.ToolTipRole)
         chosen = self.state.weights()
         if chosen and combo.findData(chosen) < 0:
             combo.addItem(Path(chosen).name, chosen)
@@ -1185,13 +1181,12 @@ class MainWindow(QMainWindow):
     def _ensure_weights(self, backend: str) -> bool:
         """For a learned backend whose registry weights are missing, offer to fetch them."""
         cls = get_backend_class(backend)
-        module = weights_module()
-        if not cls.learned or module is None:
+        if not cls.learned:
             return True
         chosen = self.state.weights(backend) or default_weights_id(cls)
-        if not chosen or chosen not in {r.id for r in module.records_for(backend)}:
+        if not chosen or chosen not in {r.id for r in weights_registry.records_for(backend)}:
             return True  # a file path, or the backend decides: it reports problems itself
-        if module.verify(chosen).ok:
+        if weights_registry.verify(chosen).ok:
             return True
         if not self.interactive:
             raise InputError(f"weights {chosen} are not downloaded: run `depthapp weights fetch {chosen}`")

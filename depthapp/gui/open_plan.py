@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
+from ..calibration import read_calibration
 from ..calibration.model import StereoCalibration
 from ..errors import CalibrationError, InputError
 from ..io.images import IMAGE_EXTENSIONS
@@ -26,26 +27,11 @@ def load_calibration_file(path: str | os.PathLike, units: Optional[str] = None,
     """Read a calibration file in any format the CLI reads (detected by content).
 
     ``units`` is the length unit of an OpenCV file's ``T`` when the file does not record it;
-    ``image_size`` (the open pair's) serves files that do not record their size. Falls back to
-    the Middlebury ``calib.txt`` reader where the general readers are not installed.
+    ``image_size`` (the open pair's) serves files that do not record their size.
     """
     path = Path(path)
     if not path.exists():
         raise CalibrationError(f"{path}: no such calibration file")
-    try:
-        from ..calibration import readers  # noqa: F401  (the general, content-detecting readers)
-    except ModuleNotFoundError as error:
-        if error.name != "depthapp.calibration.readers":
-            raise
-        from ..calibration.middlebury import looks_like_middlebury, read_middlebury_calib
-
-        text = path.read_text(errors="replace") if path.is_file() else ""
-        if looks_like_middlebury(text):
-            return read_middlebury_calib(path, image_size=image_size)
-        raise CalibrationError(f"{path}: not a Middlebury calib.txt, and the readers for other "
-                               "calibration formats are not installed") from None
-    from ..calibration import read_calibration
-
     return read_calibration(path, units=units, image_size=image_size)
 
 

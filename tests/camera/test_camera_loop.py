@@ -222,7 +222,6 @@ def test_recording_reads_back_through_depthapp_run_with_the_same_disparity(tmp_p
 
 
 def test_recording_reads_back_through_eval_dataset_folder(tmp_path, stereo_videos, motorcycle_session):
-    pytest.importorskip("depthapp.evaluation", reason="depthapp.evaluation (eval --dataset folder) is missing")
     import json
 
     from depthapp.cli import main

@@ -5,7 +5,6 @@ with cancel, the result page, saving, the viewer's Calibration tab."""
 from __future__ import annotations
 
 import os
-import sys
 
 import cv2
 import numpy as np
@@ -247,18 +246,6 @@ def test_closing_the_parent_stops_a_running_live_source(qtbot, chessboards, tmp_
     live.finished.connect(lambda: stopped.append(True))
     parent.deleteLater()
     qtbot.waitUntil(lambda: bool(stopped), timeout=30000)
-
-
-def test_live_option_disabled_without_the_camera_module(qtbot, monkeypatch):
-    from depthapp.gui.calibration_wizard import CalibrationWizard
-
-    monkeypatch.setitem(sys.modules, "depthapp.sources", None)  # as if not installed
-    wiz = CalibrationWizard()
-    qtbot.addWidget(wiz)
-    page = wiz.source_page
-    assert not page.use_live.isEnabled()
-    assert "depthapp.sources" in page.use_live.toolTip()
-    assert "Live source unavailable" in page.live_reason.text()
 
 
 def test_open_calibration_wizard_window(qtbot):

@@ -355,11 +355,9 @@ def test_weights_picker_for_learned_backends(window):
     assert window.weights_combo.isVisibleTo(window)
     items = [window.weights_combo.itemData(i) for i in range(window.weights_combo.count())]
     assert items[0] == "" and items[-1] == "__file__"
-    from depthapp.gui.dialogs import weights_module
+    from depthapp.weights import records_for
 
-    module = weights_module()
-    if module is not None:
-        assert {r.id for r in module.records_for(learned[0])} <= set(items)
+    assert {r.id for r in records_for(learned[0])} <= set(items)
     # The weights depthapp ships (models/*/weights_record.json) are offered like downloaded ones.
     if "gcnet" in learned:
         window.state.set_backend("gcnet")
@@ -445,7 +443,8 @@ def test_parameter_panel_is_generated_for_every_backend(qtbot):
 
 
 def test_extension_tabs_fail_alone(window, tmp_path, monkeypatch):
-    """A missing, broken or failing extension module costs its tab a placeholder, never the viewer."""
+    """A panel module that raises on import, or a factory that raises, costs its tab a
+    placeholder showing the error, never the viewer."""
     from PyQt6.QtWidgets import QLabel
 
     from depthapp.gui.live import ExtensionTab, Placeholder, create_extension
@@ -458,15 +457,10 @@ def test_extension_tabs_fail_alone(window, tmp_path, monkeypatch):
         "def make(window, state):\n    return QLabel(f'panel for {state.backend}')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
 
-    def tab(*modules):
-        return ExtensionTab("Test", modules, "make", "not installed here")
-
-    panel, ok = create_extension(tab("ext_absent_module"), window, window.state)
-    assert not ok and isinstance(panel, Placeholder) and panel.label.text() == "not installed here"
-    panel, ok = create_extension(tab("ext_broken"), window, window.state)
-    assert not ok and "half-written module" in panel.label.text()
-    panel, ok = create_extension(tab("ext_failing"), window, window.state)
-    assert not ok and "no camera" in panel.label.text()
-    panel, ok = create_extension(tab("ext_absent_module", "ext_working"), window, window.state)
+    panel, ok = create_extension(ExtensionTab("Test", "ext_broken", "make"), window, window.state)
+    assert not ok and isinstance(panel, Placeholder) and "half-written module" in panel.label.text()
+    panel, ok = create_extension(ExtensionTab("Test", "ext_failing", "make"), window, window.state)
+    assert not ok and "ValueError: no camera" in panel.label.text()
+    panel, ok = create_extension(ExtensionTab("Test", "ext_working", "make"), window, window.state)
     assert ok and isinstance(panel, QLabel) and panel.text() == "panel for opencv-sgbm"
     assert window.isVisible()
