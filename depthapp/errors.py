@@ -10,9 +10,28 @@ from typing import Optional
 
 
 class DepthAppError(Exception):
-    """Base class of errors caused by the user's input or environment, not by a bug."""
+    """Base class of errors caused by the user's input or environment, not by a bug.
+
+    A message that names backend parameters is built with :meth:`naming`, so that the CLI can
+    show each as its flag (:meth:`with_flags`) while the library and the GUI say ``scale``.
+    """
 
     exit_code = 1
+    template: Optional[str] = None
+    names: tuple[str, ...] = ()
+
+    @classmethod
+    def naming(cls, template: str, *names: str, **kwargs):
+        """This error with ``template``'s ``{}`` filled by the parameter ``names``."""
+        error = cls(template.format(*names), **kwargs)
+        error.template, error.names = template, names
+        return error
+
+    def with_flags(self) -> str:
+        """The message with each named parameter written as its command-line flag."""
+        if self.template is None:
+            return str(self)
+        return self.template.format(*(flag_of(name) for name in self.names))
 
 
 class UsageError(DepthAppError):
@@ -37,8 +56,10 @@ class ParameterError(UsageError):
             self.exit_code = exit_code
         super().__init__(template.format(*names))
 
-    def with_flags(self) -> str:
-        return self.template.format(*(flag_of(name) for name in self.names))
+
+def literal(text) -> str:
+    """``text`` (a file name, say) safe inside a :meth:`DepthAppError.naming` template."""
+    return str(text).replace("{", "{{").replace("}", "}}")
 
 
 def flag_of(name: str) -> str:

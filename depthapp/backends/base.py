@@ -10,7 +10,7 @@ import numpy as np
 
 from ..data import DisparityResult, StereoPair
 from ..device import available_memory_bytes, resolve_device
-from ..errors import InputError, ParameterError, UsageError
+from ..errors import InputError, ParameterError, UsageError, literal
 from ..jobs import CancelToken, ProgressCallback, StageProgress
 from ..limits import MAX_DISPARITY_LEVELS
 from ..params import Parameter, validate_overrides
@@ -176,10 +176,11 @@ class Backend(ABC):
         needed = self.estimate_memory(pair.height, pair.width)
         available = None if self.device.startswith("cuda") else available_memory_bytes("cpu")
         if available is not None and needed > available:
-            raise InputError(f"{pair.name}: {pair.width}x{pair.height} at max disparity "
-                             f"{self.max_disp} needs about {needed / 2**30:.1f} GiB for backend "
-                             f"{self.name}, more than the {available / 2**30:.1f} GiB of memory "
-                             "free; pass a smaller --max-disp or downscale the images")
+            raise InputError.naming(f"{literal(pair.name)}: {pair.width}x{pair.height} at max "
+                                    f"disparity {self.max_disp} needs about {needed / 2**30:.1f} "
+                                    f"GiB for backend {self.name}, more than the "
+                                    f"{available / 2**30:.1f} GiB of memory free; pass a smaller "
+                                    "{} or downscale the images", "max_disp")
 
     def compute(self, pair: StereoPair, cancel: Optional[CancelToken] = None,
                 progress: Optional[ProgressCallback] = None) -> DisparityResult:

@@ -26,7 +26,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..errors import InputError, ParameterError, UsageError, WeightsError
+from ..errors import InputError, ParameterError, WeightsError, literal
 from ..params import Parameter
 from . import register_backend
 from .base import Backend
@@ -85,7 +85,7 @@ class ONNXBackend(Backend):
         feature models exported from a checkpoint outside the registry (its decision network);
         ``offline``: never download that checkpoint."""
         if not model:
-            raise UsageError("backend onnx needs --model FILE (an export of `depthapp export`)")
+            raise ParameterError("backend onnx needs {} (a file of `depthapp export`)", "model")
         pipeline_params = {name: value for name, value in params.items() if name in _FEATURE_PIPELINE_NAMES}
         super().__init__(max_disp=max_disp, device="cpu", **params)
         from ..export.exporter import onnx_session, read_onnx_metadata
@@ -106,13 +106,13 @@ class ONNXBackend(Backend):
                              "feature networks have a pipeline here")
         if self.input_kind == "rgb":
             if weights:
-                raise UsageError(f"backend onnx takes --model FILE, not --weights: the {exported_from} "
-                                 f"weights are inside {model}")
+                raise ParameterError(f"backend onnx takes {{}}, not {{}}: the {exported_from} "
+                                     f"weights are inside {literal(model)}", "model", "weights")
             if pipeline_params:
                 raise ParameterError(
                     ", ".join("{}" for _ in pipeline_params) + ": MC-CNN pipeline parameters, but "
-                    f"{model} is a whole {exported_from} network (its options were fixed at "
-                    "export)".replace("{", "{{").replace("}", "}}"), *pipeline_params)
+                    + literal(f"{model} is a whole {exported_from} network (its options were fixed "
+                              "at export)"), *pipeline_params)
         self.preprocessing = preprocessing_from_metadata(meta)
         self.session, self.provider_used, self.fallback_note = onnx_session(
             model, self.params["provider"], self.params["threads"] or None)
@@ -143,13 +143,14 @@ class ONNXBackend(Backend):
             max_disp = int(meta["depthapp.max_disp"])
         if variant == "fast":
             if weights:
-                raise UsageError(f"{self.model_path}: fast MC-CNN features are matched by their dot "
-                                 "product and need no --weights")
+                raise ParameterError(f"{literal(self.model_path)}: fast MC-CNN features are matched "
+                                     "by their dot product and need no {}", "weights")
             return MCCNNBackend(max_disp=max_disp, device="cpu", features=features, **pipeline_params)
         weights = weights or meta.get("depthapp.weights_id") or None
         if not weights:
-            raise UsageError(f"{self.model_path}: accurate MC-CNN features are scored by the decision "
-                             "network of the checkpoint they were exported from; pass it as --weights FILE")
+            raise ParameterError(f"{literal(self.model_path)}: accurate MC-CNN features are scored "
+                                 "by the decision network of the checkpoint they were exported "
+                                 "from; pass it as {}", "weights")
         pipeline = MCCNNBackend(max_disp=max_disp, device="cpu", weights=weights, offline=offline,
                                 features=features, **pipeline_params)
         expected = meta.get("depthapp.weights_sha256")

@@ -19,7 +19,7 @@ import pkgutil
 import sys
 from typing import Optional, Sequence
 
-from ..errors import DepthAppError, ParameterError, UsageError
+from ..errors import DepthAppError, UsageError
 from ..limits import MAX_PIXELS_VARIABLE
 
 
@@ -137,7 +137,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except DepthAppError as error:
         _end_progress()
         # The library names parameters (max_disp); on the command line they are flags.
-        message = error.with_flags() if isinstance(error, ParameterError) else str(error)
+        message = error.with_flags()
         print(error_line(message), file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:

@@ -147,6 +147,10 @@ def test_library_errors_name_parameters_and_the_cli_shows_flags(tmp_path, capsys
     assert main(["run", "--sample", "--backend", "opencv-sgbm", "--block-size", "4",
                  "--out", str(tmp_path / "c")]) == 2
     assert "error: --block-size: 4 must be odd" in capsys.readouterr().err
+    with pytest.raises(ParameterError, match=r"^backend onnx needs model "):
+        create_backend("onnx")
+    assert main(["run", "--sample", "--backend", "onnx", "--out", str(tmp_path / "d")]) == 2
+    assert "error: backend onnx needs --model (a file of `depthapp export`)" in capsys.readouterr().err
 
 
 def test_the_default_output_folder_is_ignored_by_git(tmp_path):

@@ -87,10 +87,11 @@ class GANetBackend(CostVolumeBackend):
             from ...errors import BackendUnavailableError
 
             if not triton_kernels.AVAILABLE:
-                raise BackendUnavailableError("ganet --kernels triton: Triton (>= 3.2) is not installed")
+                raise BackendUnavailableError.naming(
+                    "ganet {} triton: Triton (>= 3.2) is not installed", "kernels")
             if not self.device.startswith("cuda") and not triton_kernels.interpreted():
-                raise BackendUnavailableError("ganet --kernels triton runs on CUDA devices "
-                                              "(or on the CPU under TRITON_INTERPRET=1)")
+                raise BackendUnavailableError.naming("ganet {} triton runs on CUDA devices (or on "
+                                                     "the CPU under TRITON_INTERPRET=1)", "kernels")
 
     @classmethod
     def default_params(cls, weights: Optional[str] = None) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import numpy as np
 
 from ...data import StereoPair
 from ...device import available_memory_bytes
-from ...errors import InputError, WeightsError
+from ...errors import InputError, WeightsError, literal
 from ...jobs import CancelToken
 from ...params import Parameter
 from ...preprocessing import Preprocessing
@@ -28,7 +28,6 @@ from ..base import Backend
 
 # Scale-free (any input range); the padding multiple is each network's.
 STANDARDISED_RGB = Preprocessing("standardise", pad_mode="top_left")
-NO_WEIGHTS_HINT = "train it (depthapp train) or pass --weights PATH"
 
 SCALE_PARAMETER = Parameter(
     "scale", "float", 1.0, "run the network on the pair resized by this factor (and on "
@@ -237,8 +236,9 @@ class CostVolumeBackend(Backend):
         if self.weights is None:
             shipped = default_record(self.name)
             if shipped is None:
-                raise WeightsError(f"backend {self.name} ({self.architecture}) has no trained weights "
-                                   f"here: {NO_WEIGHTS_HINT} (a state dict file)")
+                raise WeightsError.naming(f"backend {self.name} ({self.architecture}) has no trained "
+                                          "weights here: train it (depthapp train) or pass {} "
+                                          "(a state dict file)", "weights")
             self.weights = shipped.id
             self.weights_notes.append(f"default {quality_note(shipped)}")
 
@@ -313,11 +313,12 @@ class CostVolumeBackend(Backend):
         if limit is not None and needed > limit:
             where = "GPU" if self.device.startswith("cuda") else "RAM"
             suggestion = max(0.1, math.floor(self.scale * math.sqrt(limit / needed) * 0.9 * 20) / 20)
-            raise InputError(
-                f"{pair.name}: {self.architecture} needs about {needed / 2**30:.1f} GiB of {where} for "
-                f"a {pair.width}x{pair.height} pair with {self.max_disp} disparity levels at scale "
-                f"{self.scale:g}, more than the {limit / 2**30:.1f} GiB allowed; pass --scale "
-                f"{suggestion:g} (or a smaller --max-disp, or raise --memory-limit-gb)")
+            raise InputError.naming(
+                f"{literal(pair.name)}: {self.architecture} needs about {needed / 2**30:.1f} GiB of "
+                f"{where} for a {pair.width}x{pair.height} pair with {self.max_disp} disparity "
+                f"levels at scale {self.scale:g}, more than the {limit / 2**30:.1f} GiB allowed; "
+                f"pass {{}} {suggestion:g} (or a smaller {{}}, or raise {{}})",
+                "scale", "max_disp", "memory_limit_gb")
 
     def export_network(self):
         """A copy of the inference network on the backend's device, for tracing (subclasses

@@ -160,12 +160,12 @@ class PSMNetBackend(Backend):
         limit_gb = float(self.params["memory_limit_gb"])
         limit = int(limit_gb * 2**30) if limit_gb > 0 else available_memory_bytes(self.device)
         if limit is not None and needed > limit:
-            raise InputError(
+            raise InputError.naming(
                 f"{width}x{height} at max disparity {self.max_disp} needs about "
                 f"{needed / 2**30:.1f} GiB on {self.device} (network input {padded_w}x{padded_h}), "
-                f"more than the {limit / 2**30:.1f} GiB available; pass --scale "
+                f"more than the {limit / 2**30:.1f} GiB available; pass {{}} "
                 f"{max(0.1, round(self.params['scale'] * math.sqrt(limit / needed) * 0.9, 2))} "
-                f"(or a smaller --max-disp)")
+                "(or a smaller {})", "scale", "max_disp")
 
     @property
     def channels_last(self) -> bool:

@@ -255,8 +255,8 @@ def test_without_weights_the_best_shipped_record_loads_and_says_how_good_it_is()
 
 
 def test_no_weights_says_how_to_get_them():
-    """GA-Net ships no record yet: the hint names train and --weights."""
-    with pytest.raises(WeightsError, match=r"train it \(depthapp train\) or pass --weights"):
+    """GA-Net ships no record yet: the hint names train and the weights parameter."""
+    with pytest.raises(WeightsError, match=r"train it \(depthapp train\) or pass weights "):
         create_backend("ganet")
 
 
@@ -298,8 +298,9 @@ def test_a_pair_too_large_for_the_memory_limit_is_refused_before_work(tmp_path):
     backend = create_backend("gcnet", max_disp=192, weights=save_untrained(tmp_path, GCNet(192)),
                              memory_limit_gb=1.0)
     big = np.zeros((1000, 1500, 3), np.uint8)
-    with pytest.raises(InputError, match=r"GiB.*1500x1000.*192 disparity levels.*pass --scale 0\.\d"):
+    with pytest.raises(InputError, match=r"GiB.*1500x1000.*192 disparity levels.*pass scale 0\.\d") as caught:
         backend.compute(StereoPair(big, big, name="big"))
+    assert "pass --scale 0." in caught.value.with_flags() and "--memory-limit-gb" in caught.value.with_flags()
     assert backend.estimate_bytes(1024, 1536) > 4 * backend.estimate_bytes(512, 768) * 0.9
 
 

@@ -75,8 +75,9 @@ def test_missing_weights_name_the_fetch_command(tmp_path, monkeypatch):
 @pytest.mark.network
 def test_memory_estimate_refuses_before_any_work(checkpoint_path, motorcycle):
     backend = create_backend("psmnet", device="cpu", memory_limit_gb=0.5)
-    with pytest.raises(InputError, match=r"741x500 .* needs about .* GiB.*--scale 0\.\d+"):
+    with pytest.raises(InputError, match=r"741x500 .* needs about .* GiB.*pass scale 0\.\d+") as caught:
         backend.compute(motorcycle)
+    assert "pass --scale 0." in caught.value.with_flags()
     assert backend.weights_max_disp(None) == 192 and backend.max_disp == 192
 
 
