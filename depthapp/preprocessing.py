@@ -74,10 +74,8 @@ class Preprocessing:
     # ------------------------------------------------------------------ padding
     def padded_size(self, height: int, width: int) -> tuple[int, int]:
         """The smallest size ``>= (height, width)`` and ``>= min_size`` divisible by the multiple."""
-        def up(value: int) -> int:
-            return int(math.ceil(max(value, self.min_size) / self.pad_multiple) * self.pad_multiple)
-
-        return up(height), up(width)
+        return (round_up(max(height, self.min_size), self.pad_multiple),
+                round_up(max(width, self.min_size), self.pad_multiple))
 
     def padding(self, height: int, width: int, padded: Optional[tuple[int, int]] = None) -> Padding:
         """Where the padding of a ``height x width`` image to ``padded`` (default
@@ -150,6 +148,13 @@ class Preprocessing:
         return cls(normalisation=data["normalisation"], mean=tuple(data.get("mean") or ()),
                    std=tuple(data.get("std") or ()), pad_multiple=int(data.get("pad_multiple", 1)),
                    pad_mode=data.get("pad_mode", "top_right"), min_size=int(data.get("min_size", 0)))
+
+
+def round_up(value: int, multiple: int) -> int:
+    """The smallest multiple of ``multiple`` (at least 1) that is ``>= value``: padded sizes and
+    disparity ranges alike."""
+    multiple = max(1, multiple)
+    return int(math.ceil(value / multiple) * multiple)
 
 
 def _numbers(values) -> str:

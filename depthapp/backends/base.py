@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
@@ -14,7 +13,7 @@ from ..errors import InputError, ParameterError, UsageError, literal
 from ..jobs import CancelToken, ProgressCallback, StageProgress
 from ..limits import MAX_DISPARITY_LEVELS
 from ..params import Parameter, validate_overrides
-from ..preprocessing import Preprocessing
+from ..preprocessing import Preprocessing, round_up
 from ..timing import StageTimer
 
 if TYPE_CHECKING:
@@ -134,8 +133,7 @@ class Backend(ABC):
         max_disp = int(max_disp)
         if not 1 <= max_disp <= MAX_DISPARITY_LEVELS:
             raise ParameterError(f"{{}} must be 1..{MAX_DISPARITY_LEVELS}, got {max_disp}", "max_disp")
-        multiple = max(1, cls.disparity_multiple)
-        return int(math.ceil(max_disp / multiple) * multiple)
+        return round_up(max_disp, cls.disparity_multiple)
 
     # Size limits, checked by compute() before any work ----------------------------------------
     def estimate_memory(self, height: int, width: int) -> int:
@@ -156,8 +154,7 @@ class Backend(ABC):
         need no level beyond the width."""
         if self.learned:
             return None
-        multiple = max(1, self.disparity_multiple)
-        return max(multiple, int(math.ceil(width / multiple) * multiple))
+        return round_up(max(1, width), self.disparity_multiple)
 
     def check_pair(self, pair: StereoPair) -> None:
         """Refuse, in one line and before any work, a pair this backend cannot or should not

@@ -25,11 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import UsageError, WeightsError
-from ..preprocessing import Preprocessing
-
-def round_up(value: int, multiple: int) -> int:
-    return int(math.ceil(value / multiple) * multiple)
-
+from ..preprocessing import Preprocessing, round_up
 
 @dataclass
 class TrainOutputs:

@@ -273,10 +273,10 @@ class MCCNNBackend(Backend):
         import torch
 
         from .cost import accurate_volume, correlation_volume
-        from .model import standardise
 
         timer = timer or StageTimer()
-        grey_left, grey_right = (standardise(g) for g in pair.grey())
+        grey_left, grey_right = (self.preprocessing.prepare(image)[0][0, 0]
+                                 for image in (pair.left, pair.right))
         features = self.feature_network()
         device = torch.device(self.device)
         use_autocast = bool(self.params["autocast"])

@@ -13,7 +13,6 @@ convolutions). Module names reproduce the checkpoint keys (``conv_blocks.0.weigh
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -111,11 +110,3 @@ def build_network(state_dict: dict, source: str) -> nn.Module:
         raise ValueError(f"{source}: not an MC-CNN fast/accurate checkpoint ({details})")
     network.load_state_dict(state_dict)
     return network.eval()
-
-
-def standardise(grey: np.ndarray) -> np.ndarray:
-    """``(H, W)`` grey in 0..255 -> zero mean, unit standard deviation (per image, no /255),
-    as the checkpoints were trained."""
-    grey = grey.astype(np.float32)
-    std = float(grey.std())
-    return ((grey - grey.mean()) / (std if std > 0 else 1.0)).astype(np.float32)

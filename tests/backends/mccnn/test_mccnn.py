@@ -13,8 +13,9 @@ from depthapp.backends.mccnn import postprocess as post
 from depthapp.backends.mccnn.cost import (accurate_volume, correlation_volume,
                                           correlation_volume_matmul)
 from depthapp.backends.mccnn.model import (AccurateMCCNN, FastMCCNN, build_network,
-                                           extract_state_dict, standardise)
+                                           extract_state_dict)
 from depthapp.errors import WeightsError
+from depthapp.preprocessing import MCCNN_GREY
 from depthapp.weights import RECORDS, fetch, load_checkpoint, resolve_weights, unpacked_distribution
 
 cuda_only = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -57,7 +58,7 @@ def test_fast_features_match_the_mccnn_package(fetched, rng):
     reference.eval()
     ours = build_network(extract_state_dict(load_checkpoint(
         resolve_weights("mccnn-fast-middlebury", "mccnn", None))), "fast")
-    image = torch.from_numpy(standardise(rng.uniform(0, 255, (40, 60))))
+    image = torch.from_numpy(MCCNN_GREY.prepare(rng.integers(0, 256, (40, 60, 3), dtype=np.uint8))[0][0, 0])
     with torch.inference_mode():
         expected = reference(image, training=False)
         actual = ours(image[None, None])[0]
