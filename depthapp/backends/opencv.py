@@ -35,14 +35,20 @@ def _to_float_disparity(raw: np.ndarray, min_disp: int) -> np.ndarray:
     return disparity
 
 
-@register_backend
-class OpenCVSGBM(Backend):
-    name = "opencv-sgbm"
-    description = "OpenCV StereoSGBM (Hirschmueller SGM with BT block cost), CPU"
+class _OpenCVMatcher(Backend):
+    """What OpenCV's two matchers share: int16 fixed-point output with 4 fractional bits, a
+    disparity count that is a multiple of 16, and a speed for interactive use."""
+
     disparity_multiple = 16
-    disparity_step = 1 / 16  # int16 fixed point with 4 fractional bits
+    disparity_step = 1 / 16
     default_max_disp = 128
     interactive = True
+
+
+@register_backend
+class OpenCVSGBM(_OpenCVMatcher):
+    name = "opencv-sgbm"
+    description = "OpenCV StereoSGBM (Hirschmueller SGM with BT block cost), CPU"
     parameters = (
         Parameter("block_size", "int", 5, "matching block size (odd)", 1, 11, odd=True),
         Parameter("mode", "choice", "sgbm", "sgbm: 5 paths, hh: 8 paths (full), hh4: 4 paths, "
@@ -102,13 +108,9 @@ class OpenCVSGBM(Backend):
 
 
 @register_backend
-class OpenCVBM(Backend):
+class OpenCVBM(_OpenCVMatcher):
     name = "opencv-bm"
     description = "OpenCV StereoBM (SAD block matching), CPU, very fast"
-    disparity_multiple = 16
-    disparity_step = 1 / 16  # int16 fixed point with 4 fractional bits
-    default_max_disp = 128
-    interactive = True
     parameters = (
         Parameter("block_size", "int", 15, "SAD window size (odd)", 5, 255, odd=True),
         Parameter("pre_filter_cap", "int", 31, "clip of the prefilter output", 1, 63),
