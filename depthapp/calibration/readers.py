@@ -272,6 +272,17 @@ def _cameras(kitti_cameras: Sequence[int], source: str) -> tuple[int, int]:
     return left, right
 
 
+def _kitti_projections(text: str, source: str, kitti_cameras: Sequence[int], key: str):
+    """The ``key:`` lines of a KITTI file and the 3x4 projections of the chosen two cameras
+    (``key`` formats a camera number into its line's name)."""
+    values = _key_colon_values(text)
+    left, right = _cameras(kitti_cameras, source)
+    hint = " (choose other cameras with kitti_cameras / --kitti-cameras)"
+    p1 = _kitti_numbers(values, key.format(left), 12, source, hint).reshape(3, 4)
+    p2 = _kitti_numbers(values, key.format(right), 12, source, hint).reshape(3, 4)
+    return values, (left, right), p1, p2
+
+
 def parse_kitti_cam_to_cam(text: str, source: str = "<text>", kitti_cameras: Sequence[int] = (2, 3),
                            image_size: Optional[tuple[int, int]] = None) -> StereoCalibration:
     """KITTI ``calib_cam_to_cam.txt``: the rectified ``P_rect_xx`` of the chosen cameras.
@@ -279,11 +290,7 @@ def parse_kitti_cam_to_cam(text: str, source: str = "<text>", kitti_cameras: Seq
     ``S_rect_xx`` gives the rectified image size. The projections share camera 0's rectified
     frame, so the baseline is ``(P_left[0,3] - P_right[0,3]) / f`` (0.532 m for the colour pair).
     """
-    values = _key_colon_values(text)
-    left, right = _cameras(kitti_cameras, source)
-    hint = " (choose other cameras with kitti_cameras / --kitti-cameras)"
-    p1 = _kitti_numbers(values, f"P_rect_{left:02d}", 12, source, hint).reshape(3, 4)
-    p2 = _kitti_numbers(values, f"P_rect_{right:02d}", 12, source, hint).reshape(3, 4)
+    values, (left, right), p1, p2 = _kitti_projections(text, source, kitti_cameras, "P_rect_{:02d}")
     extra: dict[str, Any] = {"kitti_cameras": [left, right]}
     size_key = f"S_rect_{left:02d}"
     labels = {"P1": f"P_rect_{left:02d}", "P2": f"P_rect_{right:02d}",
@@ -314,11 +321,7 @@ def parse_kitti_stereo(text: str, source: str = "<text>", kitti_cameras: Sequenc
     The file records no image size: pass ``image_size`` (KITTI images are about 1242x375) or
     get an estimate flagged in ``extra["image_size_estimated"]``.
     """
-    values = _key_colon_values(text)
-    left, right = _cameras(kitti_cameras, source)
-    hint = " (choose other cameras with kitti_cameras / --kitti-cameras)"
-    p1 = _kitti_numbers(values, f"P{left}", 12, source, hint).reshape(3, 4)
-    p2 = _kitti_numbers(values, f"P{right}", 12, source, hint).reshape(3, 4)
+    values, (left, right), p1, p2 = _kitti_projections(text, source, kitti_cameras, "P{}")
     extra: dict[str, Any] = {"kitti_cameras": [left, right]}
     if image_size is None:
         image_size = _estimated_size(p1, source)
