@@ -48,9 +48,11 @@ class TrainingAdapter:
     architecture: ClassVar[str] = ""
     variants: ClassVar[dict[str, dict[str, Any]]] = {}
     default_variant: ClassVar[str] = ""
-    disparity_multiple: ClassVar[int] = 1
+    # The disparity rounding and default range: the backend's own unless set here (a network
+    # that no registered backend runs sets both).
+    disparity_multiple: ClassVar[Optional[int]] = None
+    default_max_disp: ClassVar[Optional[int]] = None
     min_input: ClassVar[int] = 1
-    default_max_disp: ClassVar[int] = 192
     default_crop: ClassVar[tuple[int, int]] = (256, 512)
     part_aliases: ClassVar[dict[str, tuple[str, ...]]] = {}
     # The training recipe of the paper, reported on the model card.
@@ -66,8 +68,13 @@ class TrainingAdapter:
             raise UsageError(f"backend {self.backend} has no variant {variant!r} "
                              f"(variants: {', '.join(self.variants)})")
         self.variant = variant
-        max_disp = int(max_disp or self.default_max_disp)
-        self.max_disp = round_up(max_disp, self.disparity_multiple)
+        if self.disparity_multiple is None:
+            from ..backends import get_backend_class
+
+            facts = get_backend_class(self.backend)
+        else:
+            facts = self
+        self.max_disp = round_up(int(max_disp or facts.default_max_disp), facts.disparity_multiple)
 
     @property
     def preprocessing(self) -> Preprocessing:
@@ -320,9 +327,7 @@ class GCNetAdapter(TrainingAdapter):
     }
     default_variant = "paper"
     backend_variants = ("paper",)
-    disparity_multiple = 32
     min_input = 32
-    default_max_disp = 192
     default_crop = (256, 512)
     part_aliases = {"feature": ("unary",), "unary": ("unary",), "aggregation": ("regularization",)}
     paper_recipe = ("RMSProp, lr 1e-3, batch 1, 256x512 crops, Scene Flow, ~150k iterations; "
@@ -348,9 +353,7 @@ class GANetAdapter(TrainingAdapter):
     variants = {"11": {}, "deep": {}, "tiny11": {}, "tinydeep": {}}
     default_variant = "11"
     backend_variants = ("11", "deep")
-    disparity_multiple = 12
     min_input = 48
-    default_max_disp = 192
     default_crop = (240, 576)
     part_aliases = {"feature": ("feature", "conv_x", "conv_y"),
                     "guidance": ("conv_start", "conv_refine", "bn_relu", "guidance"),
@@ -397,9 +400,7 @@ class PSMNetAdapter(TrainingAdapter):
     variants = {"stackhourglass": {}}
     default_variant = "stackhourglass"
     backend_variants = ("stackhourglass",)
-    disparity_multiple = 16
     min_input = 256  # the widest SPP pooling is 64x64 at quarter resolution
-    default_max_disp = 192
     default_crop = (256, 512)
     part_aliases = {"feature": ("feature_extraction",),
                     "aggregation": ("dres0", "dres1", "dres2", "dres3", "dres4",
@@ -545,9 +546,7 @@ class MCCNNAdapter(TrainingAdapter):
     variants = {"fast": {}, "accurate": {}}
     default_variant = "fast"
     backend_variants = ("fast", "accurate")
-    disparity_multiple = 1
     min_input = 11
-    default_max_disp = 128
     default_crop = (128, 256)
     part_aliases = {"feature": ("network.conv_blocks",), "decision": ("network.fl_blocks",)}
     paper_recipe = ("SGD with momentum 0.9, lr 0.003 (fast: batch 128 pairs of 9x9 patches), ~14 "

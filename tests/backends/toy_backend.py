@@ -45,7 +45,6 @@ class ToyAdapter(TrainingAdapter):
     variants = {"toy": {}}
     default_variant = "toy"
     backend_variants = ("toy",)
-    default_max_disp = 16
     default_crop = (32, 64)
     part_aliases = {"feature": ("features",)}
 
