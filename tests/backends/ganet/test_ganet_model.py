@@ -106,8 +106,9 @@ def test_a_checkpoint_of_the_other_size_is_a_weights_error(tmp_path):
 
 
 def test_no_weights_says_how_to_get_them():
-    with pytest.raises(WeightsError, match=r"train it \(depthapp train\) or pass --weights"):
+    with pytest.raises(WeightsError, match=r"train it \(depthapp train\) or pass weights ") as caught:
         create_backend("ganet")
+    assert "or pass --weights (a state dict file)" in caught.value.with_flags()
 
 
 @pytest.mark.parametrize("deep", [False, True])
