@@ -39,14 +39,10 @@ def choose_max_disp(backend_name: str, requested: Optional[int], weights: Option
 
 
 def clamp_max_disp(backend: Backend, width: int) -> Optional[str]:
-    """Lower a classical backend's range to what ``width``-pixel images can hold; the note
-    to show the user, or None when nothing changed."""
-    limit = backend.max_disp_for_width(width)
-    if limit is None or backend.max_disp <= limit:
-        return None
-    asked, backend.max_disp = backend.max_disp, limit
-    return (f"max disparity {asked} is beyond the {width} px wide image: searching {limit} "
-            f"levels (the most backend {backend.name} can use here)")
+    """Lower a classical backend's range to what ``width``-pixel images can hold, for good;
+    the note to show the user, or None when nothing changed."""
+    backend.max_disp, note = backend.fit_max_disp(width)
+    return note
 
 
 def fit_calibration(calibration: StereoCalibration, width: int, height: int) -> tuple[StereoCalibration, Optional[str]]:

@@ -156,6 +156,16 @@ class Backend(ABC):
             return None
         return round_up(max(1, width), self.disparity_multiple)
 
+    def fit_max_disp(self, width: int) -> tuple[int, Optional[str]]:
+        """The range to search on ``width``-pixel images and, when that is below ``max_disp``,
+        the note saying so. The one rule for a ``--max-disp`` beyond the image: every command
+        clamps and says so (run before it starts, the others per pair in :meth:`compute`)."""
+        limit = self.max_disp_for_width(width)
+        if limit is None or self.max_disp <= limit:
+            return self.max_disp, None
+        return limit, (f"max disparity {self.max_disp} is beyond the {width} px wide image: "
+                       f"searching {limit} levels (the most backend {self.name} can use here)")
+
     def check_pair(self, pair: StereoPair) -> None:
         """Refuse, in one line and before any work, a pair this backend cannot or should not
         match: smaller than its window or than its disparity range needs, or needing more
@@ -186,6 +196,20 @@ class Backend(ABC):
         ``progress`` gets a :class:`~depthapp.jobs.Progress` as each stage begins and at the
         end, with an ETA from :attr:`stage_shares`. The pair is checked first
         (:meth:`check_pair`)."""
+        levels, clamp_note = self.fit_max_disp(pair.width)
+        if clamp_note is None:
+            return self._checked_compute(pair, cancel, progress)
+        # Only for this pair: the next, wider one gets the range that was asked for.
+        asked, self.max_disp = self.max_disp, levels
+        try:
+            result = self._checked_compute(pair, cancel, progress)
+        finally:
+            self.max_disp = asked
+        result.messages.append(clamp_note)
+        return result
+
+    def _checked_compute(self, pair: StereoPair, cancel: Optional[CancelToken],
+                         progress: Optional[ProgressCallback]) -> DisparityResult:
         self.check_pair(pair)
         timer = self.make_timer()
         stages = StageProgress(progress, self.stage_shares) if progress else None
