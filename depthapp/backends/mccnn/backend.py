@@ -216,6 +216,32 @@ class MCCNNBackend(Backend):
         return {"features": 60.0, "cost volume": 10.4, "sgm": 10.3, "winner": 0.8,
                 "left-right check": 0.8, "refinement": 17.3}
 
+    def estimate_memory(self, height: int, width: int) -> int:
+        """The larger of the pipeline's two peaks, as measured (benchmarks in the commit):
+        building the cost volume, with both images' features alive (and for ``accurate``
+        the split first layer's two ``(H, W, 384)`` halves plus three 384-wide activations
+        per chunk of :func:`~.cost.accurate_volume`); and aggregating it, with 4 float32
+        volumes alive in cross aggregation (cost, sums, counts, result) or 3 in SGM and the
+        winner search."""
+        import inspect
+
+        from .cost import accurate_volume
+
+        pixels = height * width
+        volume = pixels * self.max_disp * 4
+        if self.variant == "accurate":
+            channels, hidden = 112, 384
+            chunk_pixels = inspect.signature(accurate_volume).parameters["chunk_pixels"].default
+            chunk = min(height, max(1, chunk_pixels // max(1, width))) * width
+            building = volume + pixels * 4 * (2 * channels + 2 * hidden) + 3 * hidden * 4 * chunk
+        else:
+            channels = 64
+            # the features of both images, and as much again for the network's activations
+            building = volume + pixels * 4 * 2 * channels * 2
+        crossed = self.params["cbca_before"] or self.params["cbca_after"]
+        aggregating = (4 if crossed else 3) * volume
+        return max(building, aggregating) + pixels * 64
+
     def _detect_variant(self) -> str:
         if self.external_features is not None:
             return self.external_features.variant
