@@ -164,6 +164,16 @@ class ONNXBackend(Backend):
                                    f"from (SHA-256 {actual[:12]}..., the export names {expected[:12]}...)")
         return pipeline
 
+    def estimate_memory(self, height: int, width: int) -> int:
+        """An MC-CNN feature export runs the mccnn pipeline: its estimate. A whole network's
+        peak depends on onnxruntime's memory planning of that graph, which only a run shows;
+        the generic one-volume estimate is taken at the padded size the graph runs at."""
+        if self.pipeline is not None:
+            return self.pipeline.estimate_memory(height, width)
+        if self.metadata.get("depthapp.dynamic") == "true":
+            height, width = self.preprocessing.padded_size(height, width)
+        return super().estimate_memory(height, width)
+
     def _network_size(self, pair) -> tuple[int, int]:
         """The padded size the graph runs at; InputError for a pair a fixed-size export can't take."""
         meta = self.metadata
