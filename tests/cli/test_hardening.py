@@ -71,7 +71,9 @@ def test_memory_estimate_refuses_before_work():
     from depthapp.data import StereoPair
     from depthapp.errors import InputError
 
-    image = np.zeros((3000, 4000, 3), np.uint8)
+    # max_disp is first clamped to the width: 8000 levels on 48 MP need ~56 GiB, more than any
+    # machine running the suite has free (3000x4000 clamped to 4000 levels is a real 7 GiB job)
+    image = np.zeros((6000, 8000, 3), np.uint8)
     backend = create_backend("sgm", max_disp=16384, device="cpu")
     with pytest.raises(InputError, match=r"needs about \d+\.\d GiB for backend sgm"):
         backend.compute(StereoPair(image, image, name="big"))
