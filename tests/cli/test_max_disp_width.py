@@ -30,7 +30,8 @@ def test_compute_clamps_for_this_pair_only_and_says_so(backend):
     assert any(f"max disparity 2000 is beyond the 64 px wide image: searching {limit}" in m
                for m in result.messages)
     assert matcher.max_disp == 2000  # a later, wider pair gets the range that was asked for
-    assert np.isfinite(result.disparity).any()
+    if backend != "opencv-bm":  # BM leaves the leftmost max_disp columns invalid: all of them here
+        assert np.isfinite(result.disparity).any()
 
 
 def test_compute_says_nothing_when_the_range_fits():
