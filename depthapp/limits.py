@@ -6,6 +6,7 @@ Nothing heavy is imported here: the command line reads it before any command run
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 # 200 megapixels: above every camera sensor sold (the largest are 150 MP). ``--max-pixels``
 # raises it by setting the environment variable, so worker processes inherit it.
@@ -22,3 +23,17 @@ def max_pixels() -> int:
 # A disparity range no stereo pair needs; larger values are typing mistakes (and overflow the
 # C ints of OpenCV). Bounds --max-disp and a calibration file's ndisp alike.
 MAX_DISPARITY_LEVELS = 16_384
+
+
+def read_bounded(path: Path, limit: int, what: str, error: type[Exception]) -> bytes:
+    """At most ``limit`` bytes of ``path``, read without reading further: ``/dev/zero`` or a
+    video given by mistake is refused after ``limit + 1`` bytes. ``error`` (a DepthAppError)
+    names the file and ``what`` it should have been ("an id list")."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(limit + 1)
+    except OSError as failure:
+        raise error(f"{path}: cannot read {what} ({failure.strerror or failure})") from None
+    if len(data) > limit:
+        raise error(f"{path}: larger than {limit >> 20} MiB, not {what}")
+    return data

@@ -30,6 +30,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from ..errors import CalibrationError
+from ..limits import read_bounded
 from . import checks
 from .middlebury import looks_like_middlebury, parse_middlebury_calib
 from .model import StereoCalibration
@@ -212,14 +213,7 @@ def read_calibration_text(path: Path) -> str:
     read to the end."""
     if not path.exists():
         raise CalibrationError(f"{path}: no such calibration file")
-    limit = checks.MAX_CALIBRATION_BYTES
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(limit + 1)
-    except OSError as error:
-        raise CalibrationError(f"{path}: cannot read ({error.strerror or error})") from None
-    if len(data) > limit:
-        raise CalibrationError(f"{path}: larger than {limit >> 20} MiB, not a calibration file")
+    data = read_bounded(path, checks.MAX_CALIBRATION_BYTES, "a calibration file", CalibrationError)
     if not data.strip():
         raise CalibrationError(f"{path}: calibration file is empty")
     if b"\x00" in data[:4096]:

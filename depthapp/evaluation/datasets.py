@@ -28,6 +28,7 @@ import numpy as np
 from ..data import StereoPair
 from ..errors import InputError, UsageError
 from ..io import read_disparity, read_image
+from ..limits import read_bounded
 from ..sources.files import find_pairs, load_pair
 
 DISPARITY_SUFFIXES = (".pfm", ".png", ".npy")
@@ -180,14 +181,7 @@ def _read_ids(path: os.PathLike | str) -> list[str]:
     path = Path(path)
     if not path.exists() and (shipped := shipped_split(str(path))) is not None:
         path = shipped
-    limit = 16 << 20
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(limit + 1)
-    except OSError as error:
-        raise InputError(f"{path}: cannot read the id list ({error.strerror or error})") from None
-    if len(data) > limit:
-        raise InputError(f"{path}: larger than {limit >> 20} MiB, not an id list")
+    data = read_bounded(path, 16 << 20, "an id list", InputError)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
