@@ -175,6 +175,7 @@ class CameraLoop:
         self._latency: Optional[float] = None
         self._end_reason = ""
         self._rectification_checked = False
+        self._notes_said: set[str] = set()
 
     # Control (any thread) ------------------------------------------------------------------------
     def stop(self) -> None:
@@ -296,6 +297,10 @@ class CameraLoop:
                 self._fitted.clear()
         pair = self.prepare(frame)
         result = backend.compute(pair, self.cancel)
+        for note in result.messages:  # the same note for every frame: said once
+            if note not in self._notes_said:
+                self._notes_said.add(note)
+                self._status(f"note: {note}")
         depth = cloud = None
         if pair.calibration is not None and (self.with_depth or self.with_points):
             from ..geometry import disparity_to_depth, disparity_to_points

@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 from ..errors import UsageError
 from .backend_args import add_backend_arguments, backend_options, cli_parameters
-from .progress import add_quiet_argument, progress_bar
+from .progress import add_quiet_argument, echo, progress_bar
 
 DATASET_NAMES = ("kitti2012", "kitti2015", "sceneflow", "middlebury", "folder", "bag")
 
@@ -146,7 +146,7 @@ def handle(args, extra) -> int:
                       workers=args.workers, scheduler=args.scheduler,
                       progress=progress_bar(args, f"eval {dataset.name}"), published=published,
                       published_source=published_source, force=args.force, gt_max_disp=args.gt_max_disp,
-                      error_maps=args.error_maps)
+                      error_maps=args.error_maps, notify=lambda note: echo(f"note: {note}"))
     print(f"{result.summary['images']} images ({result.computed} computed, {result.skipped} from an earlier run)")
     width = max(len(key) for key in SUMMARY_KEYS[result.benchmark])
     for key in SUMMARY_KEYS[result.benchmark]:

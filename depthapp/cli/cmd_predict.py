@@ -12,7 +12,7 @@ from __future__ import annotations
 from ..errors import UsageError
 from .backend_args import add_backend_arguments
 from .cmd_eval import add_dataset_arguments, backend_spec_from_args, open_dataset_from_args
-from .progress import add_quiet_argument, progress_bar
+from .progress import add_quiet_argument, echo, progress_bar
 
 
 def register(subparsers) -> None:
@@ -40,7 +40,7 @@ def handle(args, extra) -> int:
     print(f"backend: {args.backend}, max disparity {spec.max_disp} ({origin})")
     result = predict(dataset, spec, args.out, fmt=args.fmt, limit=args.limit, workers=args.workers,
                      scheduler=args.scheduler, progress=progress_bar(args, f"predict {dataset.name}"),
-                     force=args.force)
+                     force=args.force, notify=lambda note: echo(f"note: {note}"))
     print(f"wrote {len(result.written)} disparity maps under {result.out_dir}"
           + (f" ({result.skipped} already there)" if result.skipped else ""))
     return 0

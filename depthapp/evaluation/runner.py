@@ -189,6 +189,8 @@ def run_task(task: Task, cancel: Optional[CancelToken] = None) -> dict[str, Any]
         with lock:
             computed = backend.compute(pair, cancel)
         disparity = computed.disparity
+        if computed.messages:  # e.g. max_disp narrowed to the pair's width
+            result["notes"] = list(computed.messages)
         result["timings"] = computed.timings
         result["device"] = computed.device
         result["backend_instance"] = id(backend)
@@ -479,13 +481,20 @@ class EvaluationResult:
     files: list[Path] = field(default_factory=list)
 
 
+def _pass_on_notes(result: dict[str, Any], notify: Optional[Callable[[str], None]]) -> None:
+    for note in result.pop("notes", ()):
+        if notify is not None:
+            notify(f"{result['image']}: {note}")
+
+
 def evaluate(dataset: StereoDataset, backend: Union[None, str, Backend, BackendSpec] = None,
              predictions: Optional[os.PathLike | str] = None, *, out_dir: os.PathLike | str,
              limit: Optional[int] = None, workers: int = 1, scheduler: Any = None,
              progress: Optional[Callable[[Progress], None]] = None,
              cancel: Optional[CancelToken] = None, published: Optional[Mapping[str, float]] = None,
              published_source: str = "", force: bool = False,
-             gt_max_disp: float = 192.0, error_maps: int = DEFAULT_ERROR_MAPS) -> EvaluationResult:
+             gt_max_disp: float = 192.0, error_maps: int = DEFAULT_ERROR_MAPS,
+             notify: Optional[Callable[[str], None]] = None) -> EvaluationResult:
     """Score a backend (run on every pair) or a folder of saved predictions on ``dataset``.
 
     Args:
@@ -503,6 +512,8 @@ def evaluate(dataset: StereoDataset, backend: Union[None, str, Backend, BackendS
         force: discard an earlier evaluation in ``out_dir`` and start over.
         gt_max_disp: Scene Flow only: ground truth at or above this is not scored.
         error_maps: error maps for the first N images (-1: all, 0: none).
+        notify: told each note a backend makes about a pair (``"image: note"``), e.g. a
+            ``max_disp`` narrowed to the pair's width.
 
     Returns:
         An :class:`EvaluationResult`; ``summary`` is also in ``out_dir/summary.json``.
@@ -537,6 +548,7 @@ def evaluate(dataset: StereoDataset, backend: Union[None, str, Backend, BackendS
 
     def handle(result: dict[str, Any]) -> None:
         index = result["index"]
+        _pass_on_notes(result, notify)
         image = result.pop("error_image", None)
         if image is not None:
             write_image(out_dir / ERRORS_DIR / f"{_safe_name(result['image'])}.png", image, overwrite=True)
@@ -679,10 +691,11 @@ def _claim_prediction_folder(out_dir: Path, method: dict[str, Any], force: bool)
 def predict(dataset: StereoDataset, backend: Union[str, Backend, BackendSpec], out_dir: os.PathLike | str,
             *, fmt: str = "pfm", limit: Optional[int] = None, workers: int = 1, scheduler: Any = None,
             progress: Optional[Callable[[Progress], None]] = None, cancel: Optional[CancelToken] = None,
-            force: bool = False) -> PredictionResult:
+            force: bool = False, notify: Optional[Callable[[str], None]] = None) -> PredictionResult:
     """Write every pair's disparity under ``out_dir`` (see :func:`prediction_path`), no scoring.
 
     Existing files are kept and their pairs skipped (a rerun resumes) unless ``force``.
+    ``notify`` is told each note a backend makes about a pair, as in :func:`evaluate`.
     """
     _check_limit(limit)
     cancel = cancel or CancelToken()
@@ -698,6 +711,7 @@ def predict(dataset: StereoDataset, backend: Union[str, Backend, BackendSpec], o
     written: list[Path] = []
 
     def handle(result: dict[str, Any]) -> None:
+        _pass_on_notes(result, notify)
         path = paths[result["index"]]
         written.append(write_disparity(path, result["disparity"], overwrite=force))
 

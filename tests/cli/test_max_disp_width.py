@@ -58,4 +58,24 @@ def test_predict_and_eval_clamp_like_run(tmp_path, narrow_folder, capsys, backen
     assert (tmp_path / "p" / "a.pfm").exists()
     assert main(["eval", *base, "--out", str(tmp_path / "e")]) == 0
     assert json.loads((tmp_path / "e" / "summary.json").read_text())["images"] == 1
-    assert "Traceback" not in capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    said = [line for line in captured.out.splitlines()
+            if line.startswith("note: a: max disparity 2000 is beyond the 64 px wide image")]
+    assert len(said) == 2, captured.out  # once by predict, once by eval
+
+
+def test_the_camera_loop_says_it_once(tmp_path):
+    from depthapp.camera.loop import CameraLoop
+    from depthapp.sources import open_source
+
+    left, right = narrow_pair()
+    for name in ("a", "b", "c"):
+        write_image(tmp_path / "left" / f"{name}.png", left)
+        write_image(tmp_path / "right" / f"{name}.png", right)
+    said = []
+    loop = CameraLoop(open_source(folder=str(tmp_path)), create_backend("opencv-sgbm", max_disp=2000),
+                      on_status=said.append)
+    assert loop.run().processed == 3
+    notes = [line for line in said if "is beyond the 64 px wide image" in line]
+    assert len(notes) == 1 and notes[0].startswith("note: max disparity 2000"), said
