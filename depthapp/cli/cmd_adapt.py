@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 from .progress import add_quiet_argument, progress_bar
 
 

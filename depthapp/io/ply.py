@@ -4,7 +4,6 @@ CloudCompare)."""
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Optional
 
