@@ -166,7 +166,6 @@ def main() -> int:
     parser.add_argument("--skip-kitti", action="store_true")
     args = parser.parse_args()
 
-    import depthapp.backends.sgm  # noqa: F401  (sets numba's OpenMP wait policy, as the CLI does)
     from depthapp.bench import environment_line, format_table, measure, set_threads
 
     threads = set_threads(args.threads)

@@ -16,7 +16,8 @@ from typing import Any, Callable, Optional, Sequence
 
 
 def set_threads(count: int) -> dict[str, int]:
-    """Pin torch, OpenCV and numba to ``count`` threads (call before heavy imports run work)."""
+    """Pin torch, OpenCV, numba (MC-CNN) and the sgm kernels to ``count`` threads (call before
+    heavy imports run work)."""
     applied = {}
     os.environ.setdefault("OMP_NUM_THREADS", str(count))
     try:
@@ -40,6 +41,10 @@ def set_threads(count: int) -> dict[str, int]:
         applied["numba"] = numba.get_num_threads()
     except ImportError:
         pass
+    from .backends.sgm import native
+
+    if native.MISSING_REASON is None:
+        applied["sgm"] = native.set_threads(count)
     return applied
 
 

@@ -2,11 +2,13 @@
 
 Layout: a cost volume is ``(H, W, D)``, C-contiguous, disparity index innermost; index ``k``
 is disparity ``min_disp + k`` (left pixel ``x`` matches right pixel ``x - min_disp - k``).
-Lower cost = better match. Everything is numpy in, numpy out, on the CPU (numba kernels with an
-on-disk cache, parallel over rows/columns with numba's thread count); the CUDA versions live in
-:mod:`depthapp.backends.sgm.cuda`.
+Lower cost = better match. Everything is numpy in, numpy out, on the CPU (the compiled kernels of
+``_native.cpp``, on :func:`~depthapp.backends.sgm.native.threads` threads); the CUDA versions live
+in :mod:`depthapp.backends.sgm.cuda`.
 
     aggregate_cost(cost, p1, p2, paths=8)             -> aggregated (H, W, D)
+    aggregate_and_select(cost, p1, p2, paths, rows, uniqueness, subpixel)
+        -> WTAResult of ``rows``: both in one pass, the aggregated volume never completed
         cost: float32 (aggregated in float32) or uint8/uint16 (aggregated in int32, returned
         as uint16, or uint32 when ``paths * (max cost + max P2)`` exceeds 65535).
         p1, p2: scalars, ``(H, W)`` arrays (same for every path) or ``(n_paths, H, W)`` arrays
@@ -36,9 +38,11 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
-from . import _cpu_kernels as kernels
+from .native import native
 
-PATH_DIRECTIONS = kernels.PATH_DIRECTIONS
+# (dy, dx): the direction a path travels; the previous pixel on path r is p - r. The compiled
+# sweeps take paths 0, 2, 4, 5 downwards and 1, 3, 6, 7 upwards (see _native.cpp).
+PATH_DIRECTIONS = ((0, 1), (0, -1), (1, 0), (-1, 0), (1, 1), (1, -1), (-1, 1), (-1, -1))
 PATHS_4 = (0, 1, 2, 3)
 PATHS_8 = (0, 1, 2, 3, 4, 5, 6, 7)
 
@@ -47,7 +51,10 @@ Penalty = Union[float, int, np.ndarray]
 _INT_BIG = np.int32(1 << 28)
 _SHORT_BIG = np.int16(1 << 14)
 _FLOAT_BIG = np.float32(1e30)
-_BAND = 8  # adjacent lines one thread advances together (see sweep_lines)
+# Type codes of the compiled kernels: cost, working and sum (accumulator) types
+_COST_CODES = {np.dtype(np.uint8): 0, np.dtype(np.uint16): 1, np.dtype(np.float32): 2}
+_WORK_CODES = {np.dtype(np.int16): 0, np.dtype(np.int32): 1, np.dtype(np.float32): 2}
+_SUM_CODES = {np.dtype(np.uint16): 0, np.dtype(np.uint32): 1, np.dtype(np.float32): 2}
 
 
 def path_indices(paths: Union[int, Sequence[int]]) -> tuple[int, ...]:
@@ -75,13 +82,14 @@ def accumulator_dtype(cost_dtype, n_paths: int, max_cost: float, max_p2: float) 
 def aggregation_bytes(height: int, width: int, n_disp: int, cost_dtype=np.uint8,
                       paths: Union[int, Sequence[int]] = 8, accumulator=np.uint16) -> int:
     """Peak bytes :func:`aggregate_cost` allocates beyond its input: the ``(H, W, D)`` result
-    plus per-thread path buffers (``2 x band x (D + 2)`` working values, counted for 64
-    threads). The cost volume itself is the caller's (``H*W*D*itemsize``); so are penalty maps
-    given per pixel."""
-    del cost_dtype, paths  # counted at 4 bytes a working value (int16 needs half, int32 all)
-    result = height * width * n_disp * np.dtype(accumulator).itemsize
-    per_thread = (2 * _BAND + 2) * (n_disp + 2) * 4
-    return int(result + 64 * per_thread)
+    plus, for each of the two sweeps, six rows of padded path costs and two rows of sums (the
+    working type counted at 4 bytes). The cost volume itself is the caller's
+    (``H*W*D*itemsize``); so are penalty maps given per pixel."""
+    del cost_dtype, paths
+    item = np.dtype(accumulator).itemsize
+    result = height * width * n_disp * item
+    per_sweep = width * (6 * (n_disp + 2) * 4 + 2 * n_disp * item + 6 * 4 + 8)
+    return int(result + 2 * per_sweep + height)
 
 
 def _checked_penalty(value: Penalty, name: str) -> np.ndarray:
@@ -100,19 +108,18 @@ def _penalty_maps(value: Penalty, name: str, indices: tuple[int, ...], height: i
     if np.issubdtype(work_type, np.integer):
         array = np.rint(array)
     array = array.astype(work_type, copy=False)
-    # Every form becomes a writeable, non-contiguous (8, H, W) view: one array type for numba,
-    # so the kernels compile once whatever form the caller used (compiling a parallel kernel
-    # takes seconds; a test suite would otherwise pay it for each form).
+    # Every form becomes an (8, H, W) view, broadcasts with zero strides: the one layout the
+    # compiled sweeps read (by strides) and the CUDA path uploads.
     if array.ndim == 0:
         base = np.full((1, 1), array, work_type)
         return np.lib.stride_tricks.as_strided(base, (8, height, width), (0, 0, 0),
-                                               writeable=True)
+                                               writeable=False)
     if array.shape == (height, width):
         base = np.ascontiguousarray(array)
         return np.lib.stride_tricks.as_strided(base, (8, height, width), (0,) + base.strides,
-                                               writeable=True)
+                                               writeable=False)
     if array.shape == (len(indices), height, width):
-        full = np.zeros((8, height, width + 1), work_type)[:, :, :width]
+        full = np.zeros((8, height, width), work_type)
         full[list(indices)] = array
         return full
     raise ValueError(f"{name} has shape {array.shape}; expected a scalar, ({height}, {width}) or "
@@ -126,15 +133,27 @@ def _fits_short(max_cost: float, max_p1: float, max_p2: float) -> bool:
     return max_cost + max_p2 + max_p1 < _SHORT_BIG and _SHORT_BIG + max_p1 < 2 ** 15
 
 
-def aggregate_cost(cost: np.ndarray, p1: Penalty, p2: Penalty,
-                   paths: Union[int, Sequence[int]] = 8,
-                   out: Optional[np.ndarray] = None) -> np.ndarray:
-    """Sum of the SGM path costs ``sum_r L_r(p, d)`` of a ``(H, W, D)`` cost volume.
+@dataclass
+class _Sweeps:
+    """Checked arguments of the compiled aggregation."""
 
-    See the module docstring for dtypes and penalty shapes. ``out``: optional preallocated
-    result of the right shape and dtype (see :func:`accumulator_dtype`), reused by callers that
-    process a stream of same-size frames.
-    """
+    cost: np.ndarray
+    p1: np.ndarray
+    p2: np.ndarray
+    use: np.ndarray
+    work_type: np.dtype
+    sum_type: np.dtype
+    big: float
+
+    def run(self, volume: np.ndarray, *selection) -> None:
+        height, width, n_disp = self.cost.shape
+        native.aggregate(self.cost, height, width, n_disp, self.p1, self.p2, self.use,
+                         _COST_CODES[self.cost.dtype], _WORK_CODES[self.work_type],
+                         _SUM_CODES[self.sum_type], float(self.big), volume, *selection)
+
+
+def _sweeps(cost: np.ndarray, p1: Penalty, p2: Penalty,
+            paths: Union[int, Sequence[int]]) -> _Sweeps:
     cost = np.asarray(cost)
     if cost.ndim != 3 or min(cost.shape) < 1:
         raise ValueError(f"cost must be (H, W, D), got shape {cost.shape}")
@@ -153,29 +172,54 @@ def aggregate_cost(cost: np.ndarray, p1: Penalty, p2: Penalty,
     max_cost = float(cost.max())
     max_p1, max_p2 = (float(np.rint(np.max(p))) for p in (p1, p2))
     if floating:
-        work_type = np.float32
+        work_type = np.dtype(np.float32)
     elif _fits_short(max_cost, max_p1, max_p2):
-        work_type = np.int16
+        work_type = np.dtype(np.int16)
     else:
-        work_type = np.int32
-    p1_maps = _penalty_maps(p1, "p1", indices, height, width, work_type)
-    p2_maps = _penalty_maps(p2, "p2", indices, height, width, work_type)
-    dtype = accumulator_dtype(cost.dtype, len(indices), max_cost, max_p2)
-    if out is None:
-        out = np.empty(cost.shape, dtype)
-    elif out.shape != cost.shape or out.dtype != dtype or not out.flags.c_contiguous:
-        raise ValueError(f"out must be a C-contiguous {dtype} array of shape {cost.shape}")
+        work_type = np.dtype(np.int32)
     big = _FLOAT_BIG if floating else (_SHORT_BIG if work_type == np.int16 else _INT_BIG)
-    use = [i in indices for i in range(8)]
-    if use[0] or use[1]:
-        kernels.sweep_horizontal(cost, p1_maps, p2_maps, use[0], use[1], out, work_type, big)
-    else:
-        out[...] = 0
-    for slope, (forward, backward) in kernels.LINE_FAMILIES.items():
-        if use[forward] or use[backward]:
-            kernels.sweep_lines(cost, p1_maps, p2_maps, slope, forward, backward, use[forward],
-                                use[backward], out, work_type, big, _BAND)
+    return _Sweeps(cost, _penalty_maps(p1, "p1", indices, height, width, work_type),
+                   _penalty_maps(p2, "p2", indices, height, width, work_type),
+                   np.array([i in indices for i in range(8)], np.uint8), work_type,
+                   accumulator_dtype(cost.dtype, len(indices), max_cost, max_p2), big)
+
+
+def aggregate_cost(cost: np.ndarray, p1: Penalty, p2: Penalty,
+                   paths: Union[int, Sequence[int]] = 8,
+                   out: Optional[np.ndarray] = None) -> np.ndarray:
+    """Sum of the SGM path costs ``sum_r L_r(p, d)`` of a ``(H, W, D)`` cost volume.
+
+    See the module docstring for dtypes and penalty shapes. ``out``: optional preallocated
+    result of the right shape and dtype (see :func:`accumulator_dtype`), reused by callers that
+    process a stream of same-size frames.
+    """
+    sweeps = _sweeps(cost, p1, p2, paths)
+    shape, dtype = sweeps.cost.shape, sweeps.sum_type
+    if out is None:
+        out = np.empty(shape, dtype)
+    elif out.shape != shape or out.dtype != dtype or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a C-contiguous {dtype} array of shape {shape}")
+    sweeps.run(out)
     return out
+
+
+def aggregate_and_select(cost: np.ndarray, p1: Penalty, p2: Penalty,
+                         paths: Union[int, Sequence[int]] = 8,
+                         rows: Optional[tuple[int, int]] = None, uniqueness: float = 0.0,
+                         subpixel: bool = True, min_disp: int = 0) -> "WTAResult":
+    """:func:`winner_take_all` of :func:`aggregate_cost` for the image rows ``rows``
+    (``(first, end)``, all rows by default), without a second pass over the aggregated volume:
+    each row is selected as soon as both sweeps have added their paths to it."""
+    sweeps = _sweeps(cost, p1, p2, paths)
+    _check_uniqueness(uniqueness)
+    height, width, _ = sweeps.cost.shape
+    first, end = (0, height) if rows is None else (int(rows[0]), int(rows[1]))
+    if not 0 <= first < end <= height:
+        raise ValueError(f"rows {rows} outside the cost's {height} rows")
+    result = _empty_result(end - first, width)
+    sweeps.run(np.empty(sweeps.cost.shape, sweeps.sum_type), first, end, float(uniqueness),
+               bool(subpixel), result.disparity, result.right_disparity, result.confidence)
+    return _shifted(result, min_disp)
 
 
 @dataclass
@@ -201,6 +245,22 @@ def _check_volume(aggregated: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(aggregated)
 
 
+def _check_uniqueness(uniqueness: float) -> None:
+    if not 0 <= uniqueness < 100:
+        raise ValueError(f"uniqueness must be in [0, 100), got {uniqueness}")
+
+
+def _empty_result(height: int, width: int) -> WTAResult:
+    return WTAResult(*(np.empty((height, width), np.float32) for _ in range(3)))
+
+
+def _shifted(result: WTAResult, min_disp: int) -> WTAResult:
+    if min_disp:
+        result.disparity += np.float32(min_disp)
+        result.right_disparity += np.float32(min_disp)
+    return result
+
+
 def winner_take_all(aggregated: np.ndarray, uniqueness: float = 0.0, subpixel: bool = True,
                     min_disp: int = 0) -> WTAResult:
     """Lowest-cost disparity per pixel of a ``(H, W, D)`` (aggregated) cost.
@@ -208,20 +268,19 @@ def winner_take_all(aggregated: np.ndarray, uniqueness: float = 0.0, subpixel: b
     ``uniqueness``: OpenCV's uniquenessRatio in percent; a pixel is invalid when a disparity
     more than one level from the winner costs less than ``best * 100 / (100 - uniqueness)``.
     ``subpixel``: parabola through the winner and its neighbours (see :func:`subpixel_refine`).
+    The right view's winner of pixel ``xr`` is ``argmin_d S(y, xr + d, d)`` (Hirschmueller 2008,
+    sec. 3.4), the smallest ``d`` on ties.
     """
     aggregated = _check_volume(aggregated)
-    if not 0 <= uniqueness < 100:
-        raise ValueError(f"uniqueness must be in [0, 100), got {uniqueness}")
-    height, width, _ = aggregated.shape
-    disparity = np.empty((height, width), np.float32)
-    right = np.empty((height, width), np.float32)
-    confidence = np.empty((height, width), np.float32)
-    kernels.winner_take_all(aggregated, float(uniqueness), bool(subpixel), disparity, right,
-                            confidence)
-    if min_disp:
-        disparity += np.float32(min_disp)
-        right += np.float32(min_disp)
-    return WTAResult(disparity, right, confidence)
+    _check_uniqueness(uniqueness)
+    if aggregated.dtype not in _SUM_CODES:
+        aggregated = aggregated.astype(np.float32)
+    height, width, n_disp = aggregated.shape
+    result = _empty_result(height, width)
+    native.winner_take_all(aggregated, _SUM_CODES[aggregated.dtype], height, width, n_disp,
+                           float(uniqueness), bool(subpixel), result.disparity,
+                           result.right_disparity, result.confidence)
+    return _shifted(result, min_disp)
 
 
 def subpixel_refine(aggregated: np.ndarray, index: np.ndarray) -> np.ndarray:
@@ -271,7 +330,7 @@ def left_right_check(disparity: np.ndarray, right_disparity: np.ndarray,
     if max_diff < 0:
         return disparity.copy()
     out = np.empty_like(disparity)
-    kernels.left_right_check(disparity, right_disparity, float(max_diff), 0.0, out)
+    native.left_right_check(disparity, right_disparity, *disparity.shape, float(max_diff), out)
     return out
 
 
@@ -285,7 +344,7 @@ def median_filter(disparity: np.ndarray, size: int = 3) -> np.ndarray:
     if size % 2 == 0:
         raise ValueError(f"median size must be odd, got {size}")
     out = np.empty_like(disparity)
-    kernels.median_filter(disparity, size, out)
+    native.median_filter(disparity, *disparity.shape, size, out)
     return out
 
 
@@ -295,5 +354,5 @@ def remove_speckles(disparity: np.ndarray, max_size: int = 100, max_diff: float 
     filterSpeckles). ``max_size`` 0 returns a copy."""
     disparity = _check_map("disparity", disparity).copy()
     if max_size > 0:
-        kernels.remove_speckles(disparity, int(max_size), float(max_diff))
+        native.remove_speckles(disparity, *disparity.shape, int(max_size), float(max_diff))
     return disparity

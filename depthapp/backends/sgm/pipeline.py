@@ -1,8 +1,9 @@
 """The census + SGM pipeline on the CPU, as plain functions of numpy arrays (no IO, no Qt).
 
-    grey images -> matching_cost (uint8 (H, W, D)) -> path penalties -> aggregate_cost
-      -> winner_take_all (+ uniqueness, sub-pixel) -> left_right_check -> median_filter
-      -> remove_speckles -> disparity (H, W) float32 NaN invalid, confidence (H, W)
+    grey images -> matching_cost (uint8 (H, W, D)) -> path penalties
+      -> aggregate_and_select (SGM paths, then winner-take-all + uniqueness, sub-pixel)
+      -> left_right_check -> median_filter -> remove_speckles
+      -> disparity (H, W) float32 NaN invalid, confidence (H, W)
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class SGMConfig:
     speckle_size: int = 100
     speckle_range: float = 2.0
     # Bytes the computation may take; larger frames are processed in strips. 1.5 GiB keeps a
-    # whole process (interpreter, numpy, numba, images: ~0.3 GiB) within 2 GB (issue 18).
+    # whole process (interpreter, numpy, OpenCV, images: ~0.3 GiB) within 2 GB (issue 18).
     max_memory: int = 3 * 1024 ** 3 // 2
     strip_overlap: int = 64  # rows each strip extends past the rows it keeps
 
@@ -162,13 +163,11 @@ def _disparity_rows(grey_left, grey_right, config, timer, check_cancel, keep_fro
                              config.window, config.weights)
         p2 = path_penalty_p2(grey_left, config)
     check_cancel()
-    with timer("aggregation"):
-        aggregated = aggregation.aggregate_cost(cost, config.p1, p2, paths=config.paths)
+    with timer("aggregation"):  # and winner-take-all, row by row as the sweeps finish them
+        wta = aggregation.aggregate_and_select(cost, config.p1, p2, config.paths,
+                                               (keep_from, keep_to), config.uniqueness,
+                                               config.subpixel, config.min_disp)
     del cost
-    check_cancel()
-    with timer("winner-take-all"):
-        wta = aggregation.winner_take_all(aggregated[keep_from:keep_to], config.uniqueness,
-                                          config.subpixel, config.min_disp)
     disparity_out[...] = wta.disparity
     right_out[...] = wta.right_disparity
     confidence_out[...] = wta.confidence

@@ -46,6 +46,52 @@ def test_all_paths_sum_the_single_paths(paths, dtype, rng):
     np.testing.assert_allclose(got.astype(np.float64), expected, rtol=1e-5, atol=1e-2)
 
 
+def test_wide_penalties_take_the_int32_recurrence(rng):
+    # P2 beyond int16's range: the sweeps work in int32 and sum into uint32
+    cost = _volume(rng, np.uint16, (6, 9, 5)) * 300
+    got = aggregation.aggregate_cost(cost, 40, 20000, paths=8)
+    assert got.dtype == np.uint32
+    np.testing.assert_array_equal(got, reference.aggregate(cost, 40, 20000,
+                                                           paths=aggregation.PATHS_8))
+
+
+@pytest.mark.parametrize("paths", [8, 4, (2,), (0, 3, 5), (1, 6)])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_aggregate_and_select_equals_the_two_steps(paths, dtype, rng):
+    # The fused pass selects each row as the two sweeps finish it; the result must be what
+    # winner-take-all gives on the finished volume, for every split of paths between the sweeps.
+    cost = _volume(rng, dtype, (13, 17, 9))
+    p2 = rng.integers(10, 30, cost.shape[:2])
+    volume = aggregation.aggregate_cost(cost, 3, p2, paths=paths)
+    for rows, uniqueness in (((0, 13), 0.0), ((4, 10), 15.0)):
+        expected = aggregation.winner_take_all(volume[rows[0]:rows[1]], uniqueness, min_disp=-2)
+        got = aggregation.aggregate_and_select(cost, 3, p2, paths, rows, uniqueness,
+                                               min_disp=-2)
+        for name in ("disparity", "right_disparity", "confidence"):
+            np.testing.assert_array_equal(getattr(got, name), getattr(expected, name), name)
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_thread_count_does_not_change_results(threads, rng):
+    # One thread runs the two sweeps one after the other; two or more run them at once and
+    # meet in the middle rows: the sums must be identical either way.
+    from depthapp.backends.sgm import native
+
+    cost = _volume(rng, np.uint8, (31, 23, 12))
+    before = native.threads()
+    expected = aggregation.aggregate_cost(cost, 5, 40, paths=8)
+    try:
+        native.set_threads(threads)
+        assert native.threads() == threads
+        got = aggregation.aggregate_cost(cost, 5, 40, paths=8)
+        selected = aggregation.aggregate_and_select(cost, 5, 40, paths=8)
+    finally:
+        native.set_threads(before)
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(selected.disparity,
+                                  aggregation.winner_take_all(expected).disparity)
+
+
 def test_paths_run_in_the_documented_directions():
     # A single cheap pixel spreads only along the paths that travel away from it.
     cost = np.full((5, 5, 2), 10, np.uint8)
