@@ -84,7 +84,8 @@ def get_backend_class(name: str) -> type[Backend]:
     cannot be imported here."""
     if name in _REGISTERED:
         return _REGISTERED[name]
-    targets = _targets()
+    # Built-in names win over plugins (see _targets), so they need no entry-point scan.
+    targets = _BUILTIN if name in _BUILTIN else _targets()
     if name not in targets:
         raise UsageError(f"unknown backend {name!r} (known: {', '.join(backend_names())})")
     module_name, _, attribute = targets[name].partition(":")

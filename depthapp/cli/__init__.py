@@ -23,6 +23,21 @@ from ..errors import DepthAppError, UsageError
 from ..limits import MAX_PIXELS_VARIABLE
 
 
+class _VersionAction(argparse.Action):
+    """``--version``, reading the version only when asked (it costs an importlib.metadata
+    import that every other command would pay)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
+                 help="show the version and exit"):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from .. import __version__
+
+        print(f"depthapp {__version__}")  # stdout, as argparse's own version action
+        parser.exit()
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """argparse that raises UsageError instead of printing usage and exiting."""
 
@@ -38,13 +53,12 @@ def _command_modules():
 
 
 def build_parser() -> ArgumentParser:
-    from .. import __version__
     from .backend_args import BACKEND_PARSERS
 
     BACKEND_PARSERS.clear()
 
     parser = ArgumentParser(prog="depthapp", description="Stereo depth estimation.")
-    parser.add_argument("--version", action="version", version=f"depthapp {__version__}")
+    parser.add_argument("--version", action=_VersionAction)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND",
                                        parser_class=ArgumentParser)
     for module in _command_modules():

@@ -10,7 +10,8 @@ import pytest
 from depthapp.device import cuda_driver_present
 from depthapp.io import write_image
 
-HEAVY = ("torch", "skimage", "onnx", "onnxruntime", "PyQt6", "kornia")
+# numba and scipy: the sgm kernels are compiled C++ (numba's import and kernel load were 0.6 s)
+HEAVY = ("torch", "skimage", "onnx", "onnxruntime", "PyQt6", "kornia", "numba", "scipy")
 
 
 def modules_after(code: str) -> set[str]:
