@@ -279,6 +279,29 @@ void fill_border(long height, long width, long n_disp, long min_disp, uint8_t bo
     });
 }
 
+// P2 of one path lowered across intensity edges (pipeline.path_penalty_p2):
+// max(P1, floor(P2 * g / (g + |I(p) - I(p - r)|) + 0.5)), border pixels replicated.
+HOT void penalty_row(const float* row, const float* previous_row, long width, int dx, float p1,
+                     float p2, float scale, int16_t* out) {
+    for (long x = 0; x < width; ++x) {
+        const float previous = previous_row[std::clamp<long>(x - dx, 0, width - 1)];
+        const float value = std::floor(p2 * scale / (scale + std::fabs(row[x] - previous)) + 0.5f);
+        out[x] = int16_t(std::max(value, p1));
+    }
+}
+
+void path_penalties(const float* grey, long height, long width, const int* directions,
+                    int n_paths, float p1, float p2, float scale, int16_t* out) {
+    parallel_for(height, 32, [&](long y0, long y1) {
+        for (int path = 0; path < n_paths; ++path) {
+            const int dy = directions[2 * path], dx = directions[2 * path + 1];
+            for (long y = y0; y < y1; ++y)
+                penalty_row(grey + y * width, grey + std::clamp<long>(y - dy, 0, height - 1) * width,
+                            width, dx, p1, p2, scale, out + (path * height + y) * width);
+        }
+    });
+}
+
 // -------------------------------------------------------------------------------- aggregation
 //
 // Hirschmueller 2008, eq. 13, along path r, q = p - r:
@@ -994,6 +1017,38 @@ PyObject* py_fill_border(PyObject*, PyObject* args) {
     Py_RETURN_NONE;
 }
 
+PyObject* py_path_penalties(PyObject*, PyObject* args) {
+    PyObject *grey_obj, *directions_obj, *out_obj;
+    long height, width;
+    int n_paths;
+    float p1, p2, scale;
+    if (!PyArg_ParseTuple(args, "OllOifffO", &grey_obj, &height, &width, &directions_obj,
+                          &n_paths, &p1, &p2, &scale, &out_obj))
+        return nullptr;
+    if (!positive_dims(height, width, n_paths)) return nullptr;
+    if (!(p2 >= 0 && p2 < 32768 && p1 >= 0 && p1 < 32768 && scale > 0)) {
+        PyErr_SetString(PyExc_ValueError, "penalties must be in [0, 32767], the scale positive");
+        return nullptr;
+    }
+    Buffer grey, directions, out;
+    if (!grey.get(grey_obj, "grey", 4, height * width, false)
+        || !directions.get(directions_obj, "directions", sizeof(int), 2 * n_paths, false)
+        || !out.get(out_obj, "out", 2, n_paths * height * width, true))
+        return nullptr;
+    const int* steps = directions.as<int>();
+    for (int i = 0; i < 2 * n_paths; ++i)
+        if (steps[i] < -1 || steps[i] > 1) {
+            PyErr_SetString(PyExc_ValueError, "path directions must be -1, 0 or 1");
+            return nullptr;
+        }
+    if (!without_gil([&] {
+            path_penalties(grey.as<float>(), height, width, steps, n_paths, p1, p2, scale,
+                           out.as<int16_t>());
+        }))
+        return nullptr;
+    Py_RETURN_NONE;
+}
+
 // Type codes shared with aggregation.py: cost 0 uint8, 1 uint16, 2 float32; working type
 // 0 int16, 1 int32, 2 float32; sums 0 uint16, 1 uint32, 2 float32.
 template <class Cost, class Work, class Sum>
@@ -1199,6 +1254,7 @@ PyMethodDef methods[] = {
     {"census", py_census, METH_VARARGS, nullptr},
     {"cost_volume", py_cost_volume, METH_VARARGS, nullptr},
     {"fill_border", py_fill_border, METH_VARARGS, nullptr},
+    {"path_penalties", py_path_penalties, METH_VARARGS, nullptr},
     {"aggregate", py_aggregate, METH_VARARGS, nullptr},
     {"winner_take_all", py_winner_take_all, METH_VARARGS, nullptr},
     {"left_right_check", py_left_right_check, METH_VARARGS, nullptr},

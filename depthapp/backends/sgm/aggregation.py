@@ -96,7 +96,8 @@ def _checked_penalty(value: Penalty, name: str) -> np.ndarray:
     array = np.asarray(value)
     if array.dtype == object or not np.issubdtype(array.dtype, np.number):
         raise TypeError(f"{name} must be a number or a numeric array")
-    if not np.all(np.isfinite(array)) or np.any(array < 0):
+    integer = np.issubdtype(array.dtype, np.integer)
+    if (not integer and not np.all(np.isfinite(array))) or array.min(initial=0) < 0:
         raise ValueError(f"{name} must be finite and non-negative")
     return array
 
@@ -105,7 +106,7 @@ def _penalty_maps(value: Penalty, name: str, indices: tuple[int, ...], height: i
                   width: int, work_type) -> np.ndarray:
     """``(8, H, W)`` penalties in the working type; rows of paths not in ``indices`` are unused."""
     array = _checked_penalty(value, name)
-    if np.issubdtype(work_type, np.integer):
+    if np.issubdtype(work_type, np.integer) and not np.issubdtype(array.dtype, np.integer):
         array = np.rint(array)
     array = array.astype(work_type, copy=False)
     # Every form becomes an (8, H, W) view, broadcasts with zero strides: the one layout the
@@ -118,6 +119,8 @@ def _penalty_maps(value: Penalty, name: str, indices: tuple[int, ...], height: i
         base = np.ascontiguousarray(array)
         return np.lib.stride_tricks.as_strided(base, (8, height, width), (0,) + base.strides,
                                                writeable=False)
+    if array.shape == (8, height, width):  # one map per path, all eight paths
+        return array
     if array.shape == (len(indices), height, width):
         full = np.zeros((8, height, width), work_type)
         full[list(indices)] = array
@@ -169,7 +172,9 @@ def _sweeps(cost: np.ndarray, p1: Penalty, p2: Penalty,
     indices = path_indices(paths)
     p1 = _checked_penalty(p1, "p1")
     p2 = _checked_penalty(p2, "p2")
-    max_cost = float(cost.max())
+    # uint8: the type's bound, so the working and result types never change with the data
+    # (and the 24 MB volume of a KITTI frame is not read once more to find its maximum)
+    max_cost = 255.0 if cost.dtype == np.uint8 else float(cost.max())
     max_p1, max_p2 = (float(np.rint(np.max(p))) for p in (p1, p2))
     if floating:
         work_type = np.dtype(np.float32)

@@ -17,6 +17,7 @@ import numpy as np
 from . import aggregation
 from .aggregation import PATH_DIRECTIONS, path_indices
 from .cost import CostWeights, check_window, matching_cost
+from .native import native
 
 
 @dataclass(frozen=True)
@@ -58,22 +59,18 @@ class SGMConfig:
 
 def path_penalty_p2(grey_left: np.ndarray, config: SGMConfig) -> np.ndarray | int:
     """P2 per path and pixel, lowered across intensity edges (Hirschmueller 2008 sec. 3.1):
-    ``P2_r(p) = max(P1, P2 * g / (g + |I(p) - I(p - r)|))`` with ``g = p2_gradient``;
-    a scalar when ``p2_gradient`` is 0. Returns ``(n_paths, H, W)`` int32."""
+    ``P2_r(p) = max(P1, P2 * g / (g + |I(p) - I(p - r)|))`` with ``g = p2_gradient``, rounded
+    half up; a scalar when ``p2_gradient`` is 0. Returns ``(n_paths, H, W)`` int16 (P1 and P2
+    are at most 1000; the maps go to the int16 recurrence without a copy)."""
     if config.p2_gradient <= 0:
         return int(config.p2)
     indices = path_indices(config.paths)
-    grey = np.asarray(grey_left, dtype=np.float32)
+    grey = np.ascontiguousarray(grey_left, dtype=np.float32)
     height, width = grey.shape
-    padded = np.pad(grey, 1, mode="edge")
-    maps = np.empty((len(indices), height, width), np.int32)
-    scale = np.float32(config.p2_gradient)
-    for i, path in enumerate(indices):
-        dy, dx = PATH_DIRECTIONS[path]
-        previous = padded[1 - dy:1 - dy + height, 1 - dx:1 - dx + width]
-        change = np.abs(grey - previous)
-        p2 = np.float32(config.p2) * scale / (scale + change)
-        maps[i] = np.maximum(np.floor(p2 + np.float32(0.5)), config.p1)
+    maps = np.empty((len(indices), height, width), np.int16)
+    directions = np.array([PATH_DIRECTIONS[path] for path in indices], np.intc)
+    native.path_penalties(grey, height, width, directions, len(indices), float(config.p1),
+                          float(config.p2), float(config.p2_gradient), maps)
     return maps
 
 
