@@ -1,4 +1,4 @@
-"""Peak memory of ``sgm`` on a large frame against its own estimate (``memory_bytes``).
+"""Peak memory of ``sgm`` on a large frame against its own estimate (``estimate_memory``).
 
     python benchmarks/bench_sgm_memory.py                     # 3000x2000, 256 disparities
     python benchmarks/bench_sgm_memory.py --size 1242x375 --max-disp 128
@@ -7,8 +7,8 @@ Issue 18, item 4: ``sgm`` stays within 2 GB at 2000x3000 with 256 disparities, a
 backend's memory estimate is within 25 % of the measured peak. Each configuration runs in a
 fresh process (Motorcycle resized with OpenCV's area filter), whose peak resident memory
 (``ru_maxrss``) is reported beside the same process's resident memory just before the
-computation (interpreter, numpy, numba, the images): the difference is what the computation
-added, which is what ``memory_bytes`` estimates.
+computation (interpreter, numpy, OpenCV, the images): the difference is what the computation
+added, which is what ``estimate_memory`` estimates.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ before = rss_kib()
 result = backend.compute(pair)
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({"before_kib": before, "peak_kib": peak,
-                  "estimate_bytes": backend.memory_bytes(height, width),
+                  "estimate_bytes": backend.estimate_memory(height, width),
                   "density": float((result.disparity == result.disparity).mean()),
                   "seconds": sum(result.timings.values())}))
 """
@@ -88,7 +88,7 @@ def main() -> int:
                      round(report["seconds"], 2), round(100 * report["density"], 1)])
     print(f"# sgm peak memory, {width}x{height}, {args.max_disp} disparities (CPU)\n")
     print(format_table(["backend", "peak RSS MiB", "added by compute MiB",
-                        "memory_bytes MiB", "estimate / added", "compute s", "density %"],
+                        "estimate MiB", "estimate / added", "compute s", "density %"],
                        rows))
     print("\ntarget: peak RSS <= 2048 MiB; estimate within 25 % of the measured peak")
     return 0

@@ -37,7 +37,7 @@ class SGMBackend(Backend):
     """
 
     name: ClassVar[str] = "sgm"
-    description: ClassVar[str] = "census + semi-global matching (CPU numba, CUDA kernels)"
+    description: ClassVar[str] = "census + semi-global matching (compiled CPU kernels, CUDA kernels)"
     default_max_disp: ClassVar[int] = 128
     supports_cuda: ClassVar[bool] = True
     interactive: ClassVar[bool] = True
