@@ -363,7 +363,7 @@ INLINE Work path_step(const Cost* cost, const Work* previous, Work previous_min,
 // All paths of a sweep at once, for a pixel where none of them starts: the cost is loaded and
 // the sums stored once for the four (or two) paths, and each path's row of costs is read once.
 // Paths: horizontal, vertical and (with Four) the two diagonals. Returns min_d L per path.
-template <bool Four, class Cost, class Work, class Sum>
+template <bool Four, bool Add, class Cost, class Work, class Sum>
 INLINE void fused_step(const Cost* __restrict cost, const Work* __restrict prev_h,
                        const Work* __restrict prev_v, const Work* __restrict prev_a,
                        const Work* __restrict prev_b, Work* __restrict cur_h,
@@ -407,7 +407,7 @@ INLINE void fused_step(const Cost* __restrict cost, const Work* __restrict prev_
             best_b = std::min(best_b, b);
             total = Sum(total + Sum(a) + Sum(b));
         }
-        sums[d] = total;
+        sums[d] = Add ? Sum(sums[d] + total) : total;
     }
     minima[0] = best_h;
     minima[1] = best_v;
@@ -415,14 +415,16 @@ INLINE void fused_step(const Cost* __restrict cost, const Work* __restrict prev_
     minima[3] = best_b;
 }
 
-template <class Work>
+template <class Work, class Sum>
 struct SweepBuffers {
     long width, stride;  // stride: D + 2 padded entries per pixel
     std::vector<Work> line[2];  // horizontal path: previous and current pixel
     std::vector<Work> rows[3][2];  // vertical, diagonal dx=+1, diagonal dx=-1: two rows each
     std::vector<Work> minima[3][2];
+    std::vector<Sum> pixel;  // one pixel's sums of this sweep's paths
 
-    SweepBuffers(long width_, long n_disp, Work big) : width(width_), stride(n_disp + 2) {
+    SweepBuffers(long width_, long n_disp, Work big)
+        : width(width_), stride(n_disp + 2), pixel(n_disp) {
         for (auto& buffer : line) buffer.assign(stride, big);
         for (auto& pair : rows)
             for (auto& buffer : pair) buffer.assign(width * stride, big);
@@ -444,7 +446,8 @@ constexpr bool kFused = (std::is_same_v<Cost, uint8_t> && std::is_same_v<Work, i
 template <bool Down, class Cost, class Work, class Sum>
 HOT void sweep_row(const Cost* cost, long y, long width, long n_disp, const bool* use,
                    const Penalties<Work>* p1, const Penalties<Work>* p2, Work big,
-                   bool first_row, int now, SweepBuffers<Work>* buffers, Sum* sums) {
+                   bool first_row, int now, SweepBuffers<Work, Sum>* buffers, Sum* sums,
+                   bool add) {
     const int h_path = Down ? 0 : 1, v_path = Down ? 2 : 3, a_path = Down ? 4 : 6,
               b_path = Down ? 5 : 7;
     const long stride = buffers->stride;
@@ -475,27 +478,32 @@ HOT void sweep_row(const Cost* cost, long y, long width, long n_disp, const bool
                 Work minima[4];
                 const Work* prev_v = buffers->rows[0][before].data() + x * stride;
                 Work* cur_v = buffers->rows[0][now].data() + x * stride;
+                const Work* prev_a = buffers->rows[1][before].data() + (x - 1) * stride;
+                const Work* prev_b = buffers->rows[2][before].data() + (x + 1) * stride;
+                Work* cur_a = buffers->rows[1][now].data() + x * stride;
+                Work* cur_b = buffers->rows[2][now].data() + x * stride;
+#define FUSED(FOUR, ADD)                                                                       \
+    fused_step<FOUR, ADD>(c, line_previous, prev_v, FOUR ? prev_a : nullptr,                   \
+                          FOUR ? prev_b : nullptr, line_current, cur_v, FOUR ? cur_a : nullptr, \
+                          FOUR ? cur_b : nullptr, previous_min, q1, q2, minima, s, n_disp, big)
                 if (four) {
-                    fused_step<true>(c, line_previous, prev_v,
-                                     buffers->rows[1][before].data() + (x - 1) * stride,
-                                     buffers->rows[2][before].data() + (x + 1) * stride,
-                                     line_current, cur_v, buffers->rows[1][now].data() + x * stride,
-                                     buffers->rows[2][now].data() + x * stride, previous_min, q1, q2,
-                                     minima, s, n_disp, big);
+                    if (add) FUSED(true, true); else FUSED(true, false);
                     buffers->minima[1][now][x] = minima[2];
                     buffers->minima[2][now][x] = minima[3];
                 } else {
-                    fused_step<false>(c, line_previous, prev_v, static_cast<const Work*>(nullptr),
-                                      static_cast<const Work*>(nullptr), line_current, cur_v,
-                                      static_cast<Work*>(nullptr), static_cast<Work*>(nullptr),
-                                      previous_min, q1, q2, minima, s, n_disp, big);
+                    if (add) FUSED(false, true); else FUSED(false, false);
                 }
+#undef FUSED
                 line_min = minima[0];
                 std::swap(line_previous, line_current);
                 buffers->minima[0][now][x] = minima[1];
                 continue;
             }
         }
+        // This sweep's paths sum into `pixel` first, which is then added to what the other
+        // sweep stored: a + b is the same float whichever sweep came first.
+        Sum* const target = s;
+        if (add) s = buffers->pixel.data();
         bool stored = false;
         auto step = [&](int path, const Work* previous, Work previous_min, Work* current,
                         bool start) -> Work {
@@ -538,12 +546,9 @@ HOT void sweep_row(const Cost* cost, long y, long width, long n_disp, const bool
             buffers->minima[2][now][x] = step(b_path, previous, previous_min, current, start);
         }
         if (!stored) std::fill(s, s + n_disp, Sum(0));
+        if (add)
+            for (long d = 0; d < n_disp; ++d) target[d] = Sum(target[d] + s[d]);
     }
-}
-
-template <class Sum>
-HOT void add_rows(const Sum* a, const Sum* b, Sum* out, long count) {
-    for (long i = 0; i < count; ++i) out[i] = Sum(a[i] + b[i]);
 }
 
 // -------------------------------------------------------------------------- winner-take-all
@@ -691,37 +696,31 @@ struct Aggregation {
     }
 
     // `alone`: the other sweep has no paths, so each row is final when this one leaves it.
+    // Otherwise the first sweep to reach a row stores its sums there; the second waits until
+    // they are stored (only where the sweeps meet can it have to), adds its own, and hands
+    // the finished row to winner-take-all when selecting.
     template <bool Down>
     void sweep(bool alone) {
-        SweepBuffers<Work> buffers(width, n_disp, big);
+        SweepBuffers<Work, Sum> buffers(width, n_disp, big);
         const long count = width * n_disp;
-        std::vector<Sum> local(count), combined(select ? count : 0);
         SelectScratch<Sum> scratch(select ? width : 0, n_disp);
         for (long r = 0; r < height; ++r) {
             const long y = Down ? r : height - 1 - r;
-            Sum* stored = volume + y * count;
-            bool store = !select;  // alone, the sums go straight to the result
+            Sum* sums = volume + y * count;
+            bool first = true;
             if (!alone) {
                 uint8_t expected = 0;
-                store = row_state[y].compare_exchange_strong(expected, 1);
+                first = row_state[y].compare_exchange_strong(expected, 1);
+                if (!first)
+                    while (row_state[y].load(std::memory_order_acquire) != 2)
+                        std::this_thread::yield();
             }
-            Sum* sums = store ? stored : local.data();
             sweep_row<Down>(cost, y, width, n_disp, use, &p1, &p2, big, r == 0, int(r & 1),
-                            &buffers, sums);
-            if (alone) {
-                if (select) select_into(y, sums, scratch);
-            } else if (store) {
+                            &buffers, sums, !first);
+            if (!alone && first)
                 row_state[y].store(2, std::memory_order_release);
-            } else {
-                // Only where the sweeps meet can the other still be writing this row.
-                while (row_state[y].load(std::memory_order_acquire) != 2) std::this_thread::yield();
-                if (!select) {
-                    add_rows(stored, sums, stored, count);
-                } else if (y >= select_from && y < select_to) {
-                    add_rows(stored, sums, combined.data(), count);
-                    select_into(y, combined.data(), scratch);
-                }
-            }
+            else if (select)
+                select_into(y, sums, scratch);
         }
     }
 
