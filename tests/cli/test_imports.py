@@ -59,3 +59,24 @@ def test_cuda_question_without_a_driver_does_not_import_torch():
     loaded = modules_after("from depthapp.device import cuda_available\n"
                            "assert cuda_available() is False")
     assert "torch" not in loaded
+
+
+def test_without_the_compiled_kernels_sgm_says_so_and_the_rest_works(pair_files, tmp_path):
+    # An install on a machine without a C++ compiler skips the optional extension.
+    left, right = pair_files
+    code = f"""
+import sys
+sys.modules["depthapp.backends.sgm._native"] = None  # as if it had not been built
+from depthapp.cli import main
+assert main(["run", {str(left)!r}, {str(right)!r}, "--backend", "sgm", "--max-disp", "16",
+             "--device", "cpu", "--out", {str(tmp_path / "sgm")!r}]) == 1
+assert main(["run", {str(left)!r}, {str(right)!r}, "--backend", "opencv-sgbm", "--max-disp", "16",
+             "--out", {str(tmp_path / "sgbm")!r}]) == 0
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    errors = [line for line in done.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1 and "compiled sgm kernels are not built" in errors[0], done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "sgm").exists() and (tmp_path / "sgbm" / "disparity.pfm").is_file()

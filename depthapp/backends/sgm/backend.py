@@ -13,6 +13,7 @@ from ...params import Parameter
 from ...timing import StageTimer
 from .. import register_backend
 from ..base import Backend
+from . import native
 from .cost import CostWeights
 from .pipeline import SGMConfig, compute_sgm, memory_bytes
 
@@ -86,6 +87,10 @@ class SGMBackend(Backend):
         # Live camera on a CPU: 4 paths and a small window, ~2.5x faster than the default.
         "fast": {"census_window": "5x5", "paths": 4},
     }
+
+    @classmethod
+    def check_available(cls) -> None:
+        native.require()
 
     def __init__(self, max_disp=None, device: str = "auto", weights=None, **params):
         super().__init__(max_disp=max_disp, device=device, weights=weights, **params)

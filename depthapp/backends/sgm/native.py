@@ -1,9 +1,10 @@
 """The compiled CPU kernels (``_native.cpp``), and how many threads they use.
 
 They are built when the package is installed (``pip install -e .`` compiles them with the
-system's C++ compiler). A source tree used without installing needs
-``python setup.py build_ext --inplace`` once; until then every sgm computation raises
-:class:`~depthapp.errors.BackendUnavailableError` saying so, and the rest of depthapp works.
+system's C++ compiler). The build is optional: without a compiler the install still succeeds,
+``sgm`` (and MC-CNN, which uses the aggregation) are listed as unavailable with the reason,
+and the rest of depthapp works. A source tree used without installing builds them with
+``python setup.py build_ext --inplace``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,13 @@ except ImportError as error:  # not built: say how to build it when it is used
             raise BackendUnavailableError(MISSING_REASON)
 
     native = _Missing()
+
+
+def require() -> None:
+    """Raise :class:`~depthapp.errors.BackendUnavailableError` saying why the kernels are
+    missing, if they are."""
+    if MISSING_REASON is not None:
+        raise BackendUnavailableError(MISSING_REASON)
 
 
 def _threads_from_environment() -> int:

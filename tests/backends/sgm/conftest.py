@@ -4,18 +4,6 @@ import numpy as np
 import pytest
 
 
-@pytest.fixture(scope="session", autouse=True)
-def warm_sgm_kernels():
-    """Compile (or load from numba's on-disk cache) the CPU kernels once per session, so the
-    first test is not charged with it."""
-    from depthapp.backends import create_backend
-    from depthapp.data import StereoPair
-
-    rng = np.random.default_rng(0)
-    image = rng.integers(0, 255, (24, 40, 3), dtype=np.uint8)
-    create_backend("sgm", max_disp=8).compute(StereoPair(image, image))
-
-
 def _textured_pair(height: int, width: int, disparity: int, seed: int = 0):
     """A random-texture grey pair whose left view is the right view shifted ``disparity``
     pixels to the right (left x matches right x - d), smoothed so sub-pixel fits are stable."""
