@@ -296,6 +296,14 @@ class MCCNNBackend(Backend):
 
     def cost_volume(self, pair: StereoPair, timer: Optional[StageTimer] = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(H, W, D)`` float32 matching cost and the two standardised grey images."""
+        timer = timer or StageTimer()
+        volume, grey_left, grey_right = self.cost_volume_tensor(pair, timer)
+        with timer("cost volume"):
+            volume = volume.cpu().numpy()
+        return np.ascontiguousarray(volume), grey_left, grey_right
+
+    def cost_volume_tensor(self, pair: StereoPair, timer: Optional[StageTimer] = None):
+        """:meth:`cost_volume` with the volume a float32 torch tensor left on ``self.device``."""
         import torch
 
         from .cost import accurate_volume, correlation_volume
@@ -316,10 +324,12 @@ class MCCNNBackend(Backend):
                     volume = correlation_volume(left, right, self.max_disp, invalid_cost=1.0)
                 else:
                     volume = accurate_volume(self.network(), left, right, self.max_disp, invalid_cost=0.0)
-                volume = volume.float().cpu().numpy()
-        return np.ascontiguousarray(volume), grey_left, grey_right
+                volume = volume.float().contiguous()
+        return volume, grey_left, grey_right
 
     def _compute(self, pair: StereoPair, timer: StageTimer, cancel: CancelToken):
+        if self.device.startswith("cuda"):
+            return self._compute_on_device(pair, timer, cancel)
         from ..sgm.aggregation import aggregate_cost, median_filter, winner_take_all
         from . import postprocess as post
 
@@ -359,3 +369,18 @@ class MCCNNBackend(Backend):
             disparity = median_filter(disparity, p["median_size"])
             disparity = post.bilateral_mean(disparity, p["blur_sigma"], p["blur_threshold"])
         return disparity, winners.confidence
+
+    def _compute_on_device(self, pair: StereoPair, timer: StageTimer, cancel: CancelToken):
+        """The same method with the volume kept on the device: SGM by the sgm backend's CUDA
+        aggregation reading the tensor in place, the other steps as torch
+        (:mod:`.postprocess_torch`); only the disparity and confidence come back."""
+        import torch
+
+        from .postprocess_torch import refine_volume
+
+        cost, grey_left, grey_right = self.cost_volume_tensor(pair, timer)
+        cancel.raise_if_cancelled()
+        with torch.inference_mode():
+            disparity, confidence = refine_volume(cost, grey_left, grey_right, self.params, timer,
+                                                  cancel.raise_if_cancelled)
+            return disparity.cpu().numpy(), confidence.cpu().numpy()

@@ -3,6 +3,7 @@ cost volume.
 
     compute_sgm_cuda(grey_left, grey_right, config, device="cuda")  -> SGMOutput (numpy)
     aggregate_cost_cuda(cost, p1, p2, paths=8)                      -> numpy (H, W, D)
+    aggregate_tensor_cuda(cost, p1, p2, paths=8)    -> torch (H, W, D), on the tensor's device
 
 Same definitions, layouts and results as the CPU kernels (:mod:`.cost`, :mod:`.aggregation`);
 tests compare both with :mod:`.reference`, in numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``
@@ -691,6 +692,51 @@ def aggregate_cost_cuda(cost: np.ndarray, p1, p2, paths=8, device: str = "cuda")
         return d_out.copy_to_host()
 
 
+
+def aggregate_tensor_cuda(cost, p1, p2, paths=8):
+    """:func:`aggregate_cost_cuda` of a torch ``(H, W, D)`` float32 tensor that stays on its CUDA
+    device: the kernels read it in place (``__cuda_array_interface__``) and write a tensor on
+    the same device (torch's allocator owns it). Only the penalties travel, as ``(8, H, W)``
+    float32 maps; give them as :func:`aggregate_cost_cuda` takes them.
+
+    The kernels run on numba's default stream, which is torch's unless the caller made another
+    stream current; then that stream is synchronised before and the device after. In numba's
+    CUDA simulator (tests) the tensor is on the CPU and goes through host copies.
+    """
+    import torch
+
+    _check_available()
+    if cost.dim() != 3 or min(cost.shape) < 1:
+        raise ValueError(f"cost must be (H, W, D), got shape {tuple(cost.shape)}")
+    height, width, n_disp = cost.shape
+    indices = path_indices(paths)
+    p1_maps, p2_maps = (np.ascontiguousarray(aggregation._penalty_maps(
+        value, name, indices, height, width, np.float32)) for value, name in ((p1, "p1"), (p2, "p2")))
+    cost = cost.detach().to(torch.float32).contiguous()
+    if simulator_enabled():
+        d_cost = cuda.to_device(cost.cpu().numpy())
+        d_out = cuda.device_array(d_cost.shape, np.float32)
+        scratch = _path_scratch(len(indices), d_cost.shape, np.float32)
+        _aggregate_device(d_cost, cuda.to_device(p1_maps), cuda.to_device(p2_maps), indices,
+                          d_out, scratch)
+        return torch.from_numpy(d_out.copy_to_host()).to(cost.device)
+    if cost.device.type != "cuda":
+        raise ValueError(f"cost must be a CUDA tensor, got one on {cost.device}")
+    out = torch.empty_like(cost)
+    scratch_bytes = len(indices) * cost.numel() * 4
+    scratch = (torch.empty((len(indices),) + tuple(cost.shape), dtype=torch.float32,
+                           device=cost.device) if scratch_bytes <= CONCURRENT_BUDGET else None)
+    foreign_stream = torch.cuda.current_stream(cost.device).cuda_stream != 0
+    if foreign_stream:
+        torch.cuda.current_stream(cost.device).synchronize()
+    with _device_context(str(cost.device)):
+        _aggregate_device(cuda.as_cuda_array(cost), cuda.to_device(p1_maps),
+                          cuda.to_device(p2_maps), indices, cuda.as_cuda_array(out),
+                          None if scratch is None else cuda.as_cuda_array(scratch))
+        if foreign_stream:
+            cuda.synchronize()
+    return out
+
 CONCURRENT_BUDGET = 4 * 1024 ** 3  # bytes of per-path volumes worth the concurrency
 
 
@@ -844,6 +890,6 @@ def device_memory_bytes(height: int, width: int, config: SGMConfig) -> int:
     return int(volume + pixels * (2 * 4 * 2 + 2 * 8 + 2 * 8 * 4 + 5 * 4 + 2 * 4))
 
 
-__all__ = ["MAX_DISPARITIES", "aggregate_cost_cuda", "compute_sgm_cuda",
+__all__ = ["MAX_DISPARITIES", "aggregate_cost_cuda", "aggregate_tensor_cuda", "compute_sgm_cuda",
            "cuda_kernels_available", "device_memory_bytes", "simulator_enabled",
            "unavailable_reason", "PATH_DIRECTIONS"]

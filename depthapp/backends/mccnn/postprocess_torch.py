@@ -1,0 +1,336 @@
+"""The stereo method of :mod:`.postprocess` as device-agnostic torch, so that on a CUDA device the
+MC-CNN cost volume never leaves the GPU.
+
+    refine_volume(cost, grey_left, grey_right, params)  -> (disparity, confidence) tensors
+        the whole method after the cost volume: cross aggregation, SGM (the sgm backend's
+        CUDA warp aggregation, reading the tensor in place), winner, left-right check +
+        interpolation, sub-pixel, median, bilateral mean
+
+Each step gives what its numpy/numba twin gives on the same input (tests compare them on the
+Motorcycle pair): selections and integer logic exactly, float arithmetic in the same precision
+and order where the result is one expression (sub-pixel, confidence, cross-aggregation means),
+and to float32 rounding where the CPU kernel sums in another order (bilateral mean).
+
+Shapes: images and disparities ``(H, W)`` float32 tensors; cost volumes ``(H, W, D)`` float32,
+left pixel ``x`` against right pixel ``x - d``. Disparity maps entering the left-right check
+hold integer winners.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import nullcontext
+from typing import Any, Callable, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import postprocess as post
+from .postprocess import MATCH, MISMATCH, OCCLUSION
+
+_WALK_CHUNK = 32  # steps of the 16-direction walks taken per vectorised round
+
+
+def _below(threshold: float) -> float:
+    """The float32 ``t`` with ``value < t`` <=> ``value < threshold`` for every float32 value:
+    the CPU kernels compare float32 values with a float64 threshold, torch with a float32 one."""
+    bound = np.float32(threshold)
+    if float(bound) < threshold:
+        bound = np.nextafter(bound, np.float32(np.inf))
+    return float(bound)
+
+
+# ----------------------------------------------------------------------------- cross aggregation
+
+def cross_arms(image: torch.Tensor, max_length: int, tau: float) -> torch.Tensor:
+    """:func:`.postprocess.cross_arms`: ``(4, H, W)`` int64 exclusive arm ends (left x, right x,
+    top y, bottom y). An arm stops at the image border, or past the direct neighbour where the
+    intensity differs by ``tau`` or more or the length reaches ``max_length``."""
+    height, width = image.shape
+    xs = torch.arange(width, device=image.device).expand(height, width)
+    ys = torch.arange(height, device=image.device)[:, None].expand(height, width)
+    tau = _below(tau)
+    arms = []
+    for axis, sign, origin, size in ((1, -1, xs, width), (1, 1, xs, width), (0, -1, ys, height),
+                                     (0, 1, ys, height)):
+        end = torch.full_like(origin, -1 if sign < 0 else size)  # reached the border
+        open_ = torch.ones_like(origin, dtype=torch.bool)
+        for distance in range(1, min(size, max(2, int(max_length)) + 1)):
+            position = origin + sign * distance
+            inside = (position >= 0) & (position < size)
+            if distance > 1:
+                neighbour = image.gather(axis, position.clamp(0, size - 1))
+                stops = inside & (((neighbour - image).abs() >= tau) | (distance >= max_length))
+                end = torch.where(open_ & stops, position, end)
+                open_ &= ~stops
+            open_ &= inside
+        arms.append(end)
+    return torch.stack(arms)
+
+
+def _shifted_by_disparity(values: torch.Tensor, n_disp: int) -> torch.Tensor:
+    """``(H, W, D)`` view with ``[y, x, d] = values[y, x - d]`` (0 where ``x - d < 0``)."""
+    padded = F.pad(values, (n_disp - 1, 0))
+    return padded.unfold(1, n_disp, 1).flip(-1)
+
+
+def cross_aggregate(cost: torch.Tensor, arms_left: torch.Tensor, arms_right: torch.Tensor,
+                    iterations: int) -> torch.Tensor:
+    """:func:`.postprocess.cross_aggregate`: the cost's mean over the intersection of the left
+    and right crosses, ``iterations`` times, by float64 prefix sums along rows then columns."""
+    cost = cost.float().contiguous()
+    if iterations <= 0:
+        return cost
+    height, width, n_disp = cost.shape
+    disparities = torch.arange(n_disp, device=cost.device)
+    xs = torch.arange(width, device=cost.device)[:, None]
+    matched = (xs - disparities >= 0).expand(height, width, n_disp)  # right pixel exists
+    shifted = [_shifted_by_disparity(arms_right[i], n_disp) for i in range(4)]
+    # Exclusive ends of the region: columns low..high of each row, rows top..bottom.
+    low = torch.maximum(arms_left[0][..., None], shifted[0] + disparities)
+    high = torch.minimum(arms_left[1][..., None], shifted[1] + disparities)
+    top = torch.maximum(arms_left[2][..., None], shifted[2])
+    bottom = torch.minimum(arms_left[3][..., None], shifted[3])
+    del shifted
+    wide = matched & (high - low > 1)
+    counts = torch.where(wide, high - low - 1, 0)
+    # Clamped only where the entry is unused (no right pixel), so gathers stay in range.
+    after_low, high = (low + 1).clamp(0, width), high.clamp(0, width)
+    after_top, bottom = (top + 1).clamp(0, height), bottom.clamp(0, height)
+    del low, top
+    column_counts = F.pad(counts.cumsum(0), (0, 0, 0, 0, 1, 0))
+    region_counts = column_counts.gather(0, bottom) - column_counts.gather(0, after_top)
+    del counts, column_counts
+    filled = matched & (region_counts > 0)
+    for _ in range(iterations):
+        row_sums = F.pad(cost.double().cumsum(1), (0, 0, 1, 0))
+        sums = torch.where(wide, row_sums.gather(1, high) - row_sums.gather(1, after_low), 0.0).float()
+        column_sums = F.pad(sums.double().cumsum(0), (0, 0, 0, 0, 1, 0))
+        region = column_sums.gather(0, bottom) - column_sums.gather(0, after_top)
+        cost = torch.where(filled, (region / region_counts).float(), cost)
+    return cost
+
+
+# ----------------------------------------------------------------------------- SGM penalties
+
+def sgm_penalties(cost: torch.Tensor, grey_left: np.ndarray, grey_right: np.ndarray,
+                  params: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`.postprocess.sgm_penalties` guided by the raw winner of the cost tensor: only the
+    ``(H, W)`` guide leaves the device, and the ``(4, H, W)`` maps go back."""
+    guide = torch.argmin(cost, dim=2).to(torch.float32).cpu().numpy()
+    return post.sgm_penalties(grey_left, grey_right, guide, params["p1"], params["p2"],
+                              params["sgm_intensity"], params["sgm_q1"], params["sgm_q2"],
+                              params["sgm_vertical"])
+
+
+# ----------------------------------------------------------------------------- winner
+
+def winner_take_all(cost: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Integer winners of the left and right views and the confidence, as
+    :func:`depthapp.backends.sgm.aggregation.winner_take_all` without uniqueness or sub-pixel:
+    ``(H, W)`` float32 ``argmin_d C(y, x, d)``, ``argmin_d C(y, x + d, d)`` (first minimum) and
+    ``1 - best / second best`` (second best more than one level away; 1 where there is none)."""
+    height, width, n_disp = cost.shape
+    index = torch.argmin(cost, dim=2)
+    best = cost.gather(2, index[..., None])[..., 0]
+    far = (torch.arange(n_disp, device=cost.device) - index[..., None]).abs() > 1
+    second = torch.where(far, cost, torch.inf).amin(dim=2)
+    has_second = far.any(dim=2)
+    ratio = 1.0 - best.double() / second.double()
+    confidence = torch.where(has_second & (second > 0), ratio.clamp(min=0.0),
+                             torch.where(has_second, 0.0, 1.0).double()).float()
+    padded = torch.full((height, width + n_disp, n_disp), torch.inf, dtype=cost.dtype,
+                        device=cost.device)
+    padded[:, :width] = cost
+    # [y, xr, d] = padded[y, xr + d, d]: the right pixel's candidates, +inf beyond the image
+    diagonal = padded.as_strided((height, width, n_disp), ((width + n_disp) * n_disp, n_disp, n_disp + 1))
+    right = torch.argmin(diagonal, dim=2)
+    return index.float(), right.float(), confidence
+
+
+# ----------------------------------------------------------------------------- left-right check
+
+def classify_outliers(left: torch.Tensor, right: torch.Tensor, n_disp: int,
+                      tolerance: float = 1.1) -> torch.Tensor:
+    """:func:`.postprocess.classify_outliers`: ``(H, W)`` uint8 MATCH / OCCLUSION / MISMATCH."""
+    height, width = left.shape
+    tolerance = _below(tolerance)
+    xs = torch.arange(width, device=left.device)
+    match_x = xs - left.long()
+    inside = match_x >= 0
+    seen = right.gather(1, match_x.clamp(min=0))
+    match = inside & ((left - seen).abs() < tolerance)
+    candidates = _shifted_by_disparity(right, n_disp)  # right[y, x - k]
+    levels = torch.arange(n_disp, device=left.device, dtype=right.dtype)
+    reachable = xs[:, None] - levels >= 0
+    consistent = (reachable & ((levels - candidates).abs() < tolerance)).any(dim=2)
+    labels = torch.where(match, MATCH, torch.where(inside & consistent, MISMATCH, OCCLUSION))
+    return labels.to(torch.uint8)
+
+
+def interpolate_outliers(disparity: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """:func:`.postprocess.interpolate_outliers`: occlusions take the nearest match to the left
+    (else to the right), mismatches the upper median of the first non-mismatch pixels along 16
+    directions, read from ``disparity`` itself."""
+    height, width = disparity.shape
+    device = disparity.device
+    xs = torch.arange(width, device=device).expand(height, width)
+    is_match = labels == MATCH
+    last_match = torch.where(is_match, xs, -1).cummax(dim=1).values
+    next_match = torch.where(is_match, xs, width).flip(1).cummin(dim=1).values.flip(1)
+    source = torch.where(last_match >= 0, last_match, torch.where(next_match < width, next_match, xs))
+    out = torch.where(labels == OCCLUSION, disparity.gather(1, source), disparity)
+    mismatched = labels == MISMATCH
+    if bool(mismatched.any()):
+        out[mismatched] = _mismatch_medians(disparity, labels, mismatched)
+    return out
+
+
+def _mismatch_medians(disparity: torch.Tensor, labels: torch.Tensor,
+                      mismatched: torch.Tensor) -> torch.Tensor:
+    """Per mismatched pixel (in ``nonzero`` order): walk each of the 16 directions in steps of
+    ``(dx, dy)`` (positions rounded half up, as the CPU kernel) to the first pixel that is not a
+    mismatch, inside the image; the upper median of the disparities found."""
+    height, width = disparity.shape
+    device = disparity.device
+    ys, xs = mismatched.nonzero(as_tuple=True)
+    directions = torch.from_numpy(post._DIRECTIONS_16).to(device=device, dtype=torch.float64)
+    count = ys.shape[0]
+    found_x = torch.zeros((count, 16), dtype=torch.long, device=device)
+    found_y = torch.zeros_like(found_x)
+    inside_at_stop = torch.zeros((count, 16), dtype=torch.bool, device=device)
+    walking = torch.ones((count, 16), dtype=torch.bool, device=device)
+    # Each step moves a whole pixel along x or y, so every walk ends within max(H, W) + 1 steps.
+    for first_step in range(1, max(height, width) + 2, _WALK_CHUNK):
+        steps = torch.arange(first_step, first_step + _WALK_CHUNK, device=device, dtype=torch.float64)
+        walk_x = torch.floor(xs[:, None, None] + directions[None, :, 0, None] * steps + 0.5).long()
+        walk_y = torch.floor(ys[:, None, None] + directions[None, :, 1, None] * steps + 0.5).long()
+        inside = (walk_x >= 0) & (walk_x < width) & (walk_y >= 0) & (walk_y < height)
+        label = labels[walk_y.clamp(0, height - 1), walk_x.clamp(0, width - 1)]
+        stops = ~inside | (label != MISMATCH)
+        stopped = stops.any(dim=2)
+        first = stops.to(torch.uint8).argmax(dim=2, keepdim=True)
+        now = walking & stopped
+        found_x = torch.where(now, walk_x.gather(2, first)[..., 0], found_x)
+        found_y = torch.where(now, walk_y.gather(2, first)[..., 0], found_y)
+        inside_at_stop = torch.where(now, inside.gather(2, first)[..., 0], inside_at_stop)
+        walking &= ~stopped
+        if not bool(walking.any()):
+            break
+    values = torch.where(inside_at_stop, disparity[found_y.clamp(0, height - 1), found_x.clamp(0, width - 1)],
+                         torch.inf)
+    ordered = values.sort(dim=1).values
+    found = inside_at_stop.sum(dim=1)
+    median = ordered.gather(1, (found // 2).clamp(max=15)[:, None])[:, 0]
+    return torch.where(found > 0, median, disparity[ys, xs])
+
+
+# ----------------------------------------------------------------------------- refinement
+
+def subpixel(cost: torch.Tensor, disparity: torch.Tensor) -> torch.Tensor:
+    """:func:`.postprocess.subpixel`: parabola through the costs around integer ``disparity``,
+    in float64 as :func:`depthapp.backends.sgm.aggregation.subpixel_refine`, clamped to 1 px."""
+    n_disp = cost.shape[2]
+    valid = torch.isfinite(disparity)
+    index = torch.where(valid, disparity, 0.0).long()
+    inner = valid & (index > 0) & (index < n_disp - 1)
+    lower, centre, upper = (cost.gather(2, (index + step).clamp(0, n_disp - 1)[..., None])[..., 0].double()
+                            for step in (-1, 0, 1))
+    curvature = lower + upper - 2 * centre
+    refine = inner & (curvature > 0)
+    offset = torch.where(refine, 0.5 * (lower - upper) / torch.where(refine, curvature, 1.0), 0.0)
+    refined = torch.where(valid, index + offset, torch.nan).float()
+    return torch.minimum(torch.maximum(refined, disparity - 1.0), disparity + 1.0)
+
+
+def median_filter(disparity: torch.Tensor, size: int) -> torch.Tensor:
+    """:func:`depthapp.backends.sgm.aggregation.median_filter`: NaN-aware ``size x size``
+    lower median, the window clipped at the border; NaN pixels stay NaN."""
+    size = int(size)
+    if size <= 1:
+        return disparity.clone()
+    if size % 2 == 0:
+        raise ValueError(f"median size must be odd, got {size}")
+    height, width = disparity.shape
+    radius = size // 2
+    padded = F.pad(disparity[None, None], (radius,) * 4, value=torch.nan)[0, 0]
+    windows = padded.unfold(0, size, 1).unfold(1, size, 1).reshape(height, width, size * size)
+    found = torch.isfinite(windows).sum(dim=2)
+    ordered = windows.sort(dim=2).values  # NaN last
+    median = ordered.gather(2, ((found - 1).clamp(min=0) // 2)[..., None])[..., 0]
+    return torch.where(torch.isfinite(disparity), median, torch.nan)
+
+
+def bilateral_mean(disparity: torch.Tensor, sigma: float, threshold: float) -> torch.Tensor:
+    """:func:`.postprocess.bilateral_mean`: the Gaussian mean over neighbours within
+    ``threshold`` pixels of disparity, one kernel row at a time (a ``(H, W, 2r + 1)`` window)."""
+    if sigma <= 0:
+        return disparity.clone()
+    height, width = disparity.shape
+    kernel = torch.from_numpy(post.gaussian_kernel(sigma)).to(disparity.device)
+    size = kernel.shape[0]
+    radius = size // 2
+    threshold = _below(threshold)
+    padded = F.pad(disparity[None, None], (radius,) * 4, value=torch.nan)[0, 0]
+    total = torch.zeros_like(disparity)
+    weight = torch.zeros_like(disparity)
+    for row in range(size):
+        values = padded[row:row + height].unfold(1, size, 1)  # (H, W, size)
+        near = (values - disparity[..., None]).abs() < threshold  # False outside (NaN)
+        weights = torch.where(near, kernel[row], 0.0)
+        total += (weights * torch.where(near, values, 0.0)).sum(dim=2)
+        weight += weights.sum(dim=2)
+    return torch.where(weight > 0, total / torch.where(weight > 0, weight, 1.0), disparity)
+
+
+# ----------------------------------------------------------------------------- the method
+
+def refine_volume(cost: torch.Tensor, grey_left: np.ndarray, grey_right: np.ndarray,
+                  params: dict[str, Any], timer: Optional[Callable] = None,
+                  check_cancel: Optional[Callable[[], None]] = None,
+                  aggregate: Optional[Callable] = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The MC-CNN backend's method after the cost volume, on the tensor's device: ``cost``
+    ``(H, W, D)`` float32, the standardised grey images ``(H, W)`` (numpy: they decide the
+    crosses and penalties), ``params`` the backend's. Returns the ``(H, W)`` disparity and
+    confidence on the same device. ``aggregate(cost, p1, p2, paths)`` runs SGM; default the
+    CUDA warp aggregation (:func:`depthapp.backends.sgm.cuda.aggregate_tensor_cuda`)."""
+    timer = timer or (lambda stage: nullcontext())
+    check_cancel = check_cancel or (lambda: None)
+    p = params
+    n_disp = cost.shape[2]
+    arms = None
+    if p["cbca_before"] or p["cbca_after"]:
+        with timer("cross aggregation"):
+            arms = tuple(cross_arms(torch.from_numpy(np.ascontiguousarray(grey, np.float32)).to(cost.device),
+                                    p["cbca_distance"], p["cbca_intensity"])
+                         for grey in (grey_left, grey_right))
+            cost = cross_aggregate(cost, arms[0], arms[1], p["cbca_before"])
+    check_cancel()
+    if p["sgm"]:
+        with timer("sgm"):
+            if aggregate is None:
+                from ..sgm.cuda import aggregate_tensor_cuda as aggregate
+            p1, p2 = sgm_penalties(cost, grey_left, grey_right, p)
+            cost = aggregate(cost, p1, p2, 4)
+    check_cancel()
+    if p["cbca_after"] and arms is not None:
+        with timer("cross aggregation"):
+            cost = cross_aggregate(cost, arms[0], arms[1], p["cbca_after"])
+    with timer("winner"):
+        disparity, right, confidence = winner_take_all(cost)
+    if p["lr_check"]:
+        with timer("left-right check"):
+            labels = classify_outliers(disparity, right, n_disp)
+            disparity = interpolate_outliers(disparity, labels)
+    with timer("refinement"):
+        if p["subpixel"]:
+            disparity = subpixel(cost, disparity)
+        disparity = median_filter(disparity, p["median_size"])
+        disparity = bilateral_mean(disparity, p["blur_sigma"], p["blur_threshold"])
+    return disparity, confidence
+
+
+__all__ = ["bilateral_mean", "classify_outliers", "cross_aggregate", "cross_arms",
+           "interpolate_outliers", "median_filter", "refine_volume", "sgm_penalties", "subpixel",
+           "winner_take_all"]

@@ -1,0 +1,73 @@
+"""Run by test_postprocess_torch.py in a fresh process: NUMBA_ENABLE_CUDASIM must be set before
+numba is imported. The MC-CNN method on a CUDA device, with its SGM in the sgm backend's warp
+aggregation run by numba's CUDA simulator and the rest as torch (on the CPU here), against the
+CPU method on a crop of Motorcycle. Prints one line per check, exits non-zero on a mismatch.
+
+The simulator runs each CUDA thread as a Python thread (about 40 ms per pixel and path here),
+so the crop is small."""
+
+import os
+import sys
+from pathlib import Path
+
+os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
+sys.path.insert(0, str(Path(__file__).parents[1] / "sgm"))
+# The sgm check's simulator shims (warp shuffles, locked shared arrays, short switch interval).
+import cuda_simulator_check as sgm_simulator  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+check = sgm_simulator.check
+CROP = (slice(200, 212), slice(300, 332))  # 12x32 of the full-size pair, textured
+LEVELS = 16
+
+
+def main():
+    from depthapp.backends import create_backend
+    from depthapp.backends.mccnn import postprocess_torch
+    from depthapp.backends.sgm import aggregation
+    from depthapp.backends.sgm import cuda as sgm_cuda
+    from depthapp.data import StereoPair
+    from depthapp.jobs import CancelToken
+    from depthapp.sample import load_sample
+    from depthapp.timing import StageTimer
+
+    assert sgm_cuda.simulator_enabled(), "simulator not enabled"
+    sample = load_sample()
+    pair = StereoPair(np.ascontiguousarray(sample.left[CROP]), np.ascontiguousarray(sample.right[CROP]))
+    backend = create_backend("mccnn", device="cpu", max_disp=LEVELS)
+    params = backend.params
+
+    cost, grey_left, grey_right = backend.cost_volume_tensor(pair)
+    band = cost[:4].contiguous()  # aggregation alone on 4 rows: a quarter of the simulator time
+    p1, p2 = postprocess_torch.sgm_penalties(band, grey_left[:4], grey_right[:4], params)
+    got = sgm_cuda.aggregate_tensor_cuda(band, p1, p2, 4)
+    expected = aggregation.aggregate_cost(band.numpy(), p1, p2, paths=4)
+    # float32 sums of the four paths in another order: the sgm GPU test's tolerance
+    check("aggregation of a real MC-CNN cost tensor equals the CPU aggregation",
+          isinstance(got, torch.Tensor) and np.allclose(got.numpy(), expected, rtol=1e-5, atol=1e-4))
+
+    cpu = backend.compute(pair)
+    timer = StageTimer()
+    disparity, confidence = backend._compute_on_device(pair, timer, CancelToken())
+    check("the device method runs SGM and every refinement stage",
+          {"features", "cost volume", "sgm", "winner", "left-right check", "refinement"} <= set(timer.timings))
+    full_p1, full_p2 = postprocess_torch.sgm_penalties(cost, grey_left, grey_right, params)
+    winners = postprocess_torch.winner_take_all(torch.from_numpy(
+        aggregation.aggregate_cost(cost.numpy(), full_p1, full_p2, paths=4)))
+    labels = postprocess_torch.classify_outliers(winners[0], winners[1], LEVELS).numpy()
+    check("the crop has matches, occlusions and mismatches", len(np.unique(labels)) == 3)
+    # The bilateral mean sums up to (6 sigma + 1)^2 float32 terms in another order than the
+    # CPU kernel; everything before it is exact, so 1e-4 px bounds the difference.
+    check("device disparity equals the CPU method's (1e-4 px)",
+          disparity.shape == cpu.disparity.shape and np.allclose(disparity, cpu.disparity, rtol=0, atol=1e-4))
+    check("device confidence equals the CPU method's",
+          np.allclose(confidence, cpu.confidence, rtol=0, atol=1e-5))
+    print(f"largest differences: disparity {np.abs(disparity - cpu.disparity).max():.2e} px, "
+          f"confidence {np.abs(confidence - cpu.confidence).max():.2e}")
+    print("all MC-CNN simulator checks passed")
+
+
+if __name__ == "__main__":
+    main()
