@@ -330,6 +330,10 @@ class MCCNNBackend(Backend):
     def _compute(self, pair: StereoPair, timer: StageTimer, cancel: CancelToken):
         if self.device.startswith("cuda"):
             return self._compute_on_device(pair, timer, cancel)
+        return self._compute_on_host(pair, timer, cancel)
+
+    def _compute_on_host(self, pair: StereoPair, timer: StageTimer, cancel: CancelToken):
+        """The method after the network on the CPU (numpy and numba), the volume on the host."""
         from ..sgm.aggregation import aggregate_cost, median_filter, winner_take_all
         from . import postprocess as post
 

@@ -18,7 +18,6 @@ hold integer winners.
 
 from __future__ import annotations
 
-import math
 from contextlib import nullcontext
 from typing import Any, Callable, Optional
 
