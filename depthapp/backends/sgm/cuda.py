@@ -696,8 +696,8 @@ def aggregate_cost_cuda(cost: np.ndarray, p1, p2, paths=8, device: str = "cuda")
 def aggregate_tensor_cuda(cost, p1, p2, paths=8):
     """:func:`aggregate_cost_cuda` of a torch ``(H, W, D)`` float32 tensor that stays on its CUDA
     device: the kernels read it in place (``__cuda_array_interface__``) and write a tensor on
-    the same device (torch's allocator owns it). Only the penalties travel, as ``(8, H, W)``
-    float32 maps; give them as :func:`aggregate_cost_cuda` takes them.
+    the same device (torch's allocator owns it). Only the penalties travel, as float32 maps up
+    to the last path used; give them as :func:`aggregate_cost_cuda` takes them.
 
     The kernels run on numba's default stream, which is torch's unless the caller made another
     stream current; then that stream is synchronised before and the device after. In numba's
@@ -710,8 +710,10 @@ def aggregate_tensor_cuda(cost, p1, p2, paths=8):
         raise ValueError(f"cost must be (H, W, D), got shape {tuple(cost.shape)}")
     height, width, n_disp = cost.shape
     indices = path_indices(paths)
+    # Maps up to the last path used: the kernel reads no others (half the upload for 4 paths).
     p1_maps, p2_maps = (np.ascontiguousarray(aggregation._penalty_maps(
-        value, name, indices, height, width, np.float32)) for value, name in ((p1, "p1"), (p2, "p2")))
+        value, name, indices, height, width, np.float32)[: indices[-1] + 1])
+        for value, name in ((p1, "p1"), (p2, "p2")))
     cost = cost.detach().to(torch.float32).contiguous()
     if simulator_enabled():
         d_cost = cuda.to_device(cost.cpu().numpy())

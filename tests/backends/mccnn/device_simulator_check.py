@@ -39,6 +39,14 @@ def main():
     backend = create_backend("mccnn", device="cpu", max_disp=LEVELS)
     params = backend.params
 
+    rng = np.random.default_rng(3)
+    small = torch.from_numpy(rng.random((3, 5, 20)).astype(np.float32))
+    p2_maps = rng.random((2, 3, 5)).astype(np.float32) * 3 + 1
+    got = sgm_cuda.aggregate_tensor_cuda(small, 0.5, p2_maps, (1, 6))
+    check("tensor aggregation with a path subset (1, 6) equals the CPU aggregation",
+          isinstance(got, torch.Tensor) and np.allclose(
+              got.numpy(), aggregation.aggregate_cost(small.numpy(), 0.5, p2_maps, (1, 6)), atol=1e-4))
+
     cpu = backend.compute(pair)
     timer = StageTimer()
     disparity, confidence = backend._compute_on_device(pair, timer, CancelToken())

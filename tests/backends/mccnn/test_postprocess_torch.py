@@ -160,7 +160,7 @@ def test_device_method_in_the_cuda_simulator_equals_the_cpu_method(fast_weights)
                           timeout=900, cwd=Path(__file__).parents[3])
     assert done.returncode == 0, done.stdout + done.stderr
     assert "all MC-CNN simulator checks passed" in done.stdout
-    assert done.stdout.count(": ok") == 4
+    assert done.stdout.count(": ok") == 5
 
 
 @pytest.mark.cuda
