@@ -239,8 +239,29 @@ class MCCNNBackend(Backend):
             # the features of both images, and as much again for the network's activations
             building = volume + pixels * 4 * 2 * channels * 2
         crossed = self.params["cbca_before"] or self.params["cbca_after"]
-        aggregating = (4 if crossed else 3) * volume
+        if self.device.startswith("cuda"):
+            aggregating = self._device_method_bytes(volume, crossed)
+        else:
+            aggregating = (4 if crossed else 3) * volume
         return max(building, aggregating) + pixels * 64
+
+    def _device_method_bytes(self, volume: int, crossed: bool) -> int:
+        """Peak of :meth:`_compute_on_device` after the volume, counted from its allocations
+        (not yet measured on a GPU): SGM holds the cost, the result and one volume per path
+        (when they fit :data:`~depthapp.backends.sgm.cuda.CONCURRENT_BUDGET`); the winner
+        search about 4.5 volumes (cost, aggregated, a masked copy, the right view's padded
+        diagonal); cross aggregation the cost, its result and one slab's work."""
+        from ..sgm.cuda import CONCURRENT_BUDGET
+        from .postprocess_torch import CROSS_SLAB_BYTES, CROSS_SLAB_ENTRIES
+
+        paths = 4
+        peak = int(4.5 * volume)
+        if self.params["sgm"]:
+            peak = max(peak, (2 + (paths if paths * volume <= CONCURRENT_BUDGET else 0)) * volume)
+        if crossed:
+            slab = min(volume // 4, CROSS_SLAB_ENTRIES)
+            peak = max(peak, 3 * volume + slab * CROSS_SLAB_BYTES)
+        return peak
 
     def _detect_variant(self) -> str:
         if self.external_features is not None:

@@ -28,7 +28,9 @@ import torch.nn.functional as F
 from . import postprocess as post
 from .postprocess import MATCH, MISMATCH, OCCLUSION
 
-_WALK_CHUNK = 32  # steps of the 16-direction walks taken per vectorised round
+_WALK_CHUNK = 8  # steps of the 16-direction walks taken per vectorised round
+CROSS_SLAB_ENTRIES = 1 << 23  # volume entries cross aggregation works on at once
+CROSS_SLAB_BYTES = 160  # its peak bytes per slab entry (measured on the CPU: 125 to 161)
 
 
 def _below(threshold: float) -> float:
@@ -68,45 +70,67 @@ def cross_arms(image: torch.Tensor, max_length: int, tau: float) -> torch.Tensor
     return torch.stack(arms)
 
 
-def _shifted_by_disparity(values: torch.Tensor, n_disp: int) -> torch.Tensor:
-    """``(H, W, D)`` view with ``[y, x, d] = values[y, x - d]`` (0 where ``x - d < 0``)."""
-    padded = F.pad(values, (n_disp - 1, 0))
-    return padded.unfold(1, n_disp, 1).flip(-1)
+def _shifted_by_disparity(values: torch.Tensor, first: int, stop: int) -> torch.Tensor:
+    """``(H, W, stop - first)`` with ``[y, x, k] = values[y, x - first - k]`` (0 where that is
+    left of the image)."""
+    levels = stop - first
+    padded = F.pad(values, (stop - 1, 0))
+    return padded.unfold(1, levels, 1)[:, : values.shape[1]].flip(-1)
 
 
 def cross_aggregate(cost: torch.Tensor, arms_left: torch.Tensor, arms_right: torch.Tensor,
-                    iterations: int) -> torch.Tensor:
+                    iterations: int, chunk_entries: int = CROSS_SLAB_ENTRIES) -> torch.Tensor:
     """:func:`.postprocess.cross_aggregate`: the cost's mean over the intersection of the left
-    and right crosses, ``iterations`` times, by float64 prefix sums along rows then columns."""
+    and right crosses, ``iterations`` times, by float64 prefix sums along rows then columns.
+
+    Each disparity aggregates on its own, so the volume goes through in slabs of disparities of
+    at most ``chunk_entries`` entries: the region bounds (int64 gather indices) and float64
+    prefix sums take :data:`CROSS_SLAB_BYTES` an entry, for a slab rather than the volume."""
     cost = cost.float().contiguous()
     if iterations <= 0:
         return cost
     height, width, n_disp = cost.shape
-    disparities = torch.arange(n_disp, device=cost.device)
+    out = torch.empty_like(cost)
+    step = max(1, chunk_entries // (height * width))
+    for first in range(0, n_disp, step):
+        stop = min(n_disp, first + step)
+        out[:, :, first:stop] = _cross_aggregate_slab(cost[:, :, first:stop], arms_left, arms_right,
+                                                      first, iterations)
+    return out
+
+
+def _cross_aggregate_slab(cost: torch.Tensor, arms_left: torch.Tensor, arms_right: torch.Tensor,
+                          first: int, iterations: int) -> torch.Tensor:
+    """:func:`cross_aggregate` of disparities ``first ..`` (the slab ``cost``)."""
+    height, width, levels = cost.shape
+    disparities = torch.arange(first, first + levels, device=cost.device)
     xs = torch.arange(width, device=cost.device)[:, None]
-    matched = (xs - disparities >= 0).expand(height, width, n_disp)  # right pixel exists
-    shifted = [_shifted_by_disparity(arms_right[i], n_disp) for i in range(4)]
+    matched = (xs - disparities >= 0).expand(height, width, levels)  # right pixel exists
     # Exclusive ends of the region: columns low..high of each row, rows top..bottom.
-    low = torch.maximum(arms_left[0][..., None], shifted[0] + disparities)
-    high = torch.minimum(arms_left[1][..., None], shifted[1] + disparities)
-    top = torch.maximum(arms_left[2][..., None], shifted[2])
-    bottom = torch.minimum(arms_left[3][..., None], shifted[3])
-    del shifted
+    low = torch.maximum(arms_left[0][..., None], _shifted_by_disparity(arms_right[0], first, first + levels) + disparities)
+    high = torch.minimum(arms_left[1][..., None], _shifted_by_disparity(arms_right[1], first, first + levels) + disparities)
     wide = matched & (high - low > 1)
     counts = torch.where(wide, high - low - 1, 0)
     # Clamped only where the entry is unused (no right pixel), so gathers stay in range.
-    after_low, high = (low + 1).clamp(0, width), high.clamp(0, width)
-    after_top, bottom = (top + 1).clamp(0, height), bottom.clamp(0, height)
-    del low, top
+    after_low, high = (low + 1).clamp_(0, width), high.clamp_(0, width)
+    del low
+    after_top = torch.maximum(arms_left[2][..., None], _shifted_by_disparity(arms_right[2], first, first + levels))
+    after_top = after_top.add_(1).clamp_(0, height)
+    bottom = torch.minimum(arms_left[3][..., None], _shifted_by_disparity(arms_right[3], first, first + levels))
+    bottom = bottom.clamp_(0, height)
     column_counts = F.pad(counts.cumsum(0), (0, 0, 0, 0, 1, 0))
+    del counts
     region_counts = column_counts.gather(0, bottom) - column_counts.gather(0, after_top)
-    del counts, column_counts
+    del column_counts
     filled = matched & (region_counts > 0)
     for _ in range(iterations):
         row_sums = F.pad(cost.double().cumsum(1), (0, 0, 1, 0))
         sums = torch.where(wide, row_sums.gather(1, high) - row_sums.gather(1, after_low), 0.0).float()
+        del row_sums
         column_sums = F.pad(sums.double().cumsum(0), (0, 0, 0, 0, 1, 0))
+        del sums
         region = column_sums.gather(0, bottom) - column_sums.gather(0, after_top)
+        del column_sums
         cost = torch.where(filled, (region / region_counts).float(), cost)
     return cost
 
@@ -160,7 +184,7 @@ def classify_outliers(left: torch.Tensor, right: torch.Tensor, n_disp: int,
     inside = match_x >= 0
     seen = right.gather(1, match_x.clamp(min=0))
     match = inside & ((left - seen).abs() < tolerance)
-    candidates = _shifted_by_disparity(right, n_disp)  # right[y, x - k]
+    candidates = _shifted_by_disparity(right, 0, n_disp)  # right[y, x - k]
     levels = torch.arange(n_disp, device=left.device, dtype=right.dtype)
     reachable = xs[:, None] - levels >= 0
     consistent = (reachable & ((levels - candidates).abs() < tolerance)).any(dim=2)
@@ -190,38 +214,41 @@ def _mismatch_medians(disparity: torch.Tensor, labels: torch.Tensor,
                       mismatched: torch.Tensor) -> torch.Tensor:
     """Per mismatched pixel (in ``nonzero`` order): walk each of the 16 directions in steps of
     ``(dx, dy)`` (positions rounded half up, as the CPU kernel) to the first pixel that is not a
-    mismatch, inside the image; the upper median of the disparities found."""
+    mismatch, inside the image; the upper median of the disparities found.
+
+    All walks advance together, ``_WALK_CHUNK`` steps a round; each round keeps only the walks
+    still going, so memory follows the mismatched pixels, not the longest walk."""
     height, width = disparity.shape
     device = disparity.device
     ys, xs = mismatched.nonzero(as_tuple=True)
+    walks = ys.shape[0] * 16
+    pixel = torch.arange(walks, device=device) // 16
     directions = torch.from_numpy(post._DIRECTIONS_16).to(device=device, dtype=torch.float64)
-    count = ys.shape[0]
-    found_x = torch.zeros((count, 16), dtype=torch.long, device=device)
-    found_y = torch.zeros_like(found_x)
-    inside_at_stop = torch.zeros((count, 16), dtype=torch.bool, device=device)
-    walking = torch.ones((count, 16), dtype=torch.bool, device=device)
+    step_x, step_y = directions[:, 0].repeat(ys.shape[0]), directions[:, 1].repeat(ys.shape[0])
+    start_x, start_y = xs[pixel].double(), ys[pixel].double()
+    value = torch.full((walks,), torch.inf, dtype=disparity.dtype, device=device)
+    inside_at_end = torch.zeros(walks, dtype=torch.bool, device=device)
+    going = torch.arange(walks, device=device)
     # Each step moves a whole pixel along x or y, so every walk ends within max(H, W) + 1 steps.
     for first_step in range(1, max(height, width) + 2, _WALK_CHUNK):
         steps = torch.arange(first_step, first_step + _WALK_CHUNK, device=device, dtype=torch.float64)
-        walk_x = torch.floor(xs[:, None, None] + directions[None, :, 0, None] * steps + 0.5).long()
-        walk_y = torch.floor(ys[:, None, None] + directions[None, :, 1, None] * steps + 0.5).long()
+        walk_x = torch.floor(start_x[going, None] + step_x[going, None] * steps + 0.5).long()
+        walk_y = torch.floor(start_y[going, None] + step_y[going, None] * steps + 0.5).long()
         inside = (walk_x >= 0) & (walk_x < width) & (walk_y >= 0) & (walk_y < height)
-        label = labels[walk_y.clamp(0, height - 1), walk_x.clamp(0, width - 1)]
-        stops = ~inside | (label != MISMATCH)
-        stopped = stops.any(dim=2)
-        first = stops.to(torch.uint8).argmax(dim=2, keepdim=True)
-        now = walking & stopped
-        found_x = torch.where(now, walk_x.gather(2, first)[..., 0], found_x)
-        found_y = torch.where(now, walk_y.gather(2, first)[..., 0], found_y)
-        inside_at_stop = torch.where(now, inside.gather(2, first)[..., 0], inside_at_stop)
-        walking &= ~stopped
-        if not bool(walking.any()):
+        walk_x.clamp_(0, width - 1)
+        walk_y.clamp_(0, height - 1)
+        stops = ~inside | (labels[walk_y, walk_x] != MISMATCH)
+        first = stops.to(torch.uint8).argmax(dim=1, keepdim=True)
+        ended = stops.any(dim=1)
+        done = going[ended]
+        inside_at_end[done] = inside.gather(1, first)[ended, 0]
+        value[done] = disparity[walk_y.gather(1, first)[ended, 0], walk_x.gather(1, first)[ended, 0]]
+        going = going[~ended]
+        if going.numel() == 0:
             break
-    values = torch.where(inside_at_stop, disparity[found_y.clamp(0, height - 1), found_x.clamp(0, width - 1)],
-                         torch.inf)
-    ordered = values.sort(dim=1).values
-    found = inside_at_stop.sum(dim=1)
-    median = ordered.gather(1, (found // 2).clamp(max=15)[:, None])[:, 0]
+    values = torch.where(inside_at_end, value, torch.inf).view(-1, 16)
+    found = inside_at_end.view(-1, 16).sum(dim=1)
+    median = values.sort(dim=1).values.gather(1, (found // 2).clamp(max=15)[:, None])[:, 0]
     return torch.where(found > 0, median, disparity[ys, xs])
 
 
