@@ -145,6 +145,7 @@ def print_stage_table(pair, n_disp, args, sync) -> None:
     leaves it) against the same backend with the volume copied to the host and the method run
     on the CPU, as before issue 18 (its "cost volume" includes the copy), in one run."""
     import numpy as np
+    import torch
 
     from depthapp.backends import create_backend
     from depthapp.bench import format_table, measure
@@ -165,15 +166,20 @@ def print_stage_table(pair, n_disp, args, sync) -> None:
                 timings.append(result.timings)
                 return result
 
+            torch.cuda.reset_peak_memory_stats()
             measured, result = measure(label, run, repeats=args.repeats, sync=sync)
+            peak = torch.cuda.max_memory_allocated() / 2**20  # torch's allocations (all volumes)
             timings = timings[1:]  # the warm-up run compiles and allocates
             medians = [1000 * float(np.median([t.get(stage, 0.0) for t in timings])) for stage in STAGES]
             host = result.disparity if host is None else host
             rows.append([f"{weights}: {label}", *medians, 1000 * measured.median,
-                         float(np.mean(np.abs(result.disparity - host) > 0.5)) * 100])
+                         float(np.mean(np.abs(result.disparity - host) > 0.5)) * 100, peak,
+                         "" if on_host else backend.estimate_memory(pair.height, pair.width) / 2**20])
     print(f"\n## Stages on {args.device}, {pair.name} {pair.width}x{pair.height}, {n_disp} levels "
           f"(median ms of {args.repeats})\n")
-    print(format_table(("run", *STAGES, "whole ms", "% pixels > 0.5 px from host"), rows))
+    print(format_table(("run", *STAGES, "whole ms", "% pixels > 0.5 px from host", "peak CUDA MiB",
+                        "estimate MiB"), rows))
+
 
 if __name__ == "__main__":
     sys.exit(main())
