@@ -5,6 +5,10 @@
     -> cross-based aggregation -> winner -> left-right check + interpolation -> sub-pixel
     -> 5x5 median -> bilateral mean
 
+On the CPU the method after the volume is numpy and numba (:mod:`.postprocess`); on a CUDA
+device the volume stays there and the same method runs as torch (:mod:`.postprocess_torch`),
+its SGM in the sgm backend's CUDA aggregation; only the disparity and confidence come back.
+
 Defaults are the paper's Middlebury hyper-parameters of the variant the weights hold (its
 ``mb`` settings for ``fast`` and ``slow``/accurate); a parameter the user sets explicitly wins.
 
