@@ -137,14 +137,37 @@ def _cross_aggregate_slab(cost: torch.Tensor, arms_left: torch.Tensor, arms_righ
 
 # ----------------------------------------------------------------------------- SGM penalties
 
-def sgm_penalties(cost: torch.Tensor, grey_left: np.ndarray, grey_right: np.ndarray,
-                  params: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`.postprocess.sgm_penalties` guided by the raw winner of the cost tensor: only the
-    ``(H, W)`` guide leaves the device, and the ``(4, H, W)`` maps go back."""
-    guide = torch.argmin(cost, dim=2).to(torch.float32).cpu().numpy()
-    return post.sgm_penalties(grey_left, grey_right, guide, params["p1"], params["p2"],
-                              params["sgm_intensity"], params["sgm_q1"], params["sgm_q2"],
-                              params["sgm_vertical"])
+def intensity_steps(image: torch.Tensor) -> torch.Tensor:
+    """:func:`.postprocess.intensity_steps`: ``(4, H, W)`` absolute intensity change entering
+    each pixel along SGM paths 0..3; 0 where the path starts."""
+    height, width = image.shape
+    steps = image.new_zeros((4, height, width))
+    horizontal = (image[:, 1:] - image[:, :-1]).abs()
+    vertical = (image[1:] - image[:-1]).abs()
+    steps[0, :, 1:] = horizontal
+    steps[1, :, :-1] = horizontal
+    steps[2, 1:, :] = vertical
+    steps[3, :-1, :] = vertical
+    return steps
+
+
+def sgm_penalties(cost: torch.Tensor, grey_left: torch.Tensor, grey_right: torch.Tensor,
+                  params: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`.postprocess.sgm_penalties` guided by the raw winner of ``cost``: ``(4, H, W)``
+    P1 and P2 on the cost's device, in the same float32 operations (so the same values)."""
+    grey_left, grey_right = grey_left.to(cost.device), grey_right.to(cost.device)
+    height, width = grey_left.shape
+    guide = torch.argmin(cost, dim=2)
+    xs = (torch.arange(width, device=cost.device) - guide).clamp(0, width - 1)
+    d1 = intensity_steps(grey_left)
+    d2 = intensity_steps(grey_right).gather(2, xs.expand(4, height, width))
+    tau, q1, q2 = params["sgm_intensity"], params["sgm_q1"], params["sgm_q2"]
+    edges = (d1 >= tau).to(torch.int8) + (d2 >= tau).to(torch.int8)
+    divisor = torch.where(edges == 0, 1.0, torch.where(edges == 1, q1, q1 * q2)).to(torch.float32)
+    p1 = torch.tensor(params["p1"], dtype=torch.float32, device=cost.device) / divisor
+    p2 = torch.tensor(params["p2"], dtype=torch.float32, device=cost.device) / divisor
+    p1[2:4] /= torch.tensor(params["sgm_vertical"], dtype=torch.float32, device=cost.device)
+    return p1, torch.maximum(p2, p1)
 
 
 # ----------------------------------------------------------------------------- winner
@@ -317,27 +340,27 @@ def refine_volume(cost: torch.Tensor, grey_left: np.ndarray, grey_right: np.ndar
                   check_cancel: Optional[Callable[[], None]] = None,
                   aggregate: Optional[Callable] = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The MC-CNN backend's method after the cost volume, on the tensor's device: ``cost``
-    ``(H, W, D)`` float32, the standardised grey images ``(H, W)`` (numpy: they decide the
-    crosses and penalties), ``params`` the backend's. Returns the ``(H, W)`` disparity and
+    ``(H, W, D)`` float32, the standardised grey images ``(H, W)`` (numpy, uploaded: they
+    decide the crosses and penalties), ``params`` the backend's. Returns the ``(H, W)`` disparity and
     confidence on the same device. ``aggregate(cost, p1, p2, paths)`` runs SGM; default the
     CUDA warp aggregation (:func:`depthapp.backends.sgm.cuda.aggregate_tensor_cuda`)."""
     timer = timer or (lambda stage: nullcontext())
     check_cancel = check_cancel or (lambda: None)
     p = params
     n_disp = cost.shape[2]
+    greys = [torch.from_numpy(np.ascontiguousarray(grey, np.float32)).to(cost.device)
+             for grey in (grey_left, grey_right)]
     arms = None
     if p["cbca_before"] or p["cbca_after"]:
         with timer("cross aggregation"):
-            arms = tuple(cross_arms(torch.from_numpy(np.ascontiguousarray(grey, np.float32)).to(cost.device),
-                                    p["cbca_distance"], p["cbca_intensity"])
-                         for grey in (grey_left, grey_right))
+            arms = tuple(cross_arms(grey, p["cbca_distance"], p["cbca_intensity"]) for grey in greys)
             cost = cross_aggregate(cost, arms[0], arms[1], p["cbca_before"])
     check_cancel()
     if p["sgm"]:
         with timer("sgm"):
             if aggregate is None:
                 from ..sgm.cuda import aggregate_tensor_cuda as aggregate
-            p1, p2 = sgm_penalties(cost, grey_left, grey_right, p)
+            p1, p2 = sgm_penalties(cost, greys[0], greys[1], p)
             cost = aggregate(cost, p1, p2, 4)
     check_cancel()
     if p["cbca_after"] and arms is not None:

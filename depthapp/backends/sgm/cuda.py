@@ -696,8 +696,9 @@ def aggregate_cost_cuda(cost: np.ndarray, p1, p2, paths=8, device: str = "cuda")
 def aggregate_tensor_cuda(cost, p1, p2, paths=8):
     """:func:`aggregate_cost_cuda` of a torch ``(H, W, D)`` float32 tensor that stays on its CUDA
     device: the kernels read it in place (``__cuda_array_interface__``) and write a tensor on
-    the same device (torch's allocator owns it). Only the penalties travel, as float32 maps up
-    to the last path used; give them as :func:`aggregate_cost_cuda` takes them.
+    the same device (torch's allocator owns it). Penalties as :func:`aggregate_cost_cuda` takes
+    them (uploaded as float32 maps up to the last path used), or as ``(n_paths, H, W)`` tensors
+    already on the device, which are used where they are.
 
     The kernels run on numba's default stream, which is torch's unless the caller made another
     stream current; then that stream is synchronised before and the device after. In numba's
@@ -708,19 +709,16 @@ def aggregate_tensor_cuda(cost, p1, p2, paths=8):
     _check_available()
     if cost.dim() != 3 or min(cost.shape) < 1:
         raise ValueError(f"cost must be (H, W, D), got shape {tuple(cost.shape)}")
-    height, width, n_disp = cost.shape
     indices = path_indices(paths)
-    # Maps up to the last path used: the kernel reads no others (half the upload for 4 paths).
-    p1_maps, p2_maps = (np.ascontiguousarray(aggregation._penalty_maps(
-        value, name, indices, height, width, np.float32)[: indices[-1] + 1])
-        for value, name in ((p1, "p1"), (p2, "p2")))
     cost = cost.detach().to(torch.float32).contiguous()
+    p1_maps, p2_maps = (_penalty_tensor(value, name, indices, cost)
+                        for value, name in ((p1, "p1"), (p2, "p2")))
     if simulator_enabled():
         d_cost = cuda.to_device(cost.cpu().numpy())
         d_out = cuda.device_array(d_cost.shape, np.float32)
         scratch = _path_scratch(len(indices), d_cost.shape, np.float32)
-        _aggregate_device(d_cost, cuda.to_device(p1_maps), cuda.to_device(p2_maps), indices,
-                          d_out, scratch)
+        _aggregate_device(d_cost, cuda.to_device(p1_maps.numpy()),
+                          cuda.to_device(p2_maps.numpy()), indices, d_out, scratch)
         return torch.from_numpy(d_out.copy_to_host()).to(cost.device)
     if cost.device.type != "cuda":
         raise ValueError(f"cost must be a CUDA tensor, got one on {cost.device}")
@@ -732,12 +730,32 @@ def aggregate_tensor_cuda(cost, p1, p2, paths=8):
     if foreign_stream:
         torch.cuda.current_stream(cost.device).synchronize()
     with _device_context(str(cost.device)):
-        _aggregate_device(cuda.as_cuda_array(cost), cuda.to_device(p1_maps),
-                          cuda.to_device(p2_maps), indices, cuda.as_cuda_array(out),
+        _aggregate_device(cuda.as_cuda_array(cost), cuda.as_cuda_array(p1_maps),
+                          cuda.as_cuda_array(p2_maps), indices, cuda.as_cuda_array(out),
                           None if scratch is None else cuda.as_cuda_array(scratch))
         if foreign_stream:
             cuda.synchronize()
     return out
+
+
+def _penalty_tensor(value, name: str, indices: tuple[int, ...], cost):
+    """Penalty maps for the kernels as a contiguous float32 tensor on ``cost``'s device,
+    ``(indices[-1] + 1, H, W)``: the kernels read no path beyond the last one used."""
+    import torch
+
+    height, width, _ = cost.shape
+    if isinstance(value, torch.Tensor) and tuple(value.shape) == (len(indices), height, width):
+        value = value.to(device=cost.device, dtype=torch.float32)
+        if not bool(torch.isfinite(value).all()) or bool((value < 0).any()):
+            raise ValueError(f"{name} must be finite and non-negative")
+        if indices == tuple(range(len(indices))):
+            return value.contiguous()
+        maps = torch.zeros((indices[-1] + 1, height, width), dtype=torch.float32, device=cost.device)
+        maps[list(indices)] = value
+        return maps
+    maps = aggregation._penalty_maps(value, name, indices, height, width, np.float32)
+    return torch.from_numpy(np.ascontiguousarray(maps[: indices[-1] + 1])).to(cost.device)
+
 
 CONCURRENT_BUDGET = 4 * 1024 ** 3  # bytes of per-path volumes worth the concurrency
 

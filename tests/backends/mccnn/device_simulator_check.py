@@ -42,8 +42,8 @@ def main():
     rng = np.random.default_rng(3)
     small = torch.from_numpy(rng.random((3, 5, 20)).astype(np.float32))
     p2_maps = rng.random((2, 3, 5)).astype(np.float32) * 3 + 1
-    got = sgm_cuda.aggregate_tensor_cuda(small, 0.5, p2_maps, (1, 6))
-    check("tensor aggregation with a path subset (1, 6) equals the CPU aggregation",
+    got = sgm_cuda.aggregate_tensor_cuda(small, 0.5, torch.from_numpy(p2_maps), (1, 6))
+    check("tensor aggregation with a path subset (1, 6) and penalty tensors equals the CPU one",
           isinstance(got, torch.Tensor) and np.allclose(
               got.numpy(), aggregation.aggregate_cost(small.numpy(), 0.5, p2_maps, (1, 6)), atol=1e-4))
 
@@ -53,9 +53,10 @@ def main():
     check("the device method runs SGM and every refinement stage",
           {"features", "cost volume", "sgm", "winner", "left-right check", "refinement"} <= set(timer.timings))
     cost, grey_left, grey_right = backend.cost_volume_tensor(pair)
-    full_p1, full_p2 = postprocess_torch.sgm_penalties(cost, grey_left, grey_right, params)
+    p1, p2 = postprocess_torch.sgm_penalties(cost, torch.from_numpy(grey_left), torch.from_numpy(grey_right),
+                                             params)
     winners = postprocess_torch.winner_take_all(torch.from_numpy(
-        aggregation.aggregate_cost(cost.numpy(), full_p1, full_p2, paths=4)))
+        aggregation.aggregate_cost(cost.numpy(), p1.numpy(), p2.numpy(), paths=4)))
     labels = postprocess_torch.classify_outliers(winners[0], winners[1], LEVELS).numpy()
     check("the crop has matches, occlusions and mismatches", len(np.unique(labels)) == 3)
     # SGM (the CUDA warp aggregation, here simulated) sums the four paths in float32 in another

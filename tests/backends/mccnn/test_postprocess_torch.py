@@ -67,10 +67,11 @@ def on(device, array):
 
 @pytest.mark.network
 def test_penalties_from_the_tensor_equal_the_cpu_penalties(method, device):
-    grey_left, grey_right = method["grey"]
+    grey_left, grey_right = (on(device, grey) for grey in method["grey"])
     p1, p2 = pt.sgm_penalties(on(device, method["cost"]), grey_left, grey_right, method["backend"].params)
-    np.testing.assert_array_equal(p1, method["penalties"][0])
-    np.testing.assert_array_equal(p2, method["penalties"][1])
+    np.testing.assert_array_equal(p1.cpu().numpy(), method["penalties"][0])
+    np.testing.assert_array_equal(p2.cpu().numpy(), method["penalties"][1])
+    assert len(np.unique(method["penalties"][0])) >= 4  # edges in one, both and neither image
 
 
 @pytest.mark.network
@@ -134,7 +135,8 @@ def test_cross_aggregation_equals_the_cpu_kernels(method, device):
 
 def _cpu_aggregation(cost, p1, p2, paths):
     """The CPU aggregation behind :func:`refine_volume`'s ``aggregate`` interface."""
-    return torch.from_numpy(aggregation.aggregate_cost(cost.cpu().numpy(), p1, p2, paths=paths)).to(cost.device)
+    aggregated = aggregation.aggregate_cost(cost.cpu().numpy(), p1.cpu().numpy(), p2.cpu().numpy(), paths=paths)
+    return torch.from_numpy(aggregated).to(cost.device)
 
 
 @pytest.mark.network
@@ -173,9 +175,10 @@ def test_gpu_aggregation_of_a_tensor_equals_the_cpu_aggregation(method):
     from depthapp.backends.sgm.cuda import aggregate_tensor_cuda
 
     p1, p2 = method["penalties"]
-    got = aggregate_tensor_cuda(on("cuda", method["cost"]), p1, p2, 4)
-    assert got.device.type == "cuda"
-    np.testing.assert_allclose(got.cpu().numpy(), method["aggregated"], rtol=1e-5, atol=1e-4)
+    for penalties in ((p1, p2), (on("cuda", p1), on("cuda", p2))):  # host maps, device maps
+        got = aggregate_tensor_cuda(on("cuda", method["cost"]), *penalties, 4)
+        assert got.device.type == "cuda"
+        np.testing.assert_allclose(got.cpu().numpy(), method["aggregated"], rtol=1e-5, atol=1e-4)
 
 
 @pytest.mark.cuda
