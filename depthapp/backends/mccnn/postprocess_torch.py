@@ -8,8 +8,9 @@ MC-CNN cost volume never leaves the GPU.
 
 Each step gives what its numpy/numba twin gives on the same input (tests compare them on the
 Motorcycle pair): selections and integer logic exactly, float arithmetic in the same precision
-and order where the result is one expression (sub-pixel, confidence, cross-aggregation means),
-and to float32 rounding where the CPU kernel sums in another order (bilateral mean).
+and order where the result is one expression (penalties, sub-pixel, confidence, cross-aggregation
+means), and to float32 rounding where a sum runs in another order (the bilateral mean here; the
+CUDA aggregation's sum of its paths).
 
 Shapes: images and disparities ``(H, W)`` float32 tensors; cost volumes ``(H, W, D)`` float32,
 left pixel ``x`` against right pixel ``x - d``. Disparity maps entering the left-right check
@@ -305,8 +306,9 @@ def median_filter(disparity: torch.Tensor, size: int) -> torch.Tensor:
     radius = size // 2
     padded = F.pad(disparity[None, None], (radius,) * 4, value=torch.nan)[0, 0]
     windows = padded.unfold(0, size, 1).unfold(1, size, 1).reshape(height, width, size * size)
-    found = torch.isfinite(windows).sum(dim=2)
-    ordered = windows.sort(dim=2).values  # NaN last
+    finite = torch.isfinite(windows)
+    found = finite.sum(dim=2)
+    ordered = torch.where(finite, windows, torch.inf).sort(dim=2).values  # holes last
     median = ordered.gather(2, ((found - 1).clamp(min=0) // 2)[..., None])[..., 0]
     return torch.where(torch.isfinite(disparity), median, torch.nan)
 
