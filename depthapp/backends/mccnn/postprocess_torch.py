@@ -31,6 +31,7 @@ from .postprocess import MATCH, MISMATCH, OCCLUSION
 
 _WALK_CHUNK = 8  # steps of the 16-direction walks taken per vectorised round
 CROSS_SLAB_ENTRIES = 1 << 23  # volume entries cross aggregation works on at once
+_FAR = 1e30  # a disparity farther than any threshold from every real one
 CROSS_SLAB_BYTES = 160  # its peak bytes per slab entry (measured on the CPU: 125 to 161)
 
 
@@ -315,7 +316,9 @@ def median_filter(disparity: torch.Tensor, size: int) -> torch.Tensor:
 
 def bilateral_mean(disparity: torch.Tensor, sigma: float, threshold: float) -> torch.Tensor:
     """:func:`.postprocess.bilateral_mean`: the Gaussian mean over neighbours within
-    ``threshold`` pixels of disparity, one kernel row at a time (a ``(H, W, 2r + 1)`` window)."""
+    ``threshold`` pixels of disparity, one kernel row at a time (a ``(H, W, 2r + 1)`` window,
+    worked on in place). As in the CPU kernel, a NaN neighbour makes the mean NaN and a NaN
+    centre stays NaN."""
     if sigma <= 0:
         return disparity.clone()
     height, width = disparity.shape
@@ -323,15 +326,15 @@ def bilateral_mean(disparity: torch.Tensor, sigma: float, threshold: float) -> t
     size = kernel.shape[0]
     radius = size // 2
     threshold = _below(threshold)
-    padded = F.pad(disparity[None, None], (radius,) * 4, value=torch.nan)[0, 0]
+    # Outside the image: a finite value never near any disparity (weight 0, product 0).
+    padded = F.pad(disparity[None, None], (radius,) * 4, value=_FAR)[0, 0]
     total = torch.zeros_like(disparity)
     weight = torch.zeros_like(disparity)
     for row in range(size):
-        values = padded[row:row + height].unfold(1, size, 1)  # (H, W, size)
-        near = (values - disparity[..., None]).abs() < threshold  # False outside (NaN)
-        weights = torch.where(near, kernel[row], 0.0)
-        total += (weights * torch.where(near, values, 0.0)).sum(dim=2)
+        values = padded[row:row + height].unfold(1, size, 1)  # (H, W, size) view
+        weights = (values - disparity[..., None]).abs_().lt_(threshold).mul_(kernel[row])
         weight += weights.sum(dim=2)
+        total += weights.mul_(values).sum(dim=2)
     return torch.where(weight > 0, total / torch.where(weight > 0, weight, 1.0), disparity)
 
 

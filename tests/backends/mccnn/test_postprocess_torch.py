@@ -113,6 +113,12 @@ def test_bilateral_mean_equals_the_cpu_kernel_to_float32_rounding(method, device
         # the same terms summed in float32 in another order (the CPU kernel vectorises a row)
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4)
         assert np.abs(expected - method["median"]).max() > 0.1  # the filter does change values
+    holes = method["median"].copy()
+    holes[10, 20] = holes[40, 70] = np.nan  # a NaN spoils the means that reach it, on both
+    got = pt.bilateral_mean(on(device, holes), 1.67, 2.0).cpu().numpy()
+    expected = post.bilateral_mean(holes, 1.67, 2.0)
+    assert np.isnan(expected).sum() > 2
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4)
 
 
 @pytest.mark.network
