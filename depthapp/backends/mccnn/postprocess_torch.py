@@ -72,11 +72,11 @@ def cross_arms(image: torch.Tensor, max_length: int, tau: float) -> torch.Tensor
     return torch.stack(arms)
 
 
-def _shifted_by_disparity(values: torch.Tensor, first: int, stop: int) -> torch.Tensor:
-    """``(H, W, stop - first)`` with ``[y, x, k] = values[y, x - first - k]`` (0 where that is
-    left of the image)."""
+def _shifted_by_disparity(values: torch.Tensor, first: int, stop: int, fill: float = 0) -> torch.Tensor:
+    """``(H, W, stop - first)`` with ``[y, x, k] = values[y, x - first - k]`` (``fill`` where
+    that is left of the image)."""
     levels = stop - first
-    padded = F.pad(values, (stop - 1, 0))
+    padded = F.pad(values, (stop - 1, 0), value=fill)
     return padded.unfold(1, levels, 1)[:, : values.shape[1]].flip(-1)
 
 
@@ -182,9 +182,12 @@ def winner_take_all(cost: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, tor
     height, width, n_disp = cost.shape
     index = torch.argmin(cost, dim=2)
     best = cost.gather(2, index[..., None])[..., 0]
-    far = (torch.arange(n_disp, device=cost.device) - index[..., None]).abs() > 1
-    second = torch.where(far, cost, torch.inf).amin(dim=2)
-    has_second = far.any(dim=2)
+    others = cost.clone()  # the winner and its two neighbours masked out
+    for step in (-1, 0, 1):
+        others.scatter_(2, (index + step).clamp(0, n_disp - 1)[..., None], torch.inf)
+    second = others.amin(dim=2)
+    del others
+    has_second = (index >= 2) | (index + 2 < n_disp)
     ratio = 1.0 - best.double() / second.double()
     confidence = torch.where(has_second & (second > 0), ratio.clamp(min=0.0),
                              torch.where(has_second, 0.0, 1.0).double()).float()
@@ -209,10 +212,9 @@ def classify_outliers(left: torch.Tensor, right: torch.Tensor, n_disp: int,
     inside = match_x >= 0
     seen = right.gather(1, match_x.clamp(min=0))
     match = inside & ((left - seen).abs() < tolerance)
-    candidates = _shifted_by_disparity(right, 0, n_disp)  # right[y, x - k]
+    candidates = _shifted_by_disparity(right, 0, n_disp, fill=torch.nan)  # right[y, x - k]
     levels = torch.arange(n_disp, device=left.device, dtype=right.dtype)
-    reachable = xs[:, None] - levels >= 0
-    consistent = (reachable & ((levels - candidates).abs() < tolerance)).any(dim=2)
+    consistent = (candidates - levels).abs_().lt_(tolerance).amax(dim=2) > 0  # NaN: no pixel
     labels = torch.where(match, MATCH, torch.where(inside & consistent, MISMATCH, OCCLUSION))
     return labels.to(torch.uint8)
 
