@@ -1,7 +1,7 @@
 """MC-CNN + the paper's stereo method against OpenCV SGBM on the Motorcycle pair.
 
     python benchmarks/bench_mccnn.py                       # CPU, 2 threads, median of 3
-    python benchmarks/bench_mccnn.py --device cuda         # network and cost volume on the GPU, + KITTI-sized fp32/autocast
+    python benchmarks/bench_mccnn.py --device cuda         # the whole method on the GPU, + KITTI-sized fp32/autocast
     python benchmarks/bench_mccnn.py --ablation            # also each step of the method switched on in turn
 
 Target (issue 5): MC-CNN-fast-middlebury + SGM, bad-2 over all ground-truth pixels at most
@@ -130,7 +130,55 @@ def main() -> int:
         print(f"\n## KITTI-sized pair 1242x375, 228 levels (the paper's KITTI range), device {args.device}\n")
         print(format_table(("run", "median ms (whole method)", "network + volume ms",
                             "Motorcycle bad-2 %", "mean |d - fp32| px"), rows))
+
+    if args.device.startswith("cuda"):
+        print_stage_table(pair, n_disp, args, sync)
     return 0
+
+
+STAGES = ("features", "cost volume", "cross aggregation", "sgm", "winner", "left-right check",
+          "refinement")
+
+
+def print_stage_table(pair, n_disp, args, sync) -> None:
+    """Median milliseconds of each stage on the GPU: the method on the device (the volume never
+    leaves it) against the same backend with the volume copied to the host and the method run
+    on the CPU, as before issue 18 (its "cost volume" includes the copy), in one run."""
+    import numpy as np
+    import torch
+
+    from depthapp.backends import create_backend
+    from depthapp.bench import format_table, measure
+
+    rows = []
+    for weights in ("mccnn-fast-middlebury", "mccnn-accurate-middlebury"):
+        host = None
+        for label, options, on_host in (("host method (volume copied to the CPU)", {}, True),
+                                        ("device method", {}, False),
+                                        ("device method, autocast fp16", {"autocast": True}, False)):
+            backend = create_backend("mccnn", max_disp=n_disp, device=args.device, weights=weights, **options)
+            if on_host:
+                backend._compute = backend._compute_on_host
+            timings = []
+
+            def run():
+                result = backend.compute(pair)
+                timings.append(result.timings)
+                return result
+
+            torch.cuda.reset_peak_memory_stats()
+            measured, result = measure(label, run, repeats=args.repeats, sync=sync)
+            peak = torch.cuda.max_memory_allocated() / 2**20  # torch's allocations (all volumes)
+            timings = timings[1:]  # the warm-up run compiles and allocates
+            medians = [1000 * float(np.median([t.get(stage, 0.0) for t in timings])) for stage in STAGES]
+            host = result.disparity if host is None else host
+            rows.append([f"{weights}: {label}", *medians, 1000 * measured.median,
+                         float(np.mean(np.abs(result.disparity - host) > 0.5)) * 100, peak,
+                         "" if on_host else backend.estimate_memory(pair.height, pair.width) / 2**20])
+    print(f"\n## Stages on {args.device}, {pair.name} {pair.width}x{pair.height}, {n_disp} levels "
+          f"(median ms of {args.repeats})\n")
+    print(format_table(("run", *STAGES, "whole ms", "% pixels > 0.5 px from host", "peak CUDA MiB",
+                        "estimate MiB"), rows))
 
 
 if __name__ == "__main__":

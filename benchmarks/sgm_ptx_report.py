@@ -42,6 +42,14 @@ def main() -> int:
             sgm_cuda._warp_aggregation_kernel(4),
             (array(u8, 3), array(f32, 3), array(f32, 3), array(i32, 1), array(i32, 1),
              array(types.boolean, 1), array(i32, 1), array(u16, 4))),
+        "aggregation of an MC-CNN float32 cost, 3 disparities a lane (70 levels)": (
+            sgm_cuda._warp_aggregation_kernel(3),
+            (array(f32, 3), array(f32, 3), array(f32, 3), array(i32, 1), array(i32, 1),
+             array(types.boolean, 1), array(i32, 1), array(f32, 4))),
+        "aggregation of an MC-CNN float32 cost, 8 disparities a lane (228 levels)": (
+            sgm_cuda._warp_aggregation_kernel(8),
+            (array(f32, 3), array(f32, 3), array(f32, 3), array(i32, 1), array(i32, 1),
+             array(types.boolean, 1), array(i32, 1), array(f32, 4))),
         "aggregation fallback, block per line": (
             sgm_cuda._aggregate_kernel,
             (array(u8, 3), array(f32, 3), array(f32, 3), array(i32, 1), array(i32, 1),
@@ -50,6 +58,8 @@ def main() -> int:
                  (array(types.uint64, 2), array(types.uint64, 2)) + (array(f32, 2),) * 4
                  + (types.int64,) + (f32,) * 5 + (u8, array(u8, 3))),
         "sum of path volumes": (sgm_cuda._sum_kernel, (array(u16, 4), types.int64, array(u16, 3))),
+        "sum of float32 path volumes (MC-CNN)": (sgm_cuda._sum_kernel,
+                                                 (array(f32, 4), types.int64, array(f32, 3))),
         "winner-take-all": (sgm_cuda._wta_kernel, (array(u16, 3), f32, types.boolean, f32,
                                                    array(f32, 2), array(f32, 2))),
         "speckle merge (union-find)": (sgm_cuda._speckle_merge_kernel,

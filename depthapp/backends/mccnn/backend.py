@@ -5,6 +5,10 @@
     -> cross-based aggregation -> winner -> left-right check + interpolation -> sub-pixel
     -> 5x5 median -> bilateral mean
 
+On the CPU the method after the volume is numpy and numba (:mod:`.postprocess`); on a CUDA
+device the volume stays there and the same method runs as torch (:mod:`.postprocess_torch`),
+its SGM in the sgm backend's CUDA aggregation; only the disparity and confidence come back.
+
 Defaults are the paper's Middlebury hyper-parameters of the variant the weights hold (its
 ``mb`` settings for ``fast`` and ``slow``/accurate); a parameter the user sets explicitly wins.
 
@@ -239,8 +243,29 @@ class MCCNNBackend(Backend):
             # the features of both images, and as much again for the network's activations
             building = volume + pixels * 4 * 2 * channels * 2
         crossed = self.params["cbca_before"] or self.params["cbca_after"]
-        aggregating = (4 if crossed else 3) * volume
+        if self.device.startswith("cuda"):
+            aggregating = self._device_method_bytes(volume, crossed)
+        else:
+            aggregating = (4 if crossed else 3) * volume
         return max(building, aggregating) + pixels * 64
+
+    def _device_method_bytes(self, volume: int, crossed: bool) -> int:
+        """Peak of :meth:`_compute_on_device` after the volume, counted from its allocations
+        (not yet measured on a GPU): SGM holds the cost, the result and one volume per path
+        (when they fit :data:`~depthapp.backends.sgm.cuda.CONCURRENT_BUDGET`); the winner
+        search about 4.5 volumes (cost, aggregated, a masked copy, the right view's padded
+        diagonal); cross aggregation the cost, its result and one slab's work."""
+        from ..sgm.cuda import CONCURRENT_BUDGET
+        from .postprocess_torch import CROSS_SLAB_BYTES, CROSS_SLAB_ENTRIES
+
+        paths = 4
+        peak = int(4.5 * volume)
+        if self.params["sgm"]:
+            peak = max(peak, (2 + (paths if paths * volume <= CONCURRENT_BUDGET else 0)) * volume)
+        if crossed:
+            slab = min(volume // 4, CROSS_SLAB_ENTRIES)
+            peak = max(peak, 3 * volume + slab * CROSS_SLAB_BYTES)
+        return peak
 
     def _detect_variant(self) -> str:
         if self.external_features is not None:
@@ -296,6 +321,14 @@ class MCCNNBackend(Backend):
 
     def cost_volume(self, pair: StereoPair, timer: Optional[StageTimer] = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(H, W, D)`` float32 matching cost and the two standardised grey images."""
+        timer = timer or StageTimer()
+        volume, grey_left, grey_right = self.cost_volume_tensor(pair, timer)
+        with timer("cost volume"):
+            volume = volume.cpu().numpy()
+        return np.ascontiguousarray(volume), grey_left, grey_right
+
+    def cost_volume_tensor(self, pair: StereoPair, timer: Optional[StageTimer] = None):
+        """:meth:`cost_volume` with the volume a float32 torch tensor left on ``self.device``."""
         import torch
 
         from .cost import accurate_volume, correlation_volume
@@ -316,10 +349,16 @@ class MCCNNBackend(Backend):
                     volume = correlation_volume(left, right, self.max_disp, invalid_cost=1.0)
                 else:
                     volume = accurate_volume(self.network(), left, right, self.max_disp, invalid_cost=0.0)
-                volume = volume.float().cpu().numpy()
-        return np.ascontiguousarray(volume), grey_left, grey_right
+                volume = volume.float().contiguous()
+        return volume, grey_left, grey_right
 
     def _compute(self, pair: StereoPair, timer: StageTimer, cancel: CancelToken):
+        if self.device.startswith("cuda"):
+            return self._compute_on_device(pair, timer, cancel)
+        return self._compute_on_host(pair, timer, cancel)
+
+    def _compute_on_host(self, pair: StereoPair, timer: StageTimer, cancel: CancelToken):
+        """The method after the network on the CPU (numpy and numba), the volume on the host."""
         from ..sgm.aggregation import aggregate_cost, median_filter, winner_take_all
         from . import postprocess as post
 
@@ -359,3 +398,18 @@ class MCCNNBackend(Backend):
             disparity = median_filter(disparity, p["median_size"])
             disparity = post.bilateral_mean(disparity, p["blur_sigma"], p["blur_threshold"])
         return disparity, winners.confidence
+
+    def _compute_on_device(self, pair: StereoPair, timer: StageTimer, cancel: CancelToken):
+        """The same method with the volume kept on the device: SGM by the sgm backend's CUDA
+        aggregation reading the tensor in place, the other steps as torch
+        (:mod:`.postprocess_torch`); only the disparity and confidence come back."""
+        import torch
+
+        from .postprocess_torch import refine_volume
+
+        cost, grey_left, grey_right = self.cost_volume_tensor(pair, timer)
+        cancel.raise_if_cancelled()
+        with torch.inference_mode():
+            disparity, confidence = refine_volume(cost, grey_left, grey_right, self.params, timer,
+                                                  cancel.raise_if_cancelled)
+            return disparity.cpu().numpy(), confidence.cpu().numpy()

@@ -3,6 +3,7 @@ cost volume.
 
     compute_sgm_cuda(grey_left, grey_right, config, device="cuda")  -> SGMOutput (numpy)
     aggregate_cost_cuda(cost, p1, p2, paths=8)                      -> numpy (H, W, D)
+    aggregate_tensor_cuda(cost, p1, p2, paths=8)    -> torch (H, W, D), on the tensor's device
 
 Same definitions, layouts and results as the CPU kernels (:mod:`.cost`, :mod:`.aggregation`);
 tests compare both with :mod:`.reference`, in numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``
@@ -691,6 +692,71 @@ def aggregate_cost_cuda(cost: np.ndarray, p1, p2, paths=8, device: str = "cuda")
         return d_out.copy_to_host()
 
 
+
+def aggregate_tensor_cuda(cost, p1, p2, paths=8):
+    """:func:`aggregate_cost_cuda` of a torch ``(H, W, D)`` float32 tensor that stays on its CUDA
+    device: the kernels read it in place (``__cuda_array_interface__``) and write a tensor on
+    the same device (torch's allocator owns it). Penalties as :func:`aggregate_cost_cuda` takes
+    them (uploaded as float32 maps up to the last path used), or as ``(n_paths, H, W)`` tensors
+    already on the device, which are used where they are.
+
+    The kernels run on numba's default stream, which is torch's unless the caller made another
+    stream current; then that stream is synchronised before and the device after. In numba's
+    CUDA simulator (tests) the tensor is on the CPU and goes through host copies.
+    """
+    import torch
+
+    _check_available()
+    if cost.dim() != 3 or min(cost.shape) < 1:
+        raise ValueError(f"cost must be (H, W, D), got shape {tuple(cost.shape)}")
+    indices = path_indices(paths)
+    cost = cost.detach().to(torch.float32).contiguous()
+    p1_maps, p2_maps = (_penalty_tensor(value, name, indices, cost)
+                        for value, name in ((p1, "p1"), (p2, "p2")))
+    if simulator_enabled():
+        d_cost = cuda.to_device(cost.cpu().numpy())
+        d_out = cuda.device_array(d_cost.shape, np.float32)
+        scratch = _path_scratch(len(indices), d_cost.shape, np.float32)
+        _aggregate_device(d_cost, cuda.to_device(p1_maps.numpy()),
+                          cuda.to_device(p2_maps.numpy()), indices, d_out, scratch)
+        return torch.from_numpy(d_out.copy_to_host()).to(cost.device)
+    if cost.device.type != "cuda":
+        raise ValueError(f"cost must be a CUDA tensor, got one on {cost.device}")
+    out = torch.empty_like(cost)
+    scratch_bytes = len(indices) * cost.numel() * 4
+    scratch = (torch.empty((len(indices),) + tuple(cost.shape), dtype=torch.float32,
+                           device=cost.device) if scratch_bytes <= CONCURRENT_BUDGET else None)
+    foreign_stream = torch.cuda.current_stream(cost.device).cuda_stream != 0
+    if foreign_stream:
+        torch.cuda.current_stream(cost.device).synchronize()
+    with _device_context(str(cost.device)):
+        _aggregate_device(cuda.as_cuda_array(cost), cuda.as_cuda_array(p1_maps),
+                          cuda.as_cuda_array(p2_maps), indices, cuda.as_cuda_array(out),
+                          None if scratch is None else cuda.as_cuda_array(scratch))
+        if foreign_stream:
+            cuda.synchronize()
+    return out
+
+
+def _penalty_tensor(value, name: str, indices: tuple[int, ...], cost):
+    """Penalty maps for the kernels as a contiguous float32 tensor on ``cost``'s device,
+    ``(indices[-1] + 1, H, W)``: the kernels read no path beyond the last one used."""
+    import torch
+
+    height, width, _ = cost.shape
+    if isinstance(value, torch.Tensor) and tuple(value.shape) == (len(indices), height, width):
+        value = value.to(device=cost.device, dtype=torch.float32)
+        if not bool(torch.isfinite(value).all()) or bool((value < 0).any()):
+            raise ValueError(f"{name} must be finite and non-negative")
+        if indices == tuple(range(len(indices))):
+            return value.contiguous()
+        maps = torch.zeros((indices[-1] + 1, height, width), dtype=torch.float32, device=cost.device)
+        maps[list(indices)] = value
+        return maps
+    maps = aggregation._penalty_maps(value, name, indices, height, width, np.float32)
+    return torch.from_numpy(np.ascontiguousarray(maps[: indices[-1] + 1])).to(cost.device)
+
+
 CONCURRENT_BUDGET = 4 * 1024 ** 3  # bytes of per-path volumes worth the concurrency
 
 
@@ -844,6 +910,6 @@ def device_memory_bytes(height: int, width: int, config: SGMConfig) -> int:
     return int(volume + pixels * (2 * 4 * 2 + 2 * 8 + 2 * 8 * 4 + 5 * 4 + 2 * 4))
 
 
-__all__ = ["MAX_DISPARITIES", "aggregate_cost_cuda", "compute_sgm_cuda",
+__all__ = ["MAX_DISPARITIES", "aggregate_cost_cuda", "aggregate_tensor_cuda", "compute_sgm_cuda",
            "cuda_kernels_available", "device_memory_bytes", "simulator_enabled",
            "unavailable_reason", "PATH_DIRECTIONS"]
