@@ -8,7 +8,8 @@ if sys.platform == "win32":
     compile_args = ["/O2", "/std:c++17"]
 else:
     # -ffp-contract=off: no fused multiply-adds, so the cost rounds the same on every CPU.
-    compile_args = ["-O3", "-std=c++17", "-ffp-contract=off", "-fno-math-errno",
+    # -g0: no debug information (the module is 6x smaller and builds faster)
+    compile_args = ["-O3", "-g0", "-std=c++17", "-ffp-contract=off", "-fno-math-errno",
                     "-fvisibility=hidden"]
 
 # optional: without a C++ compiler the install still succeeds and sgm says it is unavailable
