@@ -323,9 +323,10 @@ class MCCNNBackend(Backend):
         """``(H, W, D)`` float32 matching cost and the two standardised grey images."""
         timer = timer or StageTimer()
         volume, grey_left, grey_right = self.cost_volume_tensor(pair, timer)
-        with timer("cost volume"):
-            volume = volume.cpu().numpy()
-        return np.ascontiguousarray(volume), grey_left, grey_right
+        if volume.device.type != "cpu":  # a stage of its own: "cost volume" has ended
+            with timer("volume to host"):
+                volume = volume.cpu()
+        return np.ascontiguousarray(volume.numpy()), grey_left, grey_right
 
     def cost_volume_tensor(self, pair: StereoPair, timer: Optional[StageTimer] = None):
         """:meth:`cost_volume` with the volume a float32 torch tensor left on ``self.device``."""
