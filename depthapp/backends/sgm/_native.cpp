@@ -341,6 +341,17 @@ INLINE Work path_start(const Cost* cost, Work* current, Sum* sums, long n_disp, 
     return best;
 }
 
+// L(p, d) from the previous pixel's padded row of L (index d + 1 holds disparity d);
+// jump = min_k L(q, k) + P2. Every intermediate is cast back to the working type: int16
+// lanes then stay int16 (integer promotion would widen them to int32, half as many a vector).
+template <class Work>
+INLINE Work recurrence(const Work* previous, long d, Work p1, Work jump, Work previous_min,
+                       Work cost) {
+    const Work value = std::min(std::min(previous[d + 1], Work(previous[d] + p1)),
+                                std::min(Work(previous[d + 2] + p1), jump));
+    return Work(cost + Work(value - previous_min));
+}
+
 // One step of the recurrence. previous/current are padded: index d + 1 holds disparity d,
 // indices 0 and D + 1 hold `big`, so the d -+ 1 terms need no tests. Returns min_d L(p, d).
 template <bool Add, class Cost, class Work, class Sum>
@@ -349,10 +360,7 @@ INLINE Work path_step(const Cost* cost, const Work* previous, Work previous_min,
     const Work jump = Work(previous_min + p2);
     Work best = big;
     for (long d = 0; d < n_disp; ++d) {
-        Work value = std::min(previous[d + 1], Work(previous[d] + p1));
-        value = std::min(value, Work(previous[d + 2] + p1));
-        value = std::min(value, jump);
-        value = Work(Work(cost[d]) + Work(value - previous_min));
+        const Work value = recurrence(previous, d, p1, jump, previous_min, Work(cost[d]));
         current[d + 1] = value;
         best = std::min(best, value);
         sums[d] = Add ? Sum(sums[d] + Sum(value)) : Sum(value);
@@ -383,27 +391,19 @@ INLINE void fused_step(const Cost* __restrict cost, const Work* __restrict prev_
 #pragma GCC ivdep
     for (long d = 0; d < n_disp; ++d) {
         const Work c = Work(cost[d]);
-        Work h = std::min(std::min(prev_h[d + 1], Work(prev_h[d] + p1_h)),
-                          std::min(Work(prev_h[d + 2] + p1_h), jump_h));
-        h = Work(c + Work(h - min_h));
+        const Work h = recurrence(prev_h, d, p1_h, jump_h, min_h, c);
+        const Work v = recurrence(prev_v, d, p1_v, jump_v, min_v, c);
         cur_h[d + 1] = h;
-        best_h = std::min(best_h, h);
-        Work v = std::min(std::min(prev_v[d + 1], Work(prev_v[d] + p1_v)),
-                          std::min(Work(prev_v[d + 2] + p1_v), jump_v));
-        v = Work(c + Work(v - min_v));
         cur_v[d + 1] = v;
+        best_h = std::min(best_h, h);
         best_v = std::min(best_v, v);
         Sum total = Sum(Sum(h) + Sum(v));
         if constexpr (Four) {
-            Work a = std::min(std::min(prev_a[d + 1], Work(prev_a[d] + p1_a)),
-                              std::min(Work(prev_a[d + 2] + p1_a), jump_a));
-            a = Work(c + Work(a - min_a));
+            const Work a = recurrence(prev_a, d, p1_a, jump_a, min_a, c);
+            const Work b = recurrence(prev_b, d, p1_b, jump_b, min_b, c);
             cur_a[d + 1] = a;
-            best_a = std::min(best_a, a);
-            Work b = std::min(std::min(prev_b[d + 1], Work(prev_b[d] + p1_b)),
-                              std::min(Work(prev_b[d + 2] + p1_b), jump_b));
-            b = Work(c + Work(b - min_b));
             cur_b[d + 1] = b;
+            best_a = std::min(best_a, a);
             best_b = std::min(best_b, b);
             total = Sum(total + Sum(a) + Sum(b));
         }
@@ -962,7 +962,7 @@ PyObject* py_census(PyObject*, PyObject* args) {
         || !out.get(out_obj, "out", 8, height * width, true))
         return nullptr;
     if (!without_gil([&] {
-        census(image.as<float>(), height, width, window_height, window_width, out.as<uint64_t>());
+            census(image.as<float>(), height, width, window_height, window_width, out.as<uint64_t>());
         }))
         return nullptr;
     Py_RETURN_NONE;
@@ -989,10 +989,10 @@ PyObject* py_cost_volume(PyObject*, PyObject* args) {
         || !counts.get(count_obj, "row_min_count", 8, height, true))
         return nullptr;
     if (!without_gil([&] {
-        cost_volume(inputs[0].as<uint64_t>(), inputs[1].as<uint64_t>(), inputs[2].as<float>(),
-                    inputs[3].as<float>(), inputs[4].as<float>(), inputs[5].as<float>(), height,
-                    width, n_disp, min_disp, terms, uint8_t(std::clamp(border, 0, 255)),
-                    out.as<uint8_t>(), sums.as<int64_t>(), counts.as<int64_t>());
+            cost_volume(inputs[0].as<uint64_t>(), inputs[1].as<uint64_t>(), inputs[2].as<float>(),
+                        inputs[3].as<float>(), inputs[4].as<float>(), inputs[5].as<float>(), height,
+                        width, n_disp, min_disp, terms, uint8_t(std::clamp(border, 0, 255)),
+                        out.as<uint8_t>(), sums.as<int64_t>(), counts.as<int64_t>());
         }))
         return nullptr;
     Py_RETURN_NONE;
@@ -1009,8 +1009,8 @@ PyObject* py_fill_border(PyObject*, PyObject* args) {
     Buffer out;
     if (!out.get(out_obj, "out", 1, height * width * n_disp, true)) return nullptr;
     if (!without_gil([&] {
-        fill_border(height, width, n_disp, min_disp, uint8_t(std::clamp(border, 0, 255)),
-                    out.as<uint8_t>());
+            fill_border(height, width, n_disp, min_disp, uint8_t(std::clamp(border, 0, 255)),
+                        out.as<uint8_t>());
         }))
         return nullptr;
     Py_RETURN_NONE;
@@ -1041,8 +1041,8 @@ PyObject* py_path_penalties(PyObject*, PyObject* args) {
             return nullptr;
         }
     if (!without_gil([&] {
-            path_penalties(grey.as<float>(), height, width, steps, n_paths, p1, p2, scale,
-                           out.as<int16_t>());
+                path_penalties(grey.as<float>(), height, width, steps, n_paths, p1, p2, scale,
+                               out.as<int16_t>());
         }))
         return nullptr;
     Py_RETURN_NONE;
@@ -1174,12 +1174,12 @@ PyObject* py_winner_take_all(PyObject*, PyObject* args) {
         return nullptr;
     Selection out{disparity.as<float>(), right.as<float>(), confidence.as<float>()};
     if (!without_gil([&] {
-        if (sum_code == 0)
-            winner_take_all(volume.as<uint16_t>(), height, width, n_disp, uniqueness, subpixel, out);
-        else if (sum_code == 1)
-            winner_take_all(volume.as<uint32_t>(), height, width, n_disp, uniqueness, subpixel, out);
-        else
-            winner_take_all(volume.as<float>(), height, width, n_disp, uniqueness, subpixel, out);
+            if (sum_code == 0)
+                winner_take_all(volume.as<uint16_t>(), height, width, n_disp, uniqueness, subpixel, out);
+            else if (sum_code == 1)
+                winner_take_all(volume.as<uint32_t>(), height, width, n_disp, uniqueness, subpixel, out);
+            else
+                winner_take_all(volume.as<float>(), height, width, n_disp, uniqueness, subpixel, out);
         }))
         return nullptr;
     Py_RETURN_NONE;
@@ -1199,8 +1199,8 @@ PyObject* py_left_right_check(PyObject*, PyObject* args) {
         || !out.get(out_obj, "out", 4, height * width, true))
         return nullptr;
     if (!without_gil([&] {
-        left_right_check(disparity.as<float>(), right.as<float>(), height, width, max_diff,
-                         out.as<float>());
+            left_right_check(disparity.as<float>(), right.as<float>(), height, width, max_diff,
+                             out.as<float>());
         }))
         return nullptr;
     Py_RETURN_NONE;
@@ -1222,7 +1222,7 @@ PyObject* py_median_filter(PyObject*, PyObject* args) {
         || !out.get(out_obj, "out", 4, height * width, true))
         return nullptr;
     if (!without_gil([&] {
-        median_filter(disparity.as<float>(), height, width, size, out.as<float>());
+            median_filter(disparity.as<float>(), height, width, size, out.as<float>());
         }))
         return nullptr;
     Py_RETURN_NONE;
@@ -1240,7 +1240,7 @@ PyObject* py_remove_speckles(PyObject*, PyObject* args) {
     if (!disparity.get(disparity_obj, "disparity", 4, height * width, true)) return nullptr;
     long removed = 0;
     if (!without_gil([&] {
-        removed = remove_speckles(disparity.as<float>(), height, width, max_size, max_diff);
+            removed = remove_speckles(disparity.as<float>(), height, width, max_size, max_diff);
         }))
         return nullptr;
     return PyLong_FromLong(removed);
