@@ -18,12 +18,18 @@ T = TypeVar("T")
 
 
 class CancelToken:
-    """A thread-safe flag polled by long work; ``raise_if_cancelled`` ends it cleanly."""
+    """A thread-safe flag polled by long work; ``raise_if_cancelled`` ends it cleanly.
+
+    ``flag`` is the same state as one byte (1 once cancelled), for compiled code that polls it
+    without the interpreter (the sgm aggregation checks it every image row).
+    """
 
     def __init__(self):
         self._event = threading.Event()
+        self.flag = bytearray(1)
 
     def cancel(self) -> None:
+        self.flag[0] = 1
         self._event.set()
 
     @property

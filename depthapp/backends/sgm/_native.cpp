@@ -676,6 +676,10 @@ struct Aggregation {
 
     // 0: untouched, 1: claimed by the first sweep to arrive, 2: its sums are in the volume
     std::vector<std::atomic<uint8_t>> row_state;
+    // A byte the caller sets to stop the sweeps early (the result is then incomplete)
+    const uint8_t* cancel = nullptr;
+
+    bool cancelled() const { return cancel && __atomic_load_n(cancel, __ATOMIC_RELAXED); }
 
     bool sweep_has_paths(bool down) const {
         const int* paths = down ? kDown : kUp;
@@ -705,6 +709,7 @@ struct Aggregation {
         const long count = width * n_disp;
         SelectScratch<Sum> scratch(select ? width : 0, n_disp);
         for (long r = 0; r < height; ++r) {
+            if (cancelled()) return;
             const long y = Down ? r : height - 1 - r;
             Sum* sums = volume + y * count;
             bool first = true;
@@ -712,8 +717,10 @@ struct Aggregation {
                 uint8_t expected = 0;
                 first = row_state[y].compare_exchange_strong(expected, 1);
                 if (!first)
-                    while (row_state[y].load(std::memory_order_acquire) != 2)
+                    while (row_state[y].load(std::memory_order_acquire) != 2) {
+                        if (cancelled()) return;  // the other sweep may have stopped
                         std::this_thread::yield();
+                    }
             }
             sweep_row<Down>(cost, y, width, n_disp, use, &p1, &p2, big, r == 0, int(r & 1),
                             &buffers, sums, !first);
@@ -1064,13 +1071,14 @@ bool run_aggregation(Aggregation<Cost, Work, Sum>& job, Buffer& cost, StridedBuf
 PyObject* py_aggregate(PyObject*, PyObject* args) {
     PyObject *cost_obj, *p1_obj, *p2_obj, *use_obj, *volume_obj;
     PyObject *disparity_obj = Py_None, *right_obj = Py_None, *confidence_obj = Py_None;
+    PyObject* cancel_obj = Py_None;
     long height, width, n_disp, select_from = 0, select_to = 0;
     int cost_code, work_code, sum_code, subpixel = 1;
     double big, uniqueness = 0;
-    if (!PyArg_ParseTuple(args, "OlllOOOiiidO|lldpOOO", &cost_obj, &height, &width, &n_disp,
+    if (!PyArg_ParseTuple(args, "OlllOOOiiidOO|lldpOOO", &cost_obj, &height, &width, &n_disp,
                           &p1_obj, &p2_obj, &use_obj, &cost_code, &work_code, &sum_code, &big,
-                          &volume_obj, &select_from, &select_to, &uniqueness, &subpixel,
-                          &disparity_obj, &right_obj, &confidence_obj))
+                          &volume_obj, &cancel_obj, &select_from, &select_to, &uniqueness,
+                          &subpixel, &disparity_obj, &right_obj, &confidence_obj))
         return nullptr;
     if (!positive_dims(height, width, n_disp)) return nullptr;
     static const Py_ssize_t cost_size[] = {1, 2, 4}, work_size[] = {2, 4, 4},
@@ -1081,7 +1089,7 @@ PyObject* py_aggregate(PyObject*, PyObject* args) {
         PyErr_SetString(PyExc_ValueError, "unsupported cost/working/sum type combination");
         return nullptr;
     }
-    Buffer cost, volume, use, disparity, right, confidence;
+    Buffer cost, volume, use, disparity, right, confidence, cancel;
     StridedBuffer p1, p2;
     const long count = height * width * n_disp;
     if (!cost.get(cost_obj, "cost", cost_size[cost_code], count, false)
@@ -1090,6 +1098,7 @@ PyObject* py_aggregate(PyObject*, PyObject* args) {
         || !p1.get(p1_obj, "p1", work_size[work_code], height, width)
         || !p2.get(p2_obj, "p2", work_size[work_code], height, width))
         return nullptr;
+    if (cancel_obj != Py_None && !cancel.get(cancel_obj, "cancel", 1, 1, false)) return nullptr;
     const bool select = disparity_obj != Py_None;
     if (select) {
         if (select_from < 0 || select_to > height || select_from >= select_to) {
@@ -1107,6 +1116,7 @@ PyObject* py_aggregate(PyObject*, PyObject* args) {
         job.width = width;
         job.n_disp = n_disp;
         for (int i = 0; i < 8; ++i) job.use[i] = use.as<uint8_t>()[i] != 0;
+        job.cancel = cancel_obj != Py_None ? cancel.as<uint8_t>() : nullptr;
         job.select = select;
         if (select) {
             job.select_from = select_from;

@@ -148,11 +148,12 @@ class _Sweeps:
     sum_type: np.dtype
     big: float
 
-    def run(self, volume: np.ndarray, *selection) -> None:
+    def run(self, volume: np.ndarray, cancel_flag=None, *selection) -> None:
         height, width, n_disp = self.cost.shape
         native.aggregate(self.cost, height, width, n_disp, self.p1, self.p2, self.use,
                          _COST_CODES[self.cost.dtype], _WORK_CODES[self.work_type],
-                         _SUM_CODES[self.sum_type], float(self.big), volume, *selection)
+                         _SUM_CODES[self.sum_type], float(self.big), volume, cancel_flag,
+                         *selection)
 
 
 def _sweeps(cost: np.ndarray, p1: Penalty, p2: Penalty,
@@ -211,10 +212,14 @@ def aggregate_cost(cost: np.ndarray, p1: Penalty, p2: Penalty,
 def aggregate_and_select(cost: np.ndarray, p1: Penalty, p2: Penalty,
                          paths: Union[int, Sequence[int]] = 8,
                          rows: Optional[tuple[int, int]] = None, uniqueness: float = 0.0,
-                         subpixel: bool = True, min_disp: int = 0) -> "WTAResult":
+                         subpixel: bool = True, min_disp: int = 0,
+                         cancel_flag: Optional[bytearray] = None) -> "WTAResult":
     """:func:`winner_take_all` of :func:`aggregate_cost` for the image rows ``rows``
     (``(first, end)``, all rows by default), without a second pass over the aggregated volume:
-    each row is selected as soon as both sweeps have added their paths to it."""
+    each row is selected as soon as both sweeps have added their paths to it.
+
+    ``cancel_flag``: a byte (:attr:`depthapp.jobs.CancelToken.flag`) the sweeps poll every
+    row; once it is set they stop and the result is incomplete: the caller checks its token."""
     sweeps = _sweeps(cost, p1, p2, paths)
     _check_uniqueness(uniqueness)
     height, width, _ = sweeps.cost.shape
@@ -222,8 +227,9 @@ def aggregate_and_select(cost: np.ndarray, p1: Penalty, p2: Penalty,
     if not 0 <= first < end <= height:
         raise ValueError(f"rows {rows} outside the cost's {height} rows")
     result = _empty_result(end - first, width)
-    sweeps.run(np.empty(sweeps.cost.shape, sweeps.sum_type), first, end, float(uniqueness),
-               bool(subpixel), result.disparity, result.right_disparity, result.confidence)
+    sweeps.run(np.empty(sweeps.cost.shape, sweeps.sum_type), cancel_flag, first, end,
+               float(uniqueness), bool(subpixel), result.disparity, result.right_disparity,
+               result.confidence)
     return _shifted(result, min_disp)
 
 

@@ -142,6 +142,5 @@ class SGMBackend(Backend):
         else:
             with timer("grey"):
                 grey_left, grey_right = pair.grey()
-            output = compute_sgm(grey_left, grey_right, config, timer=timer,
-                                 check_cancel=cancel.raise_if_cancelled)
+            output = compute_sgm(grey_left, grey_right, config, timer=timer, cancel=cancel)
         return output.disparity, np.clip(output.confidence, 0.0, 1.0)

@@ -16,6 +16,7 @@ import numpy as np
 
 from . import aggregation
 from .aggregation import PATH_DIRECTIONS, path_indices
+from ...jobs import CancelToken
 from .cost import CostWeights, check_window, matching_cost
 from .native import native
 
@@ -89,8 +90,11 @@ def _no_timer(stage: str) -> ContextManager:
 
 def compute_sgm(grey_left: np.ndarray, grey_right: np.ndarray, config: SGMConfig,
                 timer: Optional[StageFactory] = None,
-                check_cancel: Optional[Callable[[], None]] = None) -> SGMOutput:
+                cancel: Optional[CancelToken] = None) -> SGMOutput:
     """Disparity of the left view of a rectified grey pair ``(H, W)`` (0..255 float).
+
+    ``cancel``: checked between stages, and every image row by the aggregation; a cancelled
+    computation raises :class:`~depthapp.errors.Cancelled`.
 
     When one pass would need more than ``config.max_memory`` bytes (:func:`memory_bytes`), the
     volumes are built and aggregated in horizontal strips that overlap by
@@ -100,7 +104,7 @@ def compute_sgm(grey_left: np.ndarray, grey_right: np.ndarray, config: SGMConfig
     """
     config.validate()
     timer = timer or _no_timer
-    check_cancel = check_cancel or (lambda: None)
+    cancel = cancel or CancelToken()
     grey_left = np.ascontiguousarray(grey_left, dtype=np.float32)
     grey_right = np.ascontiguousarray(grey_right, dtype=np.float32)
     height, width = grey_left.shape
@@ -116,7 +120,7 @@ def compute_sgm(grey_left: np.ndarray, grey_right: np.ndarray, config: SGMConfig
                 border_cost=_image_border_cost(grey_left, grey_right, config, pieces)))
     for top, bottom, keep_top, keep_bottom in pieces:
         _disparity_rows(grey_left[top:bottom], grey_right[top:bottom], config, timer,
-                        check_cancel, keep_top - top, keep_bottom - top,
+                        cancel, keep_top - top, keep_bottom - top,
                         disparity[keep_top:keep_bottom], right[keep_top:keep_bottom],
                         confidence[keep_top:keep_bottom])
     with timer("post-processing"):
@@ -153,18 +157,19 @@ def border_cost_estimate(grey_left, grey_right, config: SGMConfig) -> int:
     return border_cost_for(config.weights, min_sum, min_count)
 
 
-def _disparity_rows(grey_left, grey_right, config, timer, check_cancel, keep_from, keep_to,
+def _disparity_rows(grey_left, grey_right, config, timer, cancel, keep_from, keep_to,
                     disparity_out, right_out, confidence_out) -> None:
     with timer("cost"):
         cost = matching_cost(grey_left, grey_right, config.n_disp, config.min_disp,
                              config.window, config.weights)
         p2 = path_penalty_p2(grey_left, config)
-    check_cancel()
+    cancel.raise_if_cancelled()
     with timer("aggregation"):  # and winner-take-all, row by row as the sweeps finish them
         wta = aggregation.aggregate_and_select(cost, config.p1, p2, config.paths,
                                                (keep_from, keep_to), config.uniqueness,
-                                               config.subpixel, config.min_disp)
+                                               config.subpixel, config.min_disp, cancel.flag)
     del cost
+    cancel.raise_if_cancelled()  # the sweeps stop early when cancelled: wta is incomplete
     disparity_out[...] = wta.disparity
     right_out[...] = wta.right_disparity
     confidence_out[...] = wta.confidence

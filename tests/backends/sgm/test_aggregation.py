@@ -207,3 +207,19 @@ def test_remove_speckles_drops_small_regions_only():
     ramp = np.tile(np.arange(20, dtype=np.float32), (3, 1))
     assert np.isfinite(aggregation.remove_speckles(ramp, 59, 1.0)).all()
     assert np.isnan(aggregation.remove_speckles(ramp, 60, 1.0)).all()
+
+
+def test_a_set_cancel_flag_stops_the_sweeps_before_the_next_row(rng):
+    # The flag is what CancelToken.cancel sets; set beforehand, no row may be computed.
+    from depthapp.jobs import CancelToken
+
+    token = CancelToken()
+    token.cancel()
+    assert token.flag[0] == 1
+    cost = _volume(rng, np.uint8, (40, 30, 8))
+    sweeps = aggregation._sweeps(cost, 3, 20, 8)
+    volume = np.full(cost.shape, 12345, np.uint16)
+    sweeps.run(volume, token.flag)
+    assert np.all(volume == 12345)
+    sweeps.run(volume, CancelToken().flag)  # not cancelled: every row computed
+    np.testing.assert_array_equal(volume, aggregation.aggregate_cost(cost, 3, 20, 8))
