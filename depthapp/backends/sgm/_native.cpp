@@ -91,19 +91,29 @@ void parallel_for(long count, long grain, const Body& body) {
     if (failure) std::rethrow_exception(failure);
 }
 
-// Runs work() without the GIL. False, with MemoryError set, when it ran out of memory.
+// Runs work() without the GIL. False, with a Python exception set (MemoryError when it ran
+// out of memory), when it threw: an exception must not cross into the interpreter.
 template <class Work>
 bool without_gil(const Work& work) {
-    bool out_of_memory = false;
+    std::exception_ptr failure;
     Py_BEGIN_ALLOW_THREADS
     try {
         work();
-    } catch (const std::bad_alloc&) {
-        out_of_memory = true;
+    } catch (...) {
+        failure = std::current_exception();
     }
     Py_END_ALLOW_THREADS
-    if (out_of_memory) PyErr_NoMemory();
-    return !out_of_memory;
+    if (!failure) return true;
+    try {
+        std::rethrow_exception(failure);
+    } catch (const std::bad_alloc&) {
+        PyErr_NoMemory();
+    } catch (const std::exception& error) {
+        PyErr_SetString(PyExc_RuntimeError, error.what());
+    } catch (...) {
+        PyErr_SetString(PyExc_RuntimeError, "sgm kernel failed");
+    }
+    return false;
 }
 
 // ------------------------------------------------------------------------------ census, cost
