@@ -30,9 +30,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 def prepared(pair, device):
     import torch.nn.functional as F
 
-    from depthapp.backends.psmnet.backend import padded_size, prepare_image
+    from depthapp.backends.psmnet.backend import prepare_image
+    from depthapp.preprocessing import PSMNET_OFFICIAL
 
-    padded_h, padded_w = padded_size(pair.height, pair.width)
+    padded_h, padded_w = PSMNET_OFFICIAL.padded_size(pair.height, pair.width)
     top, right = padded_h - pair.height, padded_w - pair.width
     tensors = [F.pad(prepare_image(image), (0, right, top, 0))[None].to(device)
                for image in (pair.left, pair.right)]

@@ -12,6 +12,8 @@ It is built here with a masked write and row copies, which give the official ten
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -172,6 +174,69 @@ def disparity_regression(cost: torch.Tensor, max_disp: int) -> torch.Tensor:
     return torch.sum(F.softmax(cost, dim=1) * levels, 1)
 
 
+def disparity_regression_chunked(cost: torch.Tensor, max_disp: int, pixels_per_chunk: int = 16384) -> torch.Tensor:
+    """:func:`disparity_regression` without its three ``(B, D, H, W)`` float32 volumes (1.1 GB at
+    Motorcycle size): the trilinear upsampling is split into the bilinear one in ``(H, W)`` at
+    ``D/4`` levels and a linear one along disparity, written as a ``(D, D/4)`` matrix applied to
+    a block of pixels at a time; softmax and expectation follow in the same block, in cache.
+    Same values within float rounding (the softmax subtracts the block's maximum over the
+    ``D/4`` levels, an upper bound of the upsampled maximum). ``(B, 1, D/4, H/4, W/4)`` ->
+    ``(B, H, W)`` float32."""
+    batch, _, levels, height, width = cost.shape
+    height, width = height * 4, width * 4
+    planes = F.interpolate(cost[:, 0].float(), (height, width), mode="bilinear", align_corners=True)
+    planes = planes.reshape(batch, levels, height * width)
+    upsample = _linear_upsampling_matrix(levels, max_disp).to(planes.device)
+    # One matrix product gives the numerator and denominator of the expectation.
+    moments = torch.stack((torch.arange(max_disp, dtype=torch.float32, device=planes.device),
+                           torch.ones(max_disp, device=planes.device)))
+    disparity = planes.new_empty(batch, height * width)
+    for image in range(batch):
+        for start in range(0, height * width, pixels_per_chunk):
+            block = planes[image, :, start:start + pixels_per_chunk]
+            weights = torch.mm(upsample, block).sub_(block.amax(0)).exp_()
+            numerator, denominator = torch.mm(moments, weights)
+            torch.div(numerator, denominator, out=disparity[image, start:start + pixels_per_chunk])
+    return disparity.view(batch, height, width)
+
+
+def _linear_upsampling_matrix(levels: int, max_disp: int) -> torch.Tensor:
+    """``(max_disp, levels)`` float32: linear interpolation with ``align_corners=True``."""
+    source = torch.arange(max_disp, dtype=torch.float64) * ((levels - 1) / (max_disp - 1))
+    lower = source.floor().long().clamp(max=levels - 2)
+    fraction = source - lower
+    matrix = torch.zeros(max_disp, levels, dtype=torch.float64)
+    rows = torch.arange(max_disp)
+    matrix[rows, lower] = 1.0 - fraction
+    matrix[rows, lower + 1] += fraction
+    return matrix.float()
+
+
+def single_output_conv3d(volume: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``conv3d(volume, weight, padding=1)`` for a ``(1, C, 3, 3, 3)`` weight: ``(B, C, D, H, W)``
+    -> ``(B, 1, D, H, W)``, same values within float rounding. oneDNN runs a convolution with one
+    output channel at about 1/15 of its usual rate (150 ms of 2 CPU cores for each of PSMNet's
+    three classifier heads at Motorcycle size); here one matrix product gives the 27 taps'
+    contributions per voxel, and 27 shifted slice additions sum them (about 1/3 of the time on
+    a channels-last volume)."""
+    batch, channels, depth, height, width = volume.shape
+    taps = weight[0].reshape(channels, 27).t()
+    sizes = (depth, height, width)
+    out = volume.new_empty(batch, 1, depth, height, width)
+    for image in range(batch):
+        voxels = volume[image].permute(1, 2, 3, 0).reshape(-1, channels)  # a view when channels-last
+        contributions = torch.mm(taps, voxels.t()).view(27, depth, height, width)
+        total = out[image, 0]
+        total.copy_(contributions[13])  # the centre tap covers every voxel
+        for tap, offsets in enumerate(itertools.product((-1, 0, 1), repeat=3)):
+            if tap == 13:
+                continue
+            target = tuple(slice(max(0, -o), size - max(0, o)) for o, size in zip(offsets, sizes))
+            source = tuple(slice(max(0, o), size - max(0, -o)) for o, size in zip(offsets, sizes))
+            total[target] += contributions[tap][source]
+    return out
+
+
 def disparity_regression_explicit(cost: torch.Tensor, max_disp: int) -> torch.Tensor:
     """:func:`disparity_regression` with the softmax written out (max, exp, two sums): the same
     values within float rounding. Exporters then emit element-wise ops and reductions, which
@@ -208,14 +273,40 @@ class PSMNet(nn.Module):
         self.classif3 = _classifier()
         self.cost_volume = concat_cost_volume
         self.regression = disparity_regression
-        self.channels_last = False
+        self.inference_form = False
 
     def features(self, left: torch.Tensor, right: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.inference_form and left.shape[0] == 1:
+            # One batch of two: larger convolutions, same values.
+            return self.feature_extraction(torch.cat((left, right))).split(1)
         return self.feature_extraction(left), self.feature_extraction(right)
 
     def aggregate(self, cost: torch.Tensor) -> torch.Tensor:
         """``(B, 64, D/4, H/4, W/4)`` volume -> ``(B, 1, D/4, H/4, W/4)`` matching cost (final head)."""
-        return self.aggregate_heads(cost)[-1]
+        if not self.inference_form:
+            return self.aggregate_heads(cost)[-1]
+        # The official sum of the three heads, each head computed as soon as its hourglass
+        # output exists (so that output can be freed early), the last convolution of each
+        # head by single_output_conv3d.
+        def head(classifier: nn.Sequential, volume: torch.Tensor) -> torch.Tensor:
+            return single_output_conv3d(classifier[:-1](volume), classifier[-1].weight)
+
+        cost0 = self.dres0(cost)
+        del cost
+        cost0 = self.dres1(cost0) + cost0
+        out1, pre1, post1 = self.dres2(cost0, None, None)
+        out1 += cost0
+        total = head(self.classif1, out1)
+        out2, _, post2 = self.dres3(out1, pre1, post1)
+        del out1, post1
+        out2 += cost0
+        total += head(self.classif2, out2)
+        out3, _, _ = self.dres4(out2, pre1, post2)
+        del out2, post2, pre1
+        out3 += cost0
+        del cost0
+        total += head(self.classif3, out3)
+        return total
 
     def aggregate_heads(self, cost: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The three stacked-hourglass outputs (training supervises all three; inference uses the last)."""
@@ -237,16 +328,29 @@ class PSMNet(nn.Module):
         return self.regression(self.aggregate(volume), self.max_disp)
 
 
-def use_channels_last(model: PSMNet) -> PSMNet:
-    """Store the convolution weights channels-last (NHWC / NDHWC), in place. With inputs in the
-    same layout oneDNN's kernels take less CPU time (measured 1.2-1.8x here); the results differ
-    from the default layout only by float rounding (1e-5 in the costs)."""
+def to_inference_form(model: PSMNet) -> PSMNet:
+    """The fast form of an eval-mode model, in place; its output equals the official one up to
+    float rounding. Each BatchNorm is folded into the convolution before it (a bias), the
+    convolution weights are stored channels-last (NHWC / NDHWC: with inputs in the same layout
+    oneDNN's kernels take 1.2-1.8x less CPU time), and ``forward`` switches to the batched
+    features, the early classifier heads of :meth:`PSMNet.aggregate` and
+    :func:`disparity_regression_chunked`. Not for training: BatchNorm is gone."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    for sequence in [m for m in model.modules() if isinstance(m, nn.Sequential)]:
+        for index in range(len(sequence) - 1):
+            conv, norm = sequence[index], sequence[index + 1]
+            if isinstance(conv, (nn.Conv2d, nn.Conv3d, nn.ConvTranspose3d)) and \
+                    isinstance(norm, (nn.BatchNorm2d, nn.BatchNorm3d)):
+                sequence[index] = fuse_conv_bn_eval(conv, norm, transpose=isinstance(conv, nn.ConvTranspose3d))
+                sequence[index + 1] = nn.Identity()
     for module in model.modules():
         if isinstance(module, (nn.Conv3d, nn.ConvTranspose3d)):
             module.weight.data = module.weight.data.contiguous(memory_format=torch.channels_last_3d)
         elif isinstance(module, nn.Conv2d):
             module.weight.data = module.weight.data.contiguous(memory_format=torch.channels_last)
-    model.channels_last = True
+    model.regression = disparity_regression_chunked
+    model.inference_form = True
     return model
 
 
