@@ -12,8 +12,6 @@ It is built here with a masked write and row copies, which give the official ten
 
 from __future__ import annotations
 
-import itertools
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -174,30 +172,33 @@ def disparity_regression(cost: torch.Tensor, max_disp: int) -> torch.Tensor:
     return torch.sum(F.softmax(cost, dim=1) * levels, 1)
 
 
-def disparity_regression_chunked(cost: torch.Tensor, max_disp: int, pixels_per_chunk: int = 16384) -> torch.Tensor:
+def disparity_regression_chunked(cost: torch.Tensor, max_disp: int, pixels_per_chunk: int = 8192) -> torch.Tensor:
     """:func:`disparity_regression` without its three ``(B, D, H, W)`` float32 volumes (1.1 GB at
     Motorcycle size): the trilinear upsampling is split into the bilinear one in ``(H, W)`` at
     ``D/4`` levels and a linear one along disparity, written as a ``(D, D/4)`` matrix applied to
     a block of pixels at a time; softmax and expectation follow in the same block, in cache.
-    Same values within float rounding (the softmax subtracts the block's maximum over the
-    ``D/4`` levels, an upper bound of the upsampled maximum). ``(B, 1, D/4, H/4, W/4)`` ->
-    ``(B, H, W)`` float32."""
+    Same values within float rounding (the softmax subtracts each pixel's maximum over the
+    ``D/4`` levels, an upper bound of the upsampled maximum, before the upsampling: the
+    interpolation weights sum to 1). ``(B, 1, D/4, H/4, W/4)`` -> ``(B, H, W)`` float32. Few
+    large operations on purpose: on a loaded machine every parallel region waits for both
+    threads. At Motorcycle size about 0.28 s of CPU against 1.0 s (blocks of 8192 pixels; 2048
+    took as much CPU and twice the wall time under load, 16384 a little more)."""
     batch, _, levels, height, width = cost.shape
     height, width = height * 4, width * 4
     planes = F.interpolate(cost[:, 0].float(), (height, width), mode="bilinear", align_corners=True)
     planes = planes.reshape(batch, levels, height * width)
+    planes -= planes.amax(1, keepdim=True)
     upsample = _linear_upsampling_matrix(levels, max_disp).to(planes.device)
     # One matrix product gives the numerator and denominator of the expectation.
     moments = torch.stack((torch.arange(max_disp, dtype=torch.float32, device=planes.device),
                            torch.ones(max_disp, device=planes.device)))
-    disparity = planes.new_empty(batch, height * width)
+    sums = planes.new_empty(batch, 2, height * width)
     for image in range(batch):
         for start in range(0, height * width, pixels_per_chunk):
-            block = planes[image, :, start:start + pixels_per_chunk]
-            weights = torch.mm(upsample, block).sub_(block.amax(0)).exp_()
-            numerator, denominator = torch.mm(moments, weights)
-            torch.div(numerator, denominator, out=disparity[image, start:start + pixels_per_chunk])
-    return disparity.view(batch, height, width)
+            end = start + pixels_per_chunk
+            weights = torch.mm(upsample, planes[image, :, start:end]).exp_()
+            torch.mm(moments, weights, out=sums[image, :, start:end])
+    return (sums[:, 0] / sums[:, 1]).view(batch, height, width)
 
 
 def _linear_upsampling_matrix(levels: int, max_disp: int) -> torch.Tensor:
@@ -215,25 +216,25 @@ def _linear_upsampling_matrix(levels: int, max_disp: int) -> torch.Tensor:
 def single_output_conv3d(volume: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """``conv3d(volume, weight, padding=1)`` for a ``(1, C, 3, 3, 3)`` weight: ``(B, C, D, H, W)``
     -> ``(B, 1, D, H, W)``, same values within float rounding. oneDNN runs a convolution with one
-    output channel at about 1/15 of its usual rate (150 ms of 2 CPU cores for each of PSMNet's
-    three classifier heads at Motorcycle size); here one matrix product gives the 27 taps'
-    contributions per voxel, and 27 shifted slice additions sum them (about 1/3 of the time on
-    a channels-last volume)."""
+    output channel at a small fraction of its usual rate (310 ms of CPU for each of PSMNet's
+    three classifier heads at Motorcycle size); here one matrix product gives every voxel's 27
+    tap contributions, and 27 shifted slice additions gather them (67 ms). Per depth slice it
+    took as long, in 100x more operations, which a loaded machine punishes."""
     batch, channels, depth, height, width = volume.shape
-    taps = weight[0].reshape(channels, 27).t()
-    sizes = (depth, height, width)
+    taps = weight[0].reshape(channels, 27).t()  # row dz * 9 + dy * 3 + dx
     out = volume.new_empty(batch, 1, depth, height, width)
+    offsets = [(dz, dy, dx) for dz in (-1, 0, 1) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+    sizes = (depth, height, width)
     for image in range(batch):
         voxels = volume[image].permute(1, 2, 3, 0).reshape(-1, channels)  # a view when channels-last
         contributions = torch.mm(taps, voxels.t()).view(27, depth, height, width)
         total = out[image, 0]
-        total.copy_(contributions[13])  # the centre tap covers every voxel
-        for tap, offsets in enumerate(itertools.product((-1, 0, 1), repeat=3)):
-            if tap == 13:
-                continue
-            target = tuple(slice(max(0, -o), size - max(0, o)) for o, size in zip(offsets, sizes))
-            source = tuple(slice(max(0, o), size - max(0, -o)) for o, size in zip(offsets, sizes))
-            total[target] += contributions[tap][source]
+        total.copy_(contributions[13])  # the centre tap reaches every voxel
+        for tap, offset in enumerate(offsets):
+            if tap != 13:
+                target = tuple(slice(max(0, -o), n - max(0, o)) for o, n in zip(offset, sizes))
+                source = tuple(slice(max(0, o), n - max(0, -o)) for o, n in zip(offset, sizes))
+                total[target] += contributions[tap][source]
     return out
 
 
@@ -276,9 +277,6 @@ class PSMNet(nn.Module):
         self.inference_form = False
 
     def features(self, left: torch.Tensor, right: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.inference_form and left.shape[0] == 1:
-            # One batch of two: larger convolutions, same values.
-            return self.feature_extraction(torch.cat((left, right))).split(1)
         return self.feature_extraction(left), self.feature_extraction(right)
 
     def aggregate(self, cost: torch.Tensor) -> torch.Tensor:
@@ -332,9 +330,10 @@ def to_inference_form(model: PSMNet) -> PSMNet:
     """The fast form of an eval-mode model, in place; its output equals the official one up to
     float rounding. Each BatchNorm is folded into the convolution before it (a bias), the
     convolution weights are stored channels-last (NHWC / NDHWC: with inputs in the same layout
-    oneDNN's kernels take 1.2-1.8x less CPU time), and ``forward`` switches to the batched
-    features, the early classifier heads of :meth:`PSMNet.aggregate` and
-    :func:`disparity_regression_chunked`. Not for training: BatchNorm is gone."""
+    oneDNN's kernels take 1.2-1.8x less CPU time), and ``forward`` switches to the early
+    classifier heads of :meth:`PSMNet.aggregate` and :func:`disparity_regression_chunked`. Not
+    for training: BatchNorm is gone. (Left and right features as one batch of two took as long
+    as two batches of one, so the official two calls stay.)"""
     from torch.nn.utils.fusion import fuse_conv_bn_eval
 
     for sequence in [m for m in model.modules() if isinstance(m, nn.Sequential)]:
