@@ -31,20 +31,27 @@ _models: dict[tuple[str, str, int, bool], object] = {}
 _models_lock = threading.Lock()
 
 
-def estimate_memory_bytes(height: int, width: int, max_disp: int, half: bool = False) -> int:
+def estimate_memory_bytes(height: int, width: int, max_disp: int, half: bool = False,
+                          inference_form: bool = True) -> int:
     """Peak memory of one inference on a padded ``height x width`` pair, in bytes.
 
-    Dominated by the 3-D volumes at 1/4 resolution (the 64-channel concatenation volume, the
-    32-channel aggregation volumes held for the residual links, transient conv outputs) and the
-    full-resolution ``max_disp x H x W`` cost, softmax and product of the regression. The
-    constants were measured on the CPU (peak RSS growth, float32) and are conservative.
+    Proportional to the voxels of the 1/4-resolution volumes: the 64-channel concatenation
+    volume, the 32-channel aggregation volumes held for the residual links, transient conv
+    outputs, and (official form only) the full-resolution cost, softmax and product of the
+    regression. The bytes per voxel are the peak RSS growth of one compute measured on the CPU
+    (float32, 2 threads; inference form / official form), at 384x256: 1020 / 1380, Motorcycle
+    752x512: 918 / 1269, KITTI 1248x384: 578 / 868. The peak is reached in the last hourglass;
+    at the two narrower sizes about three 32-channel volumes more are resident than the live
+    tensors account for (oneDNN or allocator buffers; not found). The constants follow the
+    narrower sizes (within 6 %) and overestimate KITTI-shaped inputs by 50-66 %, the safe side
+    for a check that refuses work. Mixed precision halves the volumes (bf16 on the CPU: 445 at
+    Motorcycle size).
     """
-    quarter = (max_disp // 4) * (height // 4) * (width // 4)
-    volume_bytes = quarter * 4 * (64 * 3 + 32 * 8)
+    quarter_voxels = (max_disp // 4) * (height // 4) * (width // 4)
+    bytes_per_voxel = 960 if inference_form else 1300
     if half:
-        volume_bytes //= 2
-    full = max_disp * height * width * 4 * 3
-    return int(volume_bytes + full + 64 * height * width * 4)
+        bytes_per_voxel //= 2
+    return quarter_voxels * bytes_per_voxel
 
 
 def prepare_image(image: np.ndarray, preprocessing: Preprocessing = PSMNET_OFFICIAL):
@@ -153,7 +160,8 @@ class PSMNetBackend(Backend):
     def estimate_memory(self, height: int, width: int) -> int:
         _, _, padded_h, padded_w = self.network_size(height, width)
         use_half = bool(self.params["autocast"])
-        return estimate_memory_bytes(padded_h, padded_w, self.max_disp, half=use_half)
+        return estimate_memory_bytes(padded_h, padded_w, self.max_disp, half=use_half,
+                                     inference_form=self.inference_form)
 
     def check_memory(self, pair: StereoPair) -> None:
         """InputError, before any work, when this pair's estimate exceeds the limit."""
