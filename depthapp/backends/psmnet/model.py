@@ -222,7 +222,8 @@ def single_output_conv3d(volume: torch.Tensor, weight: torch.Tensor) -> torch.Te
     took as long, in 100x more operations, which a loaded machine punishes."""
     batch, channels, depth, height, width = volume.shape
     taps = weight[0].reshape(channels, 27).t()  # row dz * 9 + dy * 3 + dx
-    out = volume.new_empty(batch, 1, depth, height, width)
+    # Sums in float32 at least: under autocast the taps arrive in half precision.
+    out = volume.new_empty(batch, 1, depth, height, width, dtype=torch.promote_types(volume.dtype, torch.float32))
     offsets = [(dz, dy, dx) for dz in (-1, 0, 1) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
     sizes = (depth, height, width)
     for image in range(batch):

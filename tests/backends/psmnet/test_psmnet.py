@@ -118,6 +118,17 @@ def test_scale_option_rescales_disparity_to_the_input(checkpoint_path, half_moto
     assert 0.95 < ratio < 1.05
 
 
+@pytest.mark.slow
+@pytest.mark.network
+def test_cpu_autocast_runs_in_bf16_within_a_tenth_of_a_point(checkpoint_path, half_motorcycle, score):
+    fp32 = create_backend("psmnet", device="cpu").compute(half_motorcycle).disparity
+    bf16 = create_backend("psmnet", device="cpu", autocast=True).compute(half_motorcycle).disparity
+    assert np.isfinite(bf16).all()
+    assert np.abs(bf16 - fp32).mean() > 1e-3  # reduced precision did run (float32 rounding is ~1e-6)
+    gt = half_motorcycle.gt_disparity
+    assert abs(score(bf16, gt)[0] - score(fp32, gt)[0]) <= 0.1
+
+
 @cuda_only
 @pytest.mark.network
 def test_cuda_fp32_and_autocast_agree_with_the_cpu(checkpoint_path, half_motorcycle, score):
