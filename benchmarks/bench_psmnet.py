@@ -144,6 +144,10 @@ def main() -> int:
     print(f"\n## Time per pair, {args.repeats} interleaved repeats after one warm-up (ours: whole "
           "compute incl. preparation; official: forward only)\n")
     print(format_table(TIMING_HEADERS, timing_rows(measurements, reference)))
+    reference_cpu = measurements[-1].median_cpu
+    print("\nCPU seconds (all threads) x reference: "
+          + ", ".join(f"{m.name.replace(' (compute)', '')} {m.median_cpu / reference_cpu:.3f}"
+                      for m in measurements))
     print(f"\nload average after timing: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     for name, timings in stages.items():
         print(f"\nstages of the last {name} run (s):",

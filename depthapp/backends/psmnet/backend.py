@@ -118,9 +118,10 @@ class PSMNetBackend(Backend):
                   "exceeds this many GiB; 0 = the free memory of the device", 0.0, 1024.0),
     )
     presets = {"fast": {"scale": 0.5}}
-    # Measured with `depthapp run --sample --backend psmnet` (741x500, 192 levels, 2 CPU cores).
-    stage_shares = {"load": 1.0, "prepare": 0.3, "features": 22.5, "cost volume": 3.0,
-                    "aggregation": 67.0, "regression": 6.0}
+    # Measured by benchmarks/bench_psmnet.py (741x500, 192 levels, 2 CPU cores, the default
+    # inference form).
+    stage_shares = {"load": 1.0, "prepare": 0.2, "features": 29.0, "cost volume": 3.0,
+                    "aggregation": 62.0, "regression": 4.8}
 
     def __init__(self, max_disp: Optional[int] = None, device: str = "auto",
                  weights: Optional[str] = None, offline: bool = False, **params):
