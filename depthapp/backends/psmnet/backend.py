@@ -106,7 +106,7 @@ class PSMNetBackend(Backend):
                   "disparities are rescaled to the input size (for inputs too large for memory)",
                   0.1, 1.0, step=0.05),
         Parameter("autocast", "bool", False, "mixed precision for the network: fp16 on CUDA, "
-                  "bf16 on the CPU (about 1.5x faster where the CPU has AVX512-BF16 or AMX; "
+                  "bf16 on the CPU (1.5-2x faster where the CPU has AVX512-BF16 or AMX; "
                   "changes the output beyond float rounding, see benchmarks/results); the "
                   "regression stays float32"),
         Parameter("layout", "choice", "auto", "form of the network: nhwc (channels-last, "
@@ -120,8 +120,8 @@ class PSMNetBackend(Backend):
     presets = {"fast": {"scale": 0.5}}
     # Measured by benchmarks/bench_psmnet.py (741x500, 192 levels, 2 CPU cores, the default
     # inference form).
-    stage_shares = {"load": 1.0, "prepare": 0.2, "features": 29.0, "cost volume": 3.0,
-                    "aggregation": 62.0, "regression": 4.8}
+    stage_shares = {"load": 1.0, "prepare": 0.1, "features": 26.3, "cost volume": 1.6,
+                    "aggregation": 68.5, "regression": 3.7}
 
     def __init__(self, max_disp: Optional[int] = None, device: str = "auto",
                  weights: Optional[str] = None, offline: bool = False, **params):

@@ -218,7 +218,7 @@ def single_output_conv3d(volume: torch.Tensor, weight: torch.Tensor) -> torch.Te
     -> ``(B, 1, D, H, W)``, same values within float rounding. oneDNN runs a convolution with one
     output channel at a small fraction of its usual rate (310 ms of CPU for each of PSMNet's
     three classifier heads at Motorcycle size); here one matrix product gives every voxel's 27
-    tap contributions, and 27 shifted slice additions gather them (67 ms). Per depth slice it
+    tap contributions, and 27 shifted slice additions gather them (67-120 ms). Per depth slice it
     took as long, in 100x more operations, which a loaded machine punishes."""
     batch, channels, depth, height, width = volume.shape
     taps = weight[0].reshape(channels, 27).t()  # row dz * 9 + dy * 3 + dx
