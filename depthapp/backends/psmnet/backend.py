@@ -31,20 +31,27 @@ _models: dict[tuple[str, str, int, bool], object] = {}
 _models_lock = threading.Lock()
 
 
-def estimate_memory_bytes(height: int, width: int, max_disp: int, half: bool = False) -> int:
+def estimate_memory_bytes(height: int, width: int, max_disp: int, half: bool = False,
+                          inference_form: bool = True) -> int:
     """Peak memory of one inference on a padded ``height x width`` pair, in bytes.
 
-    Dominated by the 3-D volumes at 1/4 resolution (the 64-channel concatenation volume, the
-    32-channel aggregation volumes held for the residual links, transient conv outputs) and the
-    full-resolution ``max_disp x H x W`` cost, softmax and product of the regression. The
-    constants were measured on the CPU (peak RSS growth, float32) and are conservative.
+    Proportional to the voxels of the 1/4-resolution volumes: the 64-channel concatenation
+    volume, the 32-channel aggregation volumes held for the residual links, transient conv
+    outputs, and (official form only) the full-resolution cost, softmax and product of the
+    regression. The bytes per voxel are the peak RSS growth of one compute measured on the CPU
+    (float32, 2 threads; inference form / official form), at 384x256: 1020 / 1380, Motorcycle
+    752x512: 918 / 1269, KITTI 1248x384: 578 / 868. The peak is reached in the last hourglass;
+    at the two narrower sizes about three 32-channel volumes more are resident than the live
+    tensors account for (oneDNN or allocator buffers; not found). The constants follow the
+    narrower sizes (within 6 %) and overestimate KITTI-shaped inputs by 50-66 %, the safe side
+    for a check that refuses work. Mixed precision halves the volumes (bf16 on the CPU: 445 at
+    Motorcycle size).
     """
-    quarter = (max_disp // 4) * (height // 4) * (width // 4)
-    volume_bytes = quarter * 4 * (64 * 3 + 32 * 8)
+    quarter_voxels = (max_disp // 4) * (height // 4) * (width // 4)
+    bytes_per_voxel = 960 if inference_form else 1300
     if half:
-        volume_bytes //= 2
-    full = max_disp * height * width * 4 * 3
-    return int(volume_bytes + full + 64 * height * width * 4)
+        bytes_per_voxel //= 2
+    return quarter_voxels * bytes_per_voxel
 
 
 def prepare_image(image: np.ndarray, preprocessing: Preprocessing = PSMNET_OFFICIAL):
@@ -57,17 +64,17 @@ def prepare_image(image: np.ndarray, preprocessing: Preprocessing = PSMNET_OFFIC
     return preprocessing.normalise(tensor)
 
 
-def load_model(path: str, label: str, device: str, max_disp: int, channels_last: bool = False):
-    """The PSMNet for a checkpoint on ``device`` (weights channels-last if asked), loaded once
-    per process."""
+def load_model(path: str, label: str, device: str, max_disp: int, inference_form: bool = False):
+    """The PSMNet for a checkpoint on ``device`` (in :func:`~.model.to_inference_form` if
+    asked), loaded once per process."""
     import torch
 
     from ...weights import ResolvedWeights, load_checkpoint
     from pathlib import Path
 
-    from .model import PSMNet, load_official_state_dict, use_channels_last
+    from .model import PSMNet, load_official_state_dict, to_inference_form
 
-    key = (path, device, max_disp, channels_last)
+    key = (path, device, max_disp, inference_form)
     with _models_lock:
         model = _models.get(key)
         if model is None:
@@ -78,8 +85,8 @@ def load_model(path: str, label: str, device: str, max_disp: int, channels_last:
             except ValueError as error:
                 raise WeightsError(str(error)) from None
             model = model.to(torch.device(device)).eval()
-            if channels_last:
-                use_channels_last(model)
+            if inference_form:
+                to_inference_form(model)
             _models[key] = model
     return model
 
@@ -98,19 +105,23 @@ class PSMNetBackend(Backend):
         Parameter("scale", "float", 1.0, "run the network on the pair resized by this factor; "
                   "disparities are rescaled to the input size (for inputs too large for memory)",
                   0.1, 1.0, step=0.05),
-        Parameter("autocast", "bool", False, "CUDA only: mixed precision (fp16) for the network; "
-                  "the regression stays float32. Ignored on the CPU"),
-        Parameter("layout", "choice", "auto", "memory layout of the convolutions: nhwc "
-                  "(channels-last, faster on the CPU; equal to nchw up to float rounding), nchw "
-                  "(the official layout, bit-identical to the authors' code), auto = nhwc on the "
-                  "CPU, nchw on CUDA", choices=("auto", "nhwc", "nchw")),
+        Parameter("autocast", "bool", False, "mixed precision for the network: fp16 on CUDA, "
+                  "bf16 on the CPU (1.5-2x faster where the CPU has AVX512-BF16 or AMX; "
+                  "changes the output beyond float rounding, see benchmarks/results); the "
+                  "regression stays float32"),
+        Parameter("layout", "choice", "auto", "form of the network: nhwc (channels-last, "
+                  "BatchNorm folded, fused heads and regression: faster on the CPU, equal to nchw "
+                  "up to float rounding), nchw (the official layout and operations, bit-identical "
+                  "to the authors' code), auto = nhwc on the CPU, nchw on CUDA",
+                  choices=("auto", "nhwc", "nchw")),
         Parameter("memory_limit_gb", "float", 0.0, "refuse inputs whose estimated peak memory "
                   "exceeds this many GiB; 0 = the free memory of the device", 0.0, 1024.0),
     )
     presets = {"fast": {"scale": 0.5}}
-    # Measured with `depthapp run --sample --backend psmnet` (741x500, 192 levels, 2 CPU cores).
-    stage_shares = {"load": 1.0, "prepare": 0.3, "features": 22.5, "cost volume": 3.0,
-                    "aggregation": 67.0, "regression": 6.0}
+    # Measured by benchmarks/bench_psmnet.py (741x500, 192 levels, 2 CPU cores, the default
+    # inference form).
+    stage_shares = {"load": 1.0, "prepare": 0.1, "features": 26.3, "cost volume": 1.6,
+                    "aggregation": 68.5, "regression": 3.7}
 
     def __init__(self, max_disp: Optional[int] = None, device: str = "auto",
                  weights: Optional[str] = None, offline: bool = False, **params):
@@ -149,8 +160,9 @@ class PSMNetBackend(Backend):
 
     def estimate_memory(self, height: int, width: int) -> int:
         _, _, padded_h, padded_w = self.network_size(height, width)
-        use_half = bool(self.params["autocast"]) and self.device.startswith("cuda")
-        return estimate_memory_bytes(padded_h, padded_w, self.max_disp, half=use_half)
+        use_half = bool(self.params["autocast"])
+        return estimate_memory_bytes(padded_h, padded_w, self.max_disp, half=use_half,
+                                     inference_form=self.inference_form)
 
     def check_memory(self, pair: StereoPair) -> None:
         """InputError, before any work, when this pair's estimate exceeds the limit."""
@@ -168,13 +180,13 @@ class PSMNetBackend(Backend):
                 "(or a smaller {})", "scale", "max_disp")
 
     @property
-    def channels_last(self) -> bool:
+    def inference_form(self) -> bool:
         layout = self.params["layout"]
         return layout == "nhwc" or (layout == "auto" and not self.device.startswith("cuda"))
 
     def model(self):
         return load_model(str(self.resolved_weights.path), self.resolved_weights.label,
-                          self.device, self.max_disp, self.channels_last)
+                          self.device, self.max_disp, self.inference_form)
 
     def export_spec(self, height: int, width: int):
         """The network for ``depthapp export``: normalised, padded RGB pair -> ``(1, Hp, Wp)``.
@@ -201,14 +213,13 @@ class PSMNetBackend(Backend):
         import torch
         import torch.nn.functional as F
 
-        from .model import disparity_regression
-
         height, width = pair.height, pair.width
         scaled_h, scaled_w, padded_h, padded_w = self.network_size(height, width)
         with timer("load"):
             model = self.model()
         device = torch.device(self.device)
-        use_autocast = bool(self.params["autocast"]) and device.type == "cuda"
+        use_autocast = bool(self.params["autocast"])
+        half = torch.float16 if device.type == "cuda" else torch.bfloat16
         with torch.inference_mode():
             with timer("prepare"):
                 left = prepare_image(pair.left, self.preprocessing).to(device)
@@ -219,16 +230,16 @@ class PSMNetBackend(Backend):
                 left, padding = self.preprocessing.pad(left, (padded_h, padded_w))
                 right, _ = self.preprocessing.pad(right, (padded_h, padded_w))
                 left, right = left[None], right[None]
-                if model.channels_last:
+                if model.inference_form:
                     left = left.contiguous(memory_format=torch.channels_last)
                     right = right.contiguous(memory_format=torch.channels_last)
             cancel.raise_if_cancelled()
-            with torch.autocast(device.type, dtype=torch.float16, enabled=use_autocast):
+            with torch.autocast(device.type, dtype=half, enabled=use_autocast):
                 with timer("features"):
                     left_features, right_features = model.features(left, right)
                 cancel.raise_if_cancelled()
                 with timer("cost volume"):
-                    if model.channels_last:
+                    if model.inference_form:
                         volume = model.cost_volume(left_features, right_features, self.max_disp // 4,
                                                    memory_format=torch.channels_last_3d)
                     else:
@@ -239,7 +250,7 @@ class PSMNetBackend(Backend):
                     del volume
             cancel.raise_if_cancelled()
             with timer("regression"):
-                disparity = padding.unpad(disparity_regression(cost, self.max_disp)[0])
+                disparity = padding.unpad(model.regression(cost, self.max_disp)[0])
                 if (scaled_h, scaled_w) != (height, width):
                     disparity = F.interpolate(disparity[None, None], (height, width), mode="bilinear",
                                               align_corners=True)[0, 0] * (width / scaled_w)

@@ -172,6 +172,73 @@ def disparity_regression(cost: torch.Tensor, max_disp: int) -> torch.Tensor:
     return torch.sum(F.softmax(cost, dim=1) * levels, 1)
 
 
+def disparity_regression_chunked(cost: torch.Tensor, max_disp: int, pixels_per_chunk: int = 8192) -> torch.Tensor:
+    """:func:`disparity_regression` without its three ``(B, D, H, W)`` float32 volumes (1.1 GB at
+    Motorcycle size): the trilinear upsampling is split into the bilinear one in ``(H, W)`` at
+    ``D/4`` levels and a linear one along disparity, written as a ``(D, D/4)`` matrix applied to
+    a block of pixels at a time; softmax and expectation follow in the same block, in cache.
+    Same values within float rounding (the softmax subtracts each pixel's maximum over the
+    ``D/4`` levels, an upper bound of the upsampled maximum, before the upsampling: the
+    interpolation weights sum to 1). ``(B, 1, D/4, H/4, W/4)`` -> ``(B, H, W)`` float32. Few
+    large operations on purpose: on a loaded machine every parallel region waits for both
+    threads. At Motorcycle size about 0.28 s of CPU against 1.0 s (blocks of 8192 pixels; 2048
+    took as much CPU and twice the wall time under load, 16384 a little more)."""
+    batch, _, levels, height, width = cost.shape
+    height, width = height * 4, width * 4
+    planes = F.interpolate(cost[:, 0].float(), (height, width), mode="bilinear", align_corners=True)
+    planes = planes.reshape(batch, levels, height * width)
+    planes -= planes.amax(1, keepdim=True)
+    upsample = _linear_upsampling_matrix(levels, max_disp).to(planes.device)
+    # One matrix product gives the numerator and denominator of the expectation.
+    moments = torch.stack((torch.arange(max_disp, dtype=torch.float32, device=planes.device),
+                           torch.ones(max_disp, device=planes.device)))
+    sums = planes.new_empty(batch, 2, height * width)
+    for image in range(batch):
+        for start in range(0, height * width, pixels_per_chunk):
+            end = start + pixels_per_chunk
+            weights = torch.mm(upsample, planes[image, :, start:end]).exp_()
+            torch.mm(moments, weights, out=sums[image, :, start:end])
+    return (sums[:, 0] / sums[:, 1]).view(batch, height, width)
+
+
+def _linear_upsampling_matrix(levels: int, max_disp: int) -> torch.Tensor:
+    """``(max_disp, levels)`` float32: linear interpolation with ``align_corners=True``."""
+    source = torch.arange(max_disp, dtype=torch.float64) * ((levels - 1) / (max_disp - 1))
+    lower = source.floor().long().clamp(max=levels - 2)
+    fraction = source - lower
+    matrix = torch.zeros(max_disp, levels, dtype=torch.float64)
+    rows = torch.arange(max_disp)
+    matrix[rows, lower] = 1.0 - fraction
+    matrix[rows, lower + 1] += fraction
+    return matrix.float()
+
+
+def single_output_conv3d(volume: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``conv3d(volume, weight, padding=1)`` for a ``(1, C, 3, 3, 3)`` weight: ``(B, C, D, H, W)``
+    -> ``(B, 1, D, H, W)``, same values within float rounding. oneDNN runs a convolution with one
+    output channel at a small fraction of its usual rate (310 ms of CPU for each of PSMNet's
+    three classifier heads at Motorcycle size); here one matrix product gives every voxel's 27
+    tap contributions, and 27 shifted slice additions gather them (67-120 ms). Per depth slice it
+    took as long, in 100x more operations, which a loaded machine punishes."""
+    batch, channels, depth, height, width = volume.shape
+    taps = weight[0].reshape(channels, 27).t()  # row dz * 9 + dy * 3 + dx
+    # Sums in float32 at least: under autocast the taps arrive in half precision.
+    out = volume.new_empty(batch, 1, depth, height, width, dtype=torch.promote_types(volume.dtype, torch.float32))
+    offsets = [(dz, dy, dx) for dz in (-1, 0, 1) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+    sizes = (depth, height, width)
+    for image in range(batch):
+        voxels = volume[image].permute(1, 2, 3, 0).reshape(-1, channels)  # a view when channels-last
+        contributions = torch.mm(taps, voxels.t()).view(27, depth, height, width)
+        total = out[image, 0]
+        total.copy_(contributions[13])  # the centre tap reaches every voxel
+        for tap, offset in enumerate(offsets):
+            if tap != 13:
+                target = tuple(slice(max(0, -o), n - max(0, o)) for o, n in zip(offset, sizes))
+                source = tuple(slice(max(0, o), n - max(0, -o)) for o, n in zip(offset, sizes))
+                total[target] += contributions[tap][source]
+    return out
+
+
 def disparity_regression_explicit(cost: torch.Tensor, max_disp: int) -> torch.Tensor:
     """:func:`disparity_regression` with the softmax written out (max, exp, two sums): the same
     values within float rounding. Exporters then emit element-wise ops and reductions, which
@@ -208,14 +275,37 @@ class PSMNet(nn.Module):
         self.classif3 = _classifier()
         self.cost_volume = concat_cost_volume
         self.regression = disparity_regression
-        self.channels_last = False
+        self.inference_form = False
 
     def features(self, left: torch.Tensor, right: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.feature_extraction(left), self.feature_extraction(right)
 
     def aggregate(self, cost: torch.Tensor) -> torch.Tensor:
         """``(B, 64, D/4, H/4, W/4)`` volume -> ``(B, 1, D/4, H/4, W/4)`` matching cost (final head)."""
-        return self.aggregate_heads(cost)[-1]
+        if not self.inference_form:
+            return self.aggregate_heads(cost)[-1]
+        # The official sum of the three heads, each head computed as soon as its hourglass
+        # output exists (so that output can be freed early), the last convolution of each
+        # head by single_output_conv3d.
+        def head(classifier: nn.Sequential, volume: torch.Tensor) -> torch.Tensor:
+            return single_output_conv3d(classifier[:-1](volume), classifier[-1].weight)
+
+        cost0 = self.dres0(cost)
+        del cost
+        cost0 = self.dres1(cost0) + cost0
+        out1, pre1, post1 = self.dres2(cost0, None, None)
+        out1 += cost0
+        total = head(self.classif1, out1)
+        out2, _, post2 = self.dres3(out1, pre1, post1)
+        del out1, post1
+        out2 += cost0
+        total += head(self.classif2, out2)
+        out3, _, _ = self.dres4(out2, pre1, post2)
+        del out2, post2, pre1
+        out3 += cost0
+        del cost0
+        total += head(self.classif3, out3)
+        return total
 
     def aggregate_heads(self, cost: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The three stacked-hourglass outputs (training supervises all three; inference uses the last)."""
@@ -237,16 +327,30 @@ class PSMNet(nn.Module):
         return self.regression(self.aggregate(volume), self.max_disp)
 
 
-def use_channels_last(model: PSMNet) -> PSMNet:
-    """Store the convolution weights channels-last (NHWC / NDHWC), in place. With inputs in the
-    same layout oneDNN's kernels take less CPU time (measured 1.2-1.8x here); the results differ
-    from the default layout only by float rounding (1e-5 in the costs)."""
+def to_inference_form(model: PSMNet) -> PSMNet:
+    """The fast form of an eval-mode model, in place; its output equals the official one up to
+    float rounding. Each BatchNorm is folded into the convolution before it (a bias), the
+    convolution weights are stored channels-last (NHWC / NDHWC: with inputs in the same layout
+    oneDNN's kernels take 1.2-1.8x less CPU time), and ``forward`` switches to the early
+    classifier heads of :meth:`PSMNet.aggregate` and :func:`disparity_regression_chunked`. Not
+    for training: BatchNorm is gone. (Left and right features as one batch of two took as long
+    as two batches of one, so the official two calls stay.)"""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    for sequence in [m for m in model.modules() if isinstance(m, nn.Sequential)]:
+        for index in range(len(sequence) - 1):
+            conv, norm = sequence[index], sequence[index + 1]
+            if isinstance(conv, (nn.Conv2d, nn.Conv3d, nn.ConvTranspose3d)) and \
+                    isinstance(norm, (nn.BatchNorm2d, nn.BatchNorm3d)):
+                sequence[index] = fuse_conv_bn_eval(conv, norm, transpose=isinstance(conv, nn.ConvTranspose3d))
+                sequence[index + 1] = nn.Identity()
     for module in model.modules():
         if isinstance(module, (nn.Conv3d, nn.ConvTranspose3d)):
             module.weight.data = module.weight.data.contiguous(memory_format=torch.channels_last_3d)
         elif isinstance(module, nn.Conv2d):
             module.weight.data = module.weight.data.contiguous(memory_format=torch.channels_last)
-    model.channels_last = True
+    model.regression = disparity_regression_chunked
+    model.inference_form = True
     return model
 
 

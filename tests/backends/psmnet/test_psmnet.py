@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -116,6 +118,17 @@ def test_scale_option_rescales_disparity_to_the_input(checkpoint_path, half_moto
     assert 0.95 < ratio < 1.05
 
 
+@pytest.mark.slow
+@pytest.mark.network
+def test_cpu_autocast_runs_in_bf16_within_a_tenth_of_a_point(checkpoint_path, half_motorcycle, score):
+    fp32 = create_backend("psmnet", device="cpu").compute(half_motorcycle).disparity
+    bf16 = create_backend("psmnet", device="cpu", autocast=True).compute(half_motorcycle).disparity
+    assert np.isfinite(bf16).all()
+    assert np.abs(bf16 - fp32).mean() > 1e-3  # reduced precision did run (float32 rounding is ~1e-6)
+    gt = half_motorcycle.gt_disparity
+    assert abs(score(bf16, gt)[0] - score(fp32, gt)[0]) <= 0.1
+
+
 @cuda_only
 @pytest.mark.network
 def test_cuda_fp32_and_autocast_agree_with_the_cpu(checkpoint_path, half_motorcycle, score):
@@ -127,3 +140,50 @@ def test_cuda_fp32_and_autocast_agree_with_the_cpu(checkpoint_path, half_motorcy
     assert np.mean(np.abs(half - cpu) < 0.5) > 0.98
     gt = half_motorcycle.gt_disparity
     assert abs(score(half, gt)[0] - score(cpu, gt)[0]) < 0.5
+
+
+def test_single_output_conv3d_equals_conv3d_in_both_layouts():
+    from depthapp.backends.psmnet.model import single_output_conv3d
+
+    generator = torch.Generator().manual_seed(1)
+    volume = torch.randn(2, 8, 5, 6, 7, generator=generator)
+    weight = torch.randn(1, 8, 3, 3, 3, generator=generator)
+    reference = torch.nn.functional.conv3d(volume, weight, padding=1)
+    for layout in (torch.contiguous_format, torch.channels_last_3d):
+        out = single_output_conv3d(volume.contiguous(memory_format=layout), weight)
+        assert out.shape == reference.shape
+        torch.testing.assert_close(out, reference, rtol=1e-5, atol=1e-5)
+
+
+def test_chunked_regression_equals_the_official_one():
+    from depthapp.backends.psmnet.model import disparity_regression, disparity_regression_chunked
+
+    cost = 4 * torch.randn(2, 1, 12, 5, 9, generator=torch.Generator().manual_seed(2))
+    reference = disparity_regression(cost, 48)
+    for pixels_per_chunk in (7, 16384):  # blocks that split rows, and one block per image
+        chunked = disparity_regression_chunked(cost, 48, pixels_per_chunk)
+        assert chunked.shape == (2, 20, 36) and chunked.dtype == torch.float32
+        torch.testing.assert_close(chunked, reference, rtol=0, atol=1e-4)
+
+
+def test_inference_form_keeps_the_output_within_float_rounding():
+    from depthapp.backends.psmnet.model import to_inference_form
+
+    torch.manual_seed(3)
+    model = PSMNet(32)
+    for module in model.modules():  # non-trivial statistics, so the folding is exercised
+        if isinstance(module, (torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.data.uniform_(0.5, 1.5)
+            module.bias.data.uniform_(-0.2, 0.2)
+    model.eval()
+    left, right = torch.randn(2, 1, 3, 256, 256)
+    with torch.inference_mode():
+        reference = model(left, right)
+        fast = to_inference_form(copy.deepcopy(model))
+        assert not any(isinstance(m, (torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)) for m in fast.modules())
+        out = fast(left.contiguous(memory_format=torch.channels_last),
+                   right.contiguous(memory_format=torch.channels_last))
+    assert out.shape == (1, 256, 256)
+    torch.testing.assert_close(out, reference, rtol=0, atol=1e-3)
