@@ -166,6 +166,18 @@ def test_chunked_regression_equals_the_official_one():
         torch.testing.assert_close(chunked, reference, rtol=0, atol=1e-4)
 
 
+def test_chunked_regression_survives_a_cost_spike_between_fine_levels():
+    # A coarse level far above its neighbours is reached by no fine level: subtracting the
+    # coarse maximum underflowed every term to 0 and gave NaN (an untrained network's costs).
+    from depthapp.backends.psmnet.model import disparity_regression, disparity_regression_chunked
+
+    cost = torch.full((1, 1, 8, 2, 3), -500.0)
+    cost[0, 0, 3] = 800.0
+    chunked = disparity_regression_chunked(cost, 32)
+    assert torch.isfinite(chunked).all()
+    torch.testing.assert_close(chunked, disparity_regression(cost, 32), rtol=0, atol=1e-4)
+
+
 def test_inference_form_keeps_the_output_within_float_rounding():
     from depthapp.backends.psmnet.model import to_inference_form
 
