@@ -171,8 +171,8 @@ def test_chunked_regression_survives_a_cost_spike_between_fine_levels():
     # coarse maximum underflowed every term to 0 and gave NaN (an untrained network's costs).
     from depthapp.backends.psmnet.model import disparity_regression, disparity_regression_chunked
 
-    cost = torch.full((1, 1, 8, 2, 3), -500.0)
-    cost[0, 0, 3] = 800.0
+    cost = torch.full((1, 1, 8, 2, 3), -3000.0)
+    cost[0, 0, 3] = 3000.0  # the nearest fine level sees 2610: exp(-390) underflows
     chunked = disparity_regression_chunked(cost, 32)
     assert torch.isfinite(chunked).all()
     torch.testing.assert_close(chunked, disparity_regression(cost, 32), rtol=0, atol=1e-4)
