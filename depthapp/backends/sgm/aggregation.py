@@ -213,13 +213,16 @@ def aggregate_and_select(cost: np.ndarray, p1: Penalty, p2: Penalty,
                          paths: Union[int, Sequence[int]] = 8,
                          rows: Optional[tuple[int, int]] = None, uniqueness: float = 0.0,
                          subpixel: bool = True, min_disp: int = 0,
-                         cancel_flag: Optional[bytearray] = None) -> "WTAResult":
+                         cancel_flag: Optional[bytearray] = None,
+                         scratch=None) -> "WTAResult":
     """:func:`winner_take_all` of :func:`aggregate_cost` for the image rows ``rows``
     (``(first, end)``, all rows by default), without a second pass over the aggregated volume:
     each row is selected as soon as both sweeps have added their paths to it.
 
     ``cancel_flag``: a byte (:attr:`depthapp.jobs.CancelToken.flag`) the sweeps poll every
-    row; once it is set they stop and the result is incomplete: the caller checks its token."""
+    row; once it is set they stop and the result is incomplete: the caller checks its token.
+    ``scratch(name, shape, dtype)``: where the volume of sums comes from (a
+    :meth:`~depthapp.backends.sgm.pipeline.Workspace.array`); a new array by default."""
     sweeps = _sweeps(cost, p1, p2, paths)
     _check_uniqueness(uniqueness)
     height, width, _ = sweeps.cost.shape
@@ -227,7 +230,8 @@ def aggregate_and_select(cost: np.ndarray, p1: Penalty, p2: Penalty,
     if not 0 <= first < end <= height:
         raise ValueError(f"rows {rows} outside the cost's {height} rows")
     result = _empty_result(end - first, width)
-    sweeps.run(np.empty(sweeps.cost.shape, sweeps.sum_type), cancel_flag, first, end,
+    scratch = scratch or (lambda name, shape, dtype: np.empty(shape, dtype))
+    sweeps.run(scratch("sums", sweeps.cost.shape, sweeps.sum_type), cancel_flag, first, end,
                float(uniqueness), bool(subpixel), result.disparity, result.right_disparity,
                result.confidence)
     return _shifted(result, min_disp)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any, ClassVar
 
 import numpy as np
@@ -15,7 +16,7 @@ from .. import register_backend
 from ..base import Backend
 from . import native
 from .cost import CostWeights
-from .pipeline import SGMConfig, compute_sgm, memory_bytes
+from .pipeline import SGMConfig, Workspace, compute_sgm, memory_bytes
 
 CENSUS_WINDOWS = ("3x3", "5x5", "7x5", "7x7", "9x7")
 
@@ -100,6 +101,8 @@ class SGMBackend(Backend):
             if not sgm_cuda.cuda_kernels_available():
                 # torch sees a GPU but numba's CUDA target cannot use it: "auto" means the CPU
                 self.device = "cpu"
+        self._workspace = Workspace()
+        self._workspace_lock = threading.Lock()
 
     def config(self) -> SGMConfig:
         """The pipeline configuration of the current parameters."""
@@ -142,5 +145,12 @@ class SGMBackend(Backend):
         else:
             with timer("grey"):
                 grey_left, grey_right = pair.grey()
-            output = compute_sgm(grey_left, grey_right, config, timer=timer, cancel=cancel)
+            # A computation running on another thread keeps the workspace; this one allocates.
+            reuse = self._workspace_lock.acquire(blocking=False)
+            try:
+                output = compute_sgm(grey_left, grey_right, config, timer=timer, cancel=cancel,
+                                     workspace=self._workspace if reuse else None)
+            finally:
+                if reuse:
+                    self._workspace_lock.release()
         return output.disparity, np.clip(output.confidence, 0.0, 1.0)

@@ -75,6 +75,30 @@ def path_penalty_p2(grey_left: np.ndarray, config: SGMConfig) -> np.ndarray | in
     return maps
 
 
+class Workspace:
+    """The cost and sums volumes kept from one frame to the next of the same size: a stream
+    (the camera loop, a benchmark) then never waits for the kernel to hand over fresh zeroed
+    pages, 70 MB a Motorcycle frame (OpenCV's matchers keep their buffer the same way).
+    Volumes over ``limit`` bytes in all are not kept. Not thread-safe: one computation at a
+    time (the backend holds a lock while it uses one)."""
+
+    def __init__(self, limit: int = 512 * 1024 ** 2):
+        self.limit = limit
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def array(self, name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
+        """An uninitialised array, the one kept under ``name`` when its shape and dtype fit."""
+        dtype = np.dtype(dtype)
+        kept = self._arrays.get(name)
+        if kept is not None and kept.shape == shape and kept.dtype == dtype:
+            return kept
+        self._arrays.pop(name, None)
+        array = np.empty(shape, dtype)
+        if array.nbytes + sum(a.nbytes for a in self._arrays.values()) <= self.limit:
+            self._arrays[name] = array
+        return array
+
+
 @dataclass
 class SGMOutput:
     disparity: np.ndarray  # (H, W) float32, NaN invalid
@@ -90,11 +114,13 @@ def _no_timer(stage: str) -> ContextManager:
 
 def compute_sgm(grey_left: np.ndarray, grey_right: np.ndarray, config: SGMConfig,
                 timer: Optional[StageFactory] = None,
-                cancel: Optional[CancelToken] = None) -> SGMOutput:
+                cancel: Optional[CancelToken] = None,
+                workspace: Optional[Workspace] = None) -> SGMOutput:
     """Disparity of the left view of a rectified grey pair ``(H, W)`` (0..255 float).
 
     ``cancel``: checked between stages, and every image row by the aggregation; a cancelled
-    computation raises :class:`~depthapp.errors.Cancelled`.
+    computation raises :class:`~depthapp.errors.Cancelled`. ``workspace``: volumes to reuse
+    from the previous frame (see :class:`Workspace`).
 
     When one pass would need more than ``config.max_memory`` bytes (:func:`memory_bytes`), the
     volumes are built and aggregated in horizontal strips that overlap by
@@ -105,6 +131,7 @@ def compute_sgm(grey_left: np.ndarray, grey_right: np.ndarray, config: SGMConfig
     config.validate()
     timer = timer or _no_timer
     cancel = cancel or CancelToken()
+    workspace = workspace or Workspace(limit=0)
     grey_left = np.ascontiguousarray(grey_left, dtype=np.float32)
     grey_right = np.ascontiguousarray(grey_right, dtype=np.float32)
     height, width = grey_left.shape
@@ -120,7 +147,7 @@ def compute_sgm(grey_left: np.ndarray, grey_right: np.ndarray, config: SGMConfig
                 border_cost=_image_border_cost(grey_left, grey_right, config, pieces)))
     for top, bottom, keep_top, keep_bottom in pieces:
         _disparity_rows(grey_left[top:bottom], grey_right[top:bottom], config, timer,
-                        cancel, keep_top - top, keep_bottom - top,
+                        cancel, workspace, keep_top - top, keep_bottom - top,
                         disparity[keep_top:keep_bottom], right[keep_top:keep_bottom],
                         confidence[keep_top:keep_bottom])
     with timer("post-processing"):
@@ -157,17 +184,20 @@ def border_cost_estimate(grey_left, grey_right, config: SGMConfig) -> int:
     return border_cost_for(config.weights, min_sum, min_count)
 
 
-def _disparity_rows(grey_left, grey_right, config, timer, cancel, keep_from, keep_to,
+def _disparity_rows(grey_left, grey_right, config, timer, cancel, workspace, keep_from, keep_to,
                     disparity_out, right_out, confidence_out) -> None:
     with timer("cost"):
+        shape = grey_left.shape + (config.n_disp,)
         cost = matching_cost(grey_left, grey_right, config.n_disp, config.min_disp,
-                             config.window, config.weights)
+                             config.window, config.weights,
+                             out=workspace.array("cost", shape, np.uint8))
         p2 = path_penalty_p2(grey_left, config)
     cancel.raise_if_cancelled()
     with timer("aggregation"):  # and winner-take-all, row by row as the sweeps finish them
         wta = aggregation.aggregate_and_select(cost, config.p1, p2, config.paths,
                                                (keep_from, keep_to), config.uniqueness,
-                                               config.subpixel, config.min_disp, cancel.flag)
+                                               config.subpixel, config.min_disp, cancel.flag,
+                                               workspace.array)
     del cost
     cancel.raise_if_cancelled()  # the sweeps stop early when cancelled: wta is incomplete
     disparity_out[...] = wta.disparity

@@ -138,3 +138,16 @@ def test_cuda_matches_cpu_on_motorcycle(motorcycle):
     assert np.mean(difference < 1e-3) > 0.85 and np.mean(difference < 0.05) > 0.98
     bad2, bad2_inner, density = _scores(gpu.disparity, motorcycle.gt_disparity)
     assert bad2 <= 0.12 and bad2_inner <= 0.11 and density >= 0.90
+
+
+def test_a_stream_reusing_the_volumes_gives_each_frame_its_own_result(motorcycle):
+    # The backend keeps its cost and sums volumes between frames of one size: nothing of the
+    # previous frame may leak into the next, whatever the sizes in between.
+    crop = StereoPair(motorcycle.left[100:260, 200:520], motorcycle.right[100:260, 200:520])
+    other = StereoPair(motorcycle.left[250:410, 300:620], motorcycle.right[250:410, 300:620])
+    small = StereoPair(motorcycle.left[:64, :96], motorcycle.right[:64, :96])
+    stream = create_backend("sgm", max_disp=32)
+    results = [stream.compute(pair).disparity for pair in (crop, other, small, crop, other)]
+    for pair, got in zip((crop, other, small, crop, other), results):
+        fresh = create_backend("sgm", max_disp=32).compute(pair).disparity
+        np.testing.assert_array_equal(got, fresh)
