@@ -225,9 +225,11 @@ def strips(height: int, width: int, config: SGMConfig) -> list[tuple[int, int, i
 def _volume_bytes_per_row(width: int, config: SGMConfig) -> int:
     n_paths = len(path_indices(config.paths))
     accumulator = aggregation.accumulator_dtype(np.uint8, n_paths, 255, config.p2)
-    penalties = n_paths * 4 if config.p2_gradient > 0 else 0
-    # uint8 cost + aggregated volume + per-row census/gradient/penalty buffers of the strip
-    return width * (config.n_disp * (1 + accumulator.itemsize) + 2 * 8 + 2 * 4 + penalties)
+    penalties = n_paths * 2 if config.p2_gradient > 0 else 0
+    # uint8 cost + volume of sums + int16 penalty maps: what is alive during the aggregation,
+    # the peak (census and gradients are freed before the sums are allocated, and their pages
+    # serve later allocations)
+    return width * (config.n_disp * (1 + accumulator.itemsize) + penalties)
 
 
 def _image_bytes(height: int, width: int, config: SGMConfig) -> int:
