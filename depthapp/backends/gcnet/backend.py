@@ -68,11 +68,20 @@ class GCNetBackend(CostVolumeBackend):
                      residual_blocks=getattr(self, "residual_blocks", 8))
 
     def estimate_bytes(self, padded_height: int, padded_width: int) -> int:
-        """Peak of inference. Around layers 19-21 the 2F-channel volume, its F-channel
-        successors and oneDNN's work buffers hold about 160 floats per voxel of the
-        D/2 x H/2 x W/2 grid (measured: 154 with the CPU's channels-last layout, 215 without);
-        the full-resolution soft argmin at the end needs less."""
+        """Peak of inference. On the CPU it is layer 36, the decoder's last layer on the
+        D/2 x H/2 x W/2 grid, counted in floats per voxel of that grid from what is alive
+        there: the 2F-channel cost volume (its caller, ``GCNet.matching_cost``, holds it
+        through the whole regularisation), the F-channel skip of layer 20 and layer 36's
+        F-channel output, and at 1/8 of the voxels the 2F-channel skip of layer 23 and layer
+        35's output; 4.5 F in all (144 for F = 32; measured 147-152 from run to run: oneDNN's buffers, hence 10 % more).
+        The full-resolution soft argmin after it holds three D x H x W volumes (the cost, its
+        negation, the probabilities). Not measured on a GPU: there the volume is not
+        channels-last and the estimate keeps the older bound of 160 floats per voxel."""
         half_voxels = (self.network_max_disp // 2) * (padded_height // 2) * (padded_width // 2)
         full_voxels = self.network_max_disp * padded_height * padded_width
-        floats = max(160 * half_voxels, 4 * full_voxels)
-        return int(1.15 * floats * FLOAT_BYTES) + 256 * 2**20
+        if self.device != "cpu":
+            floats = max(160 * half_voxels, 4 * full_voxels)
+            return int(1.15 * floats * FLOAT_BYTES) + 256 * 2**20
+        features = getattr(self, "features", 32)
+        floats = max(4.5 * features * half_voxels, 3 * full_voxels)
+        return int(1.1 * floats * FLOAT_BYTES) + 16 * 2**20

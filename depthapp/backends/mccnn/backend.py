@@ -36,6 +36,10 @@ from ..base import Backend
 
 DEFAULT_WEIGHTS = "mccnn-fast-middlebury"
 
+# glibc's largest mmap threshold (DEFAULT_MMAP_THRESHOLD_MAX on 64-bit): once a block that
+# size is freed, smaller ones come from the heap and stay resident after they are freed.
+HEAP_BLOCK_LIMIT = 32 * 2**20
+
 # The paper's Middlebury settings (its code's `mb` options) per architecture.
 PAPER_MIDDLEBURY: dict[str, dict[str, Any]] = {
     "fast": dict(cbca_distance=0, cbca_intensity=0.0, cbca_before=0, cbca_after=0, p1=2.3, p2=24.3,
@@ -221,32 +225,50 @@ class MCCNNBackend(Backend):
                 "left-right check": 0.8, "refinement": 17.3}
 
     def estimate_memory(self, height: int, width: int) -> int:
-        """The larger of the pipeline's two peaks, as measured (benchmarks in the commit):
-        building the cost volume, with both images' features alive (and for ``accurate``
-        the split first layer's two ``(H, W, 384)`` halves plus three 384-wide activations
-        per chunk of :func:`~.cost.accurate_volume`); and aggregating it, with 4 float32
-        volumes alive in cross aggregation (cost, sums, counts, result) or 3 in SGM and the
-        winner search."""
+        """The largest of the pipeline's peaks, counted from what is alive at each (measured
+        phase by phase, benchmarks/bench_memory_estimates.py; numbers in the commit):
+
+        * the network: a convolution's input and output, ``C`` maps of both edge-padded
+          images each; ``fast``: then the volume is built beside the features;
+        * ``accurate``: then the volume, the features, the split first layer's two
+          ``(H, W, 384)`` halves and three 384-wide activations per chunk of
+          :func:`~.cost.accurate_volume`;
+        * on the CPU, aggregating: the cost and the result of SGM (the cost volume is freed
+          when it returns) with the ``(4, H, W)`` penalty maps and their ``(8, H, W)`` copies
+          for the sweeps, or 4 volumes in cross aggregation (cost, sums, counts, result).
+
+        On the CPU, glibc serves blocks under :data:`HEAP_BLOCK_LIMIT` from its heap and keeps
+        them resident once freed; the volumes (larger) are mapped afresh, so below that size
+        the network's two feature maps stay in the process's peak (measured with ``fast``: 3.1
+        volumes at 200x300 with 256 levels, 2.1 at 256x384 with 128).
+        """
         import inspect
 
         from .cost import accurate_volume
+        from .model import PATCH_RADIUS
 
         pixels = height * width
         volume = pixels * self.max_disp * 4
+        channels = 112 if self.variant == "accurate" else 64
+        padded = (height + 2 * PATCH_RADIUS) * (width + 2 * PATCH_RADIUS)
+        features = 2 * channels * 4 * padded
+        network = 2 * features
+        # the network's blocks still resident once it is done
+        on_heap = network if not self.device.startswith("cuda") and features < HEAP_BLOCK_LIMIT else 0
         if self.variant == "accurate":
-            channels, hidden = 112, 384
+            hidden = 384
             chunk_pixels = inspect.signature(accurate_volume).parameters["chunk_pixels"].default
             chunk = min(height, max(1, chunk_pixels // max(1, width))) * width
-            building = volume + pixels * 4 * (2 * channels + 2 * hidden) + 3 * hidden * 4 * chunk
+            building = (volume + max(features, on_heap) + pixels * 4 * 2 * hidden
+                        + 3 * hidden * 4 * chunk)
         else:
-            channels = 64
-            # the features of both images, and as much again for the network's activations
-            building = volume + pixels * 4 * 2 * channels * 2
+            building = max(network, volume + max(features, on_heap))
         crossed = self.params["cbca_before"] or self.params["cbca_after"]
         if self.device.startswith("cuda"):
             aggregating = self._device_method_bytes(volume, crossed)
         else:
-            aggregating = (4 if crossed else 3) * volume
+            penalty_maps = 2 * (4 + 8) * 4 * pixels
+            aggregating = (4 if crossed else 2) * volume + penalty_maps + on_heap
         return max(building, aggregating) + pixels * 64
 
     def _device_method_bytes(self, volume: int, crossed: bool) -> int:
