@@ -148,8 +148,10 @@ def test_any_rig_survives_the_ros_yaml_round_trip(rig):
     left, right = camera_infos_from_stereo(rectified)
     back = parse_ros_yaml([(format_ros_yaml(left, "left"), "left.yaml"),
                            (format_ros_yaml(right, "right"), "right.yaml")])
+    # R and T come back through the rectifying rotations: exact to their float64 precision,
+    # a few 1e-9 of the baseline (a drawn T[1] of 6e-8 m came back 1.6e-9 m off, 2 nm)
     np.testing.assert_allclose(back.R, rig.R, atol=1e-9)
-    np.testing.assert_allclose(back.T, rig.T, atol=1e-9)
+    np.testing.assert_allclose(back.T, rig.T, atol=1e-8 * np.linalg.norm(rig.T))
     np.testing.assert_allclose(back.P2, rectified.P2, rtol=1e-12)
     assert back.baseline == pytest.approx(rectified.baseline, rel=1e-12)
 
