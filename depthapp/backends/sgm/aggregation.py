@@ -82,13 +82,12 @@ def accumulator_dtype(cost_dtype, n_paths: int, max_cost: float, max_p2: float) 
 def aggregation_bytes(height: int, width: int, n_disp: int, cost_dtype=np.uint8,
                       paths: Union[int, Sequence[int]] = 8, accumulator=np.uint16) -> int:
     """Peak bytes :func:`aggregate_cost` allocates beyond its input: the ``(H, W, D)`` result
-    plus, for each of the two sweeps, six rows of padded path costs and two rows of sums (the
+    plus, for each of the two sweeps, six rows of padded path costs and their minima (the
     working type counted at 4 bytes). The cost volume itself is the caller's
     (``H*W*D*itemsize``); so are penalty maps given per pixel."""
     del cost_dtype, paths
-    item = np.dtype(accumulator).itemsize
-    result = height * width * n_disp * item
-    per_sweep = width * (6 * (n_disp + 2) * 4 + 2 * n_disp * item + 6 * 4 + 8)
+    result = height * width * n_disp * np.dtype(accumulator).itemsize
+    per_sweep = 6 * width * (n_disp + 3) * 4
     return int(result + 2 * per_sweep + height)
 
 
@@ -119,7 +118,7 @@ def _penalty_maps(value: Penalty, name: str, indices: tuple[int, ...], height: i
         base = np.ascontiguousarray(array)
         return np.lib.stride_tricks.as_strided(base, (8, height, width), (0,) + base.strides,
                                                writeable=False)
-    if array.shape == (8, height, width):  # one map per path, all eight paths
+    if array.shape == (8, height, width) and len(indices) == 8:  # one per path, no copy
         return array
     if array.shape == (len(indices), height, width):
         full = np.zeros((8, height, width), work_type)
