@@ -954,6 +954,10 @@ bool positive_dims(long height, long width, long n_disp) {
         PyErr_SetString(PyExc_ValueError, "sizes must be positive");
         return false;
     }
+    if (n_disp > 32767) {  // disparity indices travel in 16-bit lanes beside 16-bit sums
+        PyErr_SetString(PyExc_ValueError, "at most 32767 disparities");
+        return false;
+    }
     return true;
 }
 

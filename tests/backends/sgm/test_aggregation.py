@@ -223,3 +223,9 @@ def test_a_set_cancel_flag_stops_the_sweeps_before_the_next_row(rng):
     assert np.all(volume == 12345)
     sweeps.run(volume, CancelToken().flag)  # not cancelled: every row computed
     np.testing.assert_array_equal(volume, aggregation.aggregate_cost(cost, 3, 20, 8))
+
+
+def test_more_disparities_than_16_bit_indices_hold_are_refused():
+    cost = np.zeros((1, 1, 40000), np.uint8)
+    with pytest.raises(ValueError, match="32767"):
+        aggregation.aggregate_cost(cost, 1, 2, paths=(0,))
