@@ -4,9 +4,15 @@
 #     bash benchmarks/gpu_session.sh            # logs to $OUT (the device tool's folder) or ./gpu-logs
 #
 # The GPU image has torch with Triton and numba-cuda but no package index, PyQt6 or kornia:
-# the package is installed without dependencies, and the sgm CPU kernels (which the CUDA tests
-# compare against) are compiled in place. Each step has its own time limit, so one that hangs
-# costs only its share; every step's output is kept, and the last lines of each are printed.
+# the checkout runs from PYTHONPATH, and the sgm CPU kernels (which the CUDA tests compare
+# against) are compiled in place. That build reads pyproject.toml, whose SPDX license string
+# needs setuptools >= 77; for an image with an older one, download the wheel here first and
+# carry it (the device tool's `carry`):
+#
+#     pip download --no-deps -d gpu-wheels "setuptools>=77"
+#
+# Each step has its own time limit, so one that hangs costs only its share; every step's
+# output is kept, and the last lines of each are printed.
 set -u
 cd "$(dirname "$0")/.."
 logs=${OUT:-gpu-logs}
@@ -25,6 +31,11 @@ step() {  # step NAME SECONDS COMMAND...
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv >"$logs/gpu.txt" 2>&1
 cat "$logs/gpu.txt"
+if ! python -c "import setuptools, sys; sys.exit(int(setuptools.__version__.split('.')[0]) < 77)"; then
+    pip install -q --no-index --no-deps --target gpu-wheels/site gpu-wheels/setuptools-*.whl \
+        && export PYTHONPATH=$PWD/gpu-wheels/site:$PYTHONPATH \
+        || echo "setuptools < 77 here and no gpu-wheels/setuptools wheel: the build will fail"
+fi
 step build 120 python setup.py build_ext --inplace
 # the tests that need a device (those named so; the simulator checks are the CPU's business)
 step cuda-tests 150 python -m pytest -q -rs -k "(cuda or gpu or device) and not simulator" \
