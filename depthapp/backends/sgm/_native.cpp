@@ -116,6 +116,14 @@ bool without_gil(const Work& work) {
     return false;
 }
 
+// without_gil, then the Python result of a kernel that returns nothing: None, or NULL with
+// the exception set.
+template <class Work>
+PyObject* none_without_gil(const Work& work) {
+    if (!without_gil(work)) return nullptr;
+    Py_RETURN_NONE;
+}
+
 // ------------------------------------------------------------------------------ census, cost
 
 // One row of census bits. Bits 0-31 and 32-63 are built in separate 32-bit words, so the
@@ -327,6 +335,10 @@ void path_penalties(const float* grey, long height, long width, const int* direc
 // its sums in the volume; the second adds its own and hands the row on (to the volume, or to
 // winner-take-all), so the volume is written once and read once.
 
+// The paths of the downward and the upward sweep, in the order horizontal, vertical, diagonal
+// from x - 1, diagonal from x + 1 (indices into aggregation.PATH_DIRECTIONS).
+constexpr int kSweepPaths[2][4] = {{0, 2, 4, 5}, {1, 3, 6, 7}};
+
 // Penalty maps: (8, H, W) arrays of the working type with any strides (zero for broadcasts).
 template <class Work>
 struct Penalties {
@@ -458,8 +470,8 @@ HOT void sweep_row(const Cost* cost, long y, long width, long n_disp, const bool
                    const Penalties<Work>* p1, const Penalties<Work>* p2, Work big,
                    bool first_row, int now, SweepBuffers<Work, Sum>* buffers, Sum* sums,
                    bool add) {
-    const int h_path = Down ? 0 : 1, v_path = Down ? 2 : 3, a_path = Down ? 4 : 6,
-              b_path = Down ? 5 : 7;
+    const int* paths = kSweepPaths[Down ? 0 : 1];
+    const int h_path = paths[0], v_path = paths[1], a_path = paths[2], b_path = paths[3];
     const long stride = buffers->stride;
     const int before = 1 - now;
     Work* line_previous = buffers->line[0].data();
@@ -692,13 +704,10 @@ struct Aggregation {
     bool cancelled() const { return cancel && __atomic_load_n(cancel, __ATOMIC_RELAXED); }
 
     bool sweep_has_paths(bool down) const {
-        const int* paths = down ? kDown : kUp;
-        for (int i = 0; i < 4; ++i)
-            if (use[paths[i]]) return true;
+        for (int path : kSweepPaths[down ? 0 : 1])
+            if (use[path]) return true;
         return false;
     }
-    static constexpr int kDown[4] = {0, 2, 4, 5};
-    static constexpr int kUp[4] = {1, 3, 6, 7};
 
     void select_into(long y, const Sum* row, SelectScratch<Sum>& scratch) const {
         if (y < select_from || y >= select_to) return;
@@ -982,11 +991,9 @@ PyObject* py_census(PyObject*, PyObject* args) {
     if (!image.get(image_obj, "image", 4, height * width, false)
         || !out.get(out_obj, "out", 8, height * width, true))
         return nullptr;
-    if (!without_gil([&] {
-            census(image.as<float>(), height, width, window_height, window_width, out.as<uint64_t>());
-        }))
-        return nullptr;
-    Py_RETURN_NONE;
+    return none_without_gil([&] {
+        census(image.as<float>(), height, width, window_height, window_width, out.as<uint64_t>());
+    });
 }
 
 PyObject* py_cost_volume(PyObject*, PyObject* args) {
@@ -1009,14 +1016,12 @@ PyObject* py_cost_volume(PyObject*, PyObject* args) {
         || !sums.get(sum_obj, "row_min_sum", 8, height, true)
         || !counts.get(count_obj, "row_min_count", 8, height, true))
         return nullptr;
-    if (!without_gil([&] {
-            cost_volume(inputs[0].as<uint64_t>(), inputs[1].as<uint64_t>(), inputs[2].as<float>(),
-                        inputs[3].as<float>(), inputs[4].as<float>(), inputs[5].as<float>(), height,
-                        width, n_disp, min_disp, terms, uint8_t(std::clamp(border, 0, 255)),
-                        out.as<uint8_t>(), sums.as<int64_t>(), counts.as<int64_t>());
-        }))
-        return nullptr;
-    Py_RETURN_NONE;
+    return none_without_gil([&] {
+        cost_volume(inputs[0].as<uint64_t>(), inputs[1].as<uint64_t>(), inputs[2].as<float>(),
+                    inputs[3].as<float>(), inputs[4].as<float>(), inputs[5].as<float>(), height,
+                    width, n_disp, min_disp, terms, uint8_t(std::clamp(border, 0, 255)),
+                    out.as<uint8_t>(), sums.as<int64_t>(), counts.as<int64_t>());
+    });
 }
 
 PyObject* py_fill_border(PyObject*, PyObject* args) {
@@ -1029,12 +1034,10 @@ PyObject* py_fill_border(PyObject*, PyObject* args) {
     if (!positive_dims(height, width, n_disp)) return nullptr;
     Buffer out;
     if (!out.get(out_obj, "out", 1, height * width * n_disp, true)) return nullptr;
-    if (!without_gil([&] {
-            fill_border(height, width, n_disp, min_disp, uint8_t(std::clamp(border, 0, 255)),
-                        out.as<uint8_t>());
-        }))
-        return nullptr;
-    Py_RETURN_NONE;
+    return none_without_gil([&] {
+        fill_border(height, width, n_disp, min_disp, uint8_t(std::clamp(border, 0, 255)),
+                    out.as<uint8_t>());
+    });
 }
 
 PyObject* py_path_penalties(PyObject*, PyObject* args) {
@@ -1061,25 +1064,23 @@ PyObject* py_path_penalties(PyObject*, PyObject* args) {
             PyErr_SetString(PyExc_ValueError, "path directions must be -1, 0 or 1");
             return nullptr;
         }
-    if (!without_gil([&] {
-                path_penalties(grey.as<float>(), height, width, steps, n_paths, p1, p2, scale,
-                               out.as<int16_t>());
-        }))
-        return nullptr;
-    Py_RETURN_NONE;
+    return none_without_gil([&] {
+            path_penalties(grey.as<float>(), height, width, steps, n_paths, p1, p2, scale,
+                           out.as<int16_t>());
+    });
 }
 
 // Type codes shared with aggregation.py: cost 0 uint8, 1 uint16, 2 float32; working type
 // 0 int16, 1 int32, 2 float32; sums 0 uint16, 1 uint32, 2 float32.
 template <class Cost, class Work, class Sum>
-bool run_aggregation(Aggregation<Cost, Work, Sum>& job, Buffer& cost, StridedBuffer& p1,
+PyObject* run_aggregation(Aggregation<Cost, Work, Sum>& job, Buffer& cost, StridedBuffer& p1,
                      StridedBuffer& p2, Buffer& volume, double big) {
     job.cost = cost.as<Cost>();
     job.p1 = p1.penalties<Work>();
     job.p2 = p2.penalties<Work>();
     job.big = Work(big);
     job.volume = volume.as<Sum>();
-    return without_gil([&] { job.run(); });
+    return none_without_gil([&] { job.run(); });
 }
 
 PyObject* py_aggregate(PyObject*, PyObject* args) {
@@ -1142,12 +1143,10 @@ PyObject* py_aggregate(PyObject*, PyObject* args) {
         }
         return run_aggregation(job, cost, p1, p2, volume, big);
     };
-    bool ok;
-#define CASE(C, W, S, TC, TW, TS)                      \
+#define CASE(C, W, S, TC, TW, TS)                            \
     if (cost_code == C && work_code == W && sum_code == S) { \
-        Aggregation<TC, TW, TS> job;                    \
-        ok = setup(job);                                \
-        return ok ? (Py_INCREF(Py_None), Py_None) : nullptr; \
+        Aggregation<TC, TW, TS> job;                         \
+        return setup(job);                                   \
     }
     CASE(0, 0, 0, uint8_t, int16_t, uint16_t)
     CASE(0, 0, 1, uint8_t, int16_t, uint32_t)
@@ -1197,16 +1196,14 @@ PyObject* py_winner_take_all(PyObject*, PyObject* args) {
         || !confidence.get(confidence_obj, "confidence", 4, height * width, true))
         return nullptr;
     Selection out{disparity.as<float>(), right.as<float>(), confidence.as<float>()};
-    if (!without_gil([&] {
-            if (sum_code == 0)
-                winner_take_all(volume.as<uint16_t>(), height, width, n_disp, uniqueness, subpixel, out);
-            else if (sum_code == 1)
-                winner_take_all(volume.as<uint32_t>(), height, width, n_disp, uniqueness, subpixel, out);
-            else
-                winner_take_all(volume.as<float>(), height, width, n_disp, uniqueness, subpixel, out);
-        }))
-        return nullptr;
-    Py_RETURN_NONE;
+    return none_without_gil([&] {
+        if (sum_code == 0)
+            winner_take_all(volume.as<uint16_t>(), height, width, n_disp, uniqueness, subpixel, out);
+        else if (sum_code == 1)
+            winner_take_all(volume.as<uint32_t>(), height, width, n_disp, uniqueness, subpixel, out);
+        else
+            winner_take_all(volume.as<float>(), height, width, n_disp, uniqueness, subpixel, out);
+    });
 }
 
 PyObject* py_left_right_check(PyObject*, PyObject* args) {
@@ -1222,12 +1219,10 @@ PyObject* py_left_right_check(PyObject*, PyObject* args) {
         || !right.get(right_obj, "right_disparity", 4, height * width, false)
         || !out.get(out_obj, "out", 4, height * width, true))
         return nullptr;
-    if (!without_gil([&] {
-            left_right_check(disparity.as<float>(), right.as<float>(), height, width, max_diff,
-                             out.as<float>());
-        }))
-        return nullptr;
-    Py_RETURN_NONE;
+    return none_without_gil([&] {
+        left_right_check(disparity.as<float>(), right.as<float>(), height, width, max_diff,
+                         out.as<float>());
+    });
 }
 
 PyObject* py_median_filter(PyObject*, PyObject* args) {
@@ -1245,11 +1240,9 @@ PyObject* py_median_filter(PyObject*, PyObject* args) {
     if (!disparity.get(disparity_obj, "disparity", 4, height * width, false)
         || !out.get(out_obj, "out", 4, height * width, true))
         return nullptr;
-    if (!without_gil([&] {
-            median_filter(disparity.as<float>(), height, width, size, out.as<float>());
-        }))
-        return nullptr;
-    Py_RETURN_NONE;
+    return none_without_gil([&] {
+        median_filter(disparity.as<float>(), height, width, size, out.as<float>());
+    });
 }
 
 PyObject* py_remove_speckles(PyObject*, PyObject* args) {
