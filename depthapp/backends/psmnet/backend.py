@@ -239,11 +239,7 @@ class PSMNetBackend(Backend):
                     left_features, right_features = model.features(left, right)
                 cancel.raise_if_cancelled()
                 with timer("cost volume"):
-                    if model.inference_form:
-                        volume = model.cost_volume(left_features, right_features, self.max_disp // 4,
-                                                   memory_format=torch.channels_last_3d)
-                    else:
-                        volume = model.cost_volume(left_features, right_features, self.max_disp // 4)
+                    volume = model.volume(left_features, right_features)
                     del left_features, right_features
                 with timer("aggregation"):
                     cost = model.aggregate(volume)

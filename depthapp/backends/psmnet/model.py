@@ -157,6 +157,79 @@ def concat_cost_volume_official(left: torch.Tensor, right: torch.Tensor, levels:
     return volume
 
 
+def concat_volume_conv3d(left: torch.Tensor, right: torch.Tensor, levels: int, weight: torch.Tensor,
+                         bias: torch.Tensor | None = None,
+                         memory_format: torch.memory_format = torch.contiguous_format) -> torch.Tensor:
+    """``conv3d(concat_cost_volume(left, right, levels), weight, bias, padding=1)`` without the
+    volume: ``(B, C, H, W)`` x2 and a ``(O, 2C, 3, 3, 3)`` weight -> ``(B, O, levels, H, W)``,
+    the same values within float rounding.
+
+    The volume repeats the left features at every level and shifts the right ones by the level,
+    so the 3-D convolution over it collapses into 2-D convolutions of the two feature maps:
+
+    * left half: level ``d`` holds ``left[x]`` where ``x >= d``; tap ``(dz, dy, dx)`` reads it
+      where ``x + dx >= d + dz``. Which taps count depends only on ``m = x - d`` (all of them
+      from ``m = 2``, none below ``m = -2``), so the left half is one of five 3x3 convolutions
+      of ``left`` (its depth taps summed under that condition), picked by ``m``;
+    * right half: tap ``(dz, dy, dx)`` at ``(d, x)`` reads ``right[x + dx - d - dz]`` (zero left
+      of column 0, which is the volume's ``x < d`` zeros), so it is one 3x5 convolution of
+      ``right`` (taps grouped by ``dx - dz``) read at column ``x - d``, except in the last
+      column, where the ``dx = 1`` taps fall on the volume's zero padding instead;
+    * the first and last levels have no level before or after them: their own kernels leave
+      out those depth taps.
+
+    The 2-D convolutions cost about 1 % of the 3-D one; what remains is writing the output,
+    one addition per level (PSMNet's first 3-D convolution at Motorcycle size: 634 ms and a
+    296 MB volume before, about 60 ms after).
+    """
+    batch, channels, height, width = left.shape
+    out_channels = weight.shape[0]
+    weight_left, weight_right = weight[:, :channels], weight[:, channels:]
+    depth_taps = [tuple(dz for dz in (-1, 0, 1) if 0 <= d + dz < levels) for d in range(levels)]
+    tap_sets = sorted(set(depth_taps))
+    dz = torch.arange(-1, 2, device=weight.device)
+    left_kernels, right_kernels = [], []
+    for taps in tap_sets:
+        used = torch.isin(dz, torch.tensor(taps, device=weight.device))  # (3,) over dz
+        for m in range(-2, 3):  # tap (dz, dx) counts where dz - dx <= m
+            counts = used[:, None] & (dz[:, None] - dz[None, :] <= m)  # (dz, dx)
+            left_kernels.append((weight_left * counts[:, None, :]).sum(2))
+        for last_column in (False, True):  # the last column's dx = 1 taps read the zero padding
+            kernel = weight_right.new_zeros(out_channels, channels, 3, 5)
+            for z in taps:
+                for dx in ((-1, 0) if last_column else (-1, 0, 1)):
+                    kernel[:, :, :, dx - z + 2] += weight_right[:, :, z + 1, :, dx + 1]
+            right_kernels.append(kernel)
+    per_set = (5, 2)
+    left_bias = None if bias is None else bias.repeat(len(left_kernels))
+    # (B, sets, 5, O, H, W): [m + 2] the left half of level d at column x = d + m (clamped to 2)
+    left_part = F.conv2d(left, torch.cat(left_kernels), left_bias, padding=1)
+    left_part = left_part.view(batch, len(tap_sets), per_set[0], out_channels, height, width)
+    # (B, sets, 2, O, H, W + 2): [.., j] the right half at column x = d + j - 2
+    right_part = F.conv2d(F.pad(right, (4, 2)), torch.cat(right_kernels), padding=(1, 0))
+    right_part = right_part.view(batch, len(tap_sets), per_set[1], out_channels, height, width + 2)
+
+    out = torch.empty(batch, out_channels, levels, height, width, dtype=left_part.dtype, device=left.device,
+                      memory_format=memory_format)
+    for d in range(levels):
+        index = tap_sets.index(depth_taps[d])
+        lefts, rights, target = left_part[:, index], right_part[:, index], out[:, :, d]
+        first = max(0, d - 2)  # columns left of it read only zeros
+        if bias is None:
+            target[..., :first] = 0
+        else:
+            target[..., :first] = bias[:, None, None]
+        interior = slice(min(d + 2, width - 1), width - 1)
+        torch.add(lefts[:, 4, ..., interior], rights[:, 0, ..., interior.start - d + 2: width + 1 - d],
+                  out=target[..., interior])
+        for x in [*range(first, min(d + 2, width - 1)), width - 1]:
+            if x >= first:
+                m = min(x - d, 2)
+                torch.add(lefts[:, m + 2, ..., x], rights[:, int(x == width - 1), ..., x - d + 2],
+                          out=target[..., x])
+    return out
+
+
 def _full_resolution_cost(cost: torch.Tensor, max_disp: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``(B, 1, D/4, H/4, W/4)`` cost -> trilinear ``(B, D, H, W)`` float32 cost and the
     disparity levels ``(1, D, 1, 1)``."""
@@ -281,18 +354,29 @@ class PSMNet(nn.Module):
     def features(self, left: torch.Tensor, right: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.feature_extraction(left), self.feature_extraction(right)
 
-    def aggregate(self, cost: torch.Tensor) -> torch.Tensor:
-        """``(B, 64, D/4, H/4, W/4)`` volume -> ``(B, 1, D/4, H/4, W/4)`` matching cost (final head)."""
+    def volume(self, left_features: torch.Tensor, right_features: torch.Tensor) -> torch.Tensor:
+        """What :meth:`aggregate` takes: the concatenation cost volume ``(B, 64, D/4, H/4, W/4)``;
+        in inference form, the output of the first 3-D layer (convolution and ReLU, ``(B, 32,
+        D/4, H/4, W/4)``, channels-last) computed from the features by :func:`concat_volume_conv3d`,
+        without the volume."""
         if not self.inference_form:
-            return self.aggregate_heads(cost)[-1]
+            return self.cost_volume(left_features, right_features, self.max_disp // 4)
+        first = self.dres0[0][0]
+        return F.relu(concat_volume_conv3d(left_features, right_features, self.max_disp // 4, first.weight,
+                                           first.bias, memory_format=torch.channels_last_3d), inplace=True)
+
+    def aggregate(self, volume: torch.Tensor) -> torch.Tensor:
+        """:meth:`volume` -> ``(B, 1, D/4, H/4, W/4)`` matching cost (final head)."""
+        if not self.inference_form:
+            return self.aggregate_heads(volume)[-1]
         # The official sum of the three heads, each head computed as soon as its hourglass
         # output exists (so that output can be freed early), the last convolution of each
         # head by single_output_conv3d.
         def head(classifier: nn.Sequential, volume: torch.Tensor) -> torch.Tensor:
             return single_output_conv3d(classifier[:-1](volume), classifier[-1].weight)
 
-        cost0 = self.dres0(cost)
-        del cost
+        cost0 = self.dres0[2:](volume)  # the first layer made the volume
+        del volume
         cost0 = self.dres1(cost0) + cost0
         out1, pre1, post1 = self.dres2(cost0, None, None)
         out1 += cost0
@@ -323,17 +407,16 @@ class PSMNet(nn.Module):
         return cost1, cost2, self.classif3(out3) + cost2
 
     def forward(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
-        left_features, right_features = self.features(left, right)
-        volume = self.cost_volume(left_features, right_features, self.max_disp // 4)
-        return self.regression(self.aggregate(volume), self.max_disp)
+        return self.regression(self.aggregate(self.volume(*self.features(left, right))), self.max_disp)
 
 
 def to_inference_form(model: PSMNet) -> PSMNet:
     """The fast form of an eval-mode model, in place; its output equals the official one up to
     float rounding. Each BatchNorm is folded into the convolution before it (a bias), the
     convolution weights are stored channels-last (NHWC / NDHWC: with inputs in the same layout
-    oneDNN's kernels take 1.2-1.8x less CPU time), and ``forward`` switches to the early
-    classifier heads of :meth:`PSMNet.aggregate` and :func:`disparity_regression_chunked`. Not
+    oneDNN's kernels take 1.2-1.8x less CPU time), and ``forward`` switches to the first layer
+    computed from the features (:meth:`PSMNet.volume`), the early classifier heads of
+    :meth:`PSMNet.aggregate` and :func:`disparity_regression_chunked`. Not
     for training: BatchNorm is gone. (Left and right features as one batch of two took as long
     as two batches of one, so the official two calls stay.)"""
     from torch.nn.utils.fusion import fuse_conv_bn_eval

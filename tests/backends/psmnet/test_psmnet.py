@@ -14,7 +14,8 @@ from depthapp.preprocessing import PSMNET_OFFICIAL
 
 padded_size = PSMNET_OFFICIAL.padded_size
 from depthapp.backends.psmnet.model import (PSMNet, concat_cost_volume, concat_cost_volume_official,
-                                            concat_cost_volume_stacked, load_official_state_dict)
+                                            concat_cost_volume_stacked, concat_volume_conv3d,
+                                            load_official_state_dict)
 from depthapp.errors import InputError, WeightsError
 from depthapp.weights import fetch, load_checkpoint, resolve_weights
 
@@ -58,6 +59,23 @@ def test_cost_volume_constructions_are_bit_identical():
         assert volume.shape == (1, 16, 16, 12, 40)
         assert torch.equal(volume.view(torch.int32), reference.view(torch.int32))
     assert torch.all(reference[:, :, 5, :, :5] == 0) and torch.equal(reference[:, 8:, 5, :, 5:], right[..., :-5])
+
+
+@pytest.mark.parametrize("levels, width", [(16, 40), (5, 9), (7, 5), (1, 8), (2, 8), (3, 4)])
+def test_the_first_layer_from_the_features_is_the_convolution_of_the_volume(levels, width):
+    # In float64 the two differ only by summation order; every tap, padding edge, the zero
+    # triangle, the first and last levels and more levels than columns are exercised.
+    generator = torch.Generator().manual_seed(levels * 100 + width)
+    left, right = torch.randn(2, 2, 3, 6, width, generator=generator, dtype=torch.float64)
+    weight = torch.randn(5, 6, 3, 3, 3, generator=generator, dtype=torch.float64)
+    bias = torch.randn(5, generator=generator, dtype=torch.float64)
+    volume = concat_cost_volume(left, right, levels)
+    for b in (bias, None):
+        reference = torch.nn.functional.conv3d(volume, weight, b, padding=1)
+        for memory_format in (torch.contiguous_format, torch.channels_last_3d):
+            out = concat_volume_conv3d(left, right, levels, weight, b, memory_format=memory_format)
+            assert out.is_contiguous(memory_format=memory_format)
+            torch.testing.assert_close(out, reference, rtol=0, atol=1e-12)
 
 
 def test_padding_follows_the_official_multiple_of_16_rule():
