@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 import numpy as np
 
+from ..allocator import reuse_freed_memory
 from ..data import DisparityResult, StereoPair
 from ..device import available_memory_bytes, resolve_device
 from ..errors import InputError, ParameterError, UsageError, literal
@@ -215,7 +216,8 @@ class Backend(ABC):
         stages = StageProgress(progress, self.stage_shares) if progress else None
         if stages:
             timer.on_stage = stages.start
-        output = self._compute(pair, timer, cancel or CancelToken())
+        with reuse_freed_memory():
+            output = self._compute(pair, timer, cancel or CancelToken())
         if stages:
             stages.complete()
         confidence = None
