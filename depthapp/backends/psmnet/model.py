@@ -102,11 +102,17 @@ class Hourglass(nn.Module):
                                    nn.BatchNorm3d(planes))
 
     def forward(self, x, presqu, postsqu):
+        # The sums are written into the fresh convolution outputs: a new full-size tensor per
+        # sum is memory to fault in (autograd allows it: nothing saves those outputs).
         out = self.conv1(x)
         pre = self.conv2(out)
-        pre = F.relu(pre + postsqu if postsqu is not None else pre, inplace=True)
+        if postsqu is not None:
+            pre += postsqu
+        pre = F.relu(pre, inplace=True)
         out = self.conv4(self.conv3(pre))
-        post = F.relu(self.conv5(out) + (presqu if presqu is not None else pre), inplace=True)
+        post = self.conv5(out)
+        post += presqu if presqu is not None else pre
+        post = F.relu(post, inplace=True)
         return self.conv6(post), pre, post
 
 
@@ -188,45 +194,56 @@ def concat_volume_conv3d(left: torch.Tensor, right: torch.Tensor, levels: int, w
     depth_taps = [tuple(dz for dz in (-1, 0, 1) if 0 <= d + dz < levels) for d in range(levels)]
     tap_sets = sorted(set(depth_taps))
     dz = torch.arange(-1, 2, device=weight.device)
-    left_kernels, right_kernels = [], []
+    left_kernels = {m: [] for m in range(-2, 3)}
+    right_kernels = {False: [], True: []}
     for taps in tap_sets:
         used = torch.isin(dz, torch.tensor(taps, device=weight.device))  # (3,) over dz
-        for m in range(-2, 3):  # tap (dz, dx) counts where dz - dx <= m
+        for m in left_kernels:  # tap (dz, dx) counts where dz - dx <= m
             counts = used[:, None] & (dz[:, None] - dz[None, :] <= m)  # (dz, dx)
-            left_kernels.append((weight_left * counts[:, None, :]).sum(2))
-        for last_column in (False, True):  # the last column's dx = 1 taps read the zero padding
+            left_kernels[m].append((weight_left * counts[:, None, :]).sum(2))
+        for last_column in right_kernels:  # the last column's dx = 1 taps read the zero padding
             kernel = weight_right.new_zeros(out_channels, channels, 3, 5)
             for z in taps:
                 for dx in ((-1, 0) if last_column else (-1, 0, 1)):
                     kernel[:, :, :, dx - z + 2] += weight_right[:, :, z + 1, :, dx + 1]
-            right_kernels.append(kernel)
-    per_set = (5, 2)
-    left_bias = None if bias is None else bias.repeat(len(left_kernels))
-    # (B, sets, 5, O, H, W): [m + 2] the left half of level d at column x = d + m (clamped to 2)
-    left_part = F.conv2d(left, torch.cat(left_kernels), left_bias, padding=1)
-    left_part = left_part.view(batch, len(tap_sets), per_set[0], out_channels, height, width)
-    # (B, sets, 2, O, H, W + 2): [.., j] the right half at column x = d + j - 2
-    right_part = F.conv2d(F.pad(right, (4, 2)), torch.cat(right_kernels), padding=(1, 0))
-    right_part = right_part.view(batch, len(tap_sets), per_set[1], out_channels, height, width + 2)
+            right_kernels[last_column].append(kernel)
+    sets = len(tap_sets)
 
-    out = torch.empty(batch, out_channels, levels, height, width, dtype=left_part.dtype, device=left.device,
+    def convolve(image, kernels, padding, with_bias):
+        out = F.conv2d(image, torch.cat(kernels), bias.repeat(len(kernels)) if with_bias and bias is not None
+                       else None, padding=padding)
+        return out.view(batch, len(kernels) // sets, sets, out_channels, height, out.shape[-1])
+
+    # Left half, (B, kinds, sets, O, H, columns): m >= 2 everywhere; m = -2..1 only at x <= d + 1,
+    # i.e. in the first levels + 1 columns (one more keeps the padding of the crop out of them).
+    left_full = convolve(left, left_kernels[2], 1, True)[:, 0]
+    left_edge = convolve(left[..., :levels + 3], [k for m in range(-2, 2) for k in left_kernels[m]], 1, True)
+    # Right half at column j <-> x - d = j - 2; the last-column kernels only at x = W - 1, where
+    # j = W + 1 - d lies in the last `levels` columns.
+    padded = F.pad(right, (4, 2))
+    right_full = convolve(padded, right_kernels[False], (1, 0), False)[:, 0]
+    last_start = max(0, width + 2 - levels)
+    right_last = convolve(padded[..., last_start:], right_kernels[True], (1, 0), False)[:, 0]
+
+    out = torch.empty(batch, out_channels, levels, height, width, dtype=left_full.dtype, device=left.device,
                       memory_format=memory_format)
     for d in range(levels):
         index = tap_sets.index(depth_taps[d])
-        lefts, rights, target = left_part[:, index], right_part[:, index], out[:, :, d]
+        target = out[:, :, d]
         first = max(0, d - 2)  # columns left of it read only zeros
         if bias is None:
             target[..., :first] = 0
         else:
             target[..., :first] = bias[:, None, None]
         interior = slice(min(d + 2, width - 1), width - 1)
-        torch.add(lefts[:, 4, ..., interior], rights[:, 0, ..., interior.start - d + 2: width + 1 - d],
+        torch.add(left_full[:, index, ..., interior], right_full[:, index, ..., interior.start - d + 2: width + 1 - d],
                   out=target[..., interior])
-        for x in [*range(first, min(d + 2, width - 1)), width - 1]:
-            if x >= first:
-                m = min(x - d, 2)
-                torch.add(lefts[:, m + 2, ..., x], rights[:, int(x == width - 1), ..., x - d + 2],
-                          out=target[..., x])
+        for x in range(first, min(d + 2, width - 1)):
+            torch.add(left_edge[:, x - d + 2, index, ..., x], right_full[:, index, ..., x - d + 2], out=target[..., x])
+        x = width - 1
+        if x >= first:
+            lefts = left_full[:, index] if x - d >= 2 else left_edge[:, x - d + 2, index]
+            torch.add(lefts[..., x], right_last[:, index, ..., x - d + 2 - last_start], out=target[..., x])
     return out
 
 
@@ -377,7 +394,7 @@ class PSMNet(nn.Module):
 
         cost0 = self.dres0[2:](volume)  # the first layer made the volume
         del volume
-        cost0 = self.dres1(cost0) + cost0
+        cost0 = self.dres1(cost0).add_(cost0)
         out1, pre1, post1 = self.dres2(cost0, None, None)
         out1 += cost0
         total = head(self.classif1, out1)
