@@ -239,11 +239,12 @@ class PSMNetBackend(Backend):
                     left_features, right_features = model.features(left, right)
                 cancel.raise_if_cancelled()
                 with timer("cost volume"):
-                    volume = model.volume(left_features, right_features)
+                    # Held in a list, so that aggregate holds the only reference and frees the
+                    # volume after its first layer (a local here would keep it to the end).
+                    volume = [model.volume(left_features, right_features)]
                     del left_features, right_features
                 with timer("aggregation"):
-                    cost = model.aggregate(volume)
-                    del volume
+                    cost = model.aggregate(volume.pop())
             cancel.raise_if_cancelled()
             with timer("regression"):
                 disparity = padding.unpad(model.regression(cost, self.max_disp)[0])
