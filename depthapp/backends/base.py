@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 import numpy as np
@@ -49,6 +50,9 @@ class Backend(ABC):
             times (any scale), for the ETA of ``compute(progress=...)``; empty: stages are
             shown by name without an ETA.
         export_refusals: ``{format: why}`` for export formats refused before any work.
+        reuses_freed_memory: compute inside :func:`~depthapp.allocator.reuse_freed_memory`
+            (set where it was measured to pay: it saves the page faults of large blocks and
+            costs some peak memory, which ``estimate_memory`` must then count).
 
     Optional capabilities are methods: :meth:`export_spec` (``depthapp export``) and
     :meth:`training_adapter` (``depthapp train``, ``adapt``, the viewer's "Adapt").
@@ -71,6 +75,7 @@ class Backend(ABC):
     model_file_types: ClassVar[tuple[str, ...]] = ()
     stage_shares: ClassVar[dict[str, float]] = {}
     export_refusals: ClassVar[dict[str, str]] = {}
+    reuses_freed_memory: ClassVar[bool] = False
 
     @classmethod
     def kind_label(cls) -> str:
@@ -216,7 +221,7 @@ class Backend(ABC):
         stages = StageProgress(progress, self.stage_shares) if progress else None
         if stages:
             timer.on_stage = stages.start
-        with reuse_freed_memory():
+        with reuse_freed_memory() if self.reuses_freed_memory else nullcontext():
             output = self._compute(pair, timer, cancel or CancelToken())
         if stages:
             stages.complete()

@@ -27,6 +27,8 @@ backend = create_backend(name, weights=weights, max_disp=int(max_disp), device="
 def crop(height, width):
     return StereoPair(left=sample.left[:height, :width].copy(), right=sample.right[:height, :width].copy())
 backend.compute(crop(24, 40))  # weights loaded, kernels compiled: what remains is the pair's
+from depthapp.allocator import release_retained_memory
+release_retained_memory()  # the warm-up's freed memory would otherwise serve part of the pair's
 # Reset the process's peak RSS (VmHWM) after the warm-up: compiling the kernels on a machine
 # without numba's cache peaks higher than the compute itself.
 with open("/proc/self/clear_refs", "w") as refs:

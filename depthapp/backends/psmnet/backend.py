@@ -35,23 +35,22 @@ def estimate_memory_bytes(height: int, width: int, max_disp: int, half: bool = F
                           inference_form: bool = True) -> int:
     """Peak memory of one inference on a padded ``height x width`` pair, in bytes.
 
-    Proportional to the voxels of the 1/4-resolution volumes: the 64-channel concatenation
-    volume, the 32-channel aggregation volumes held for the residual links, transient conv
-    outputs, and (official form only) the full-resolution cost, softmax and product of the
-    regression. The bytes per voxel are the peak RSS growth of one compute measured on the CPU
-    (float32, 2 threads; inference form / official form), at 384x256: 1020 / 1380, Motorcycle
-    752x512: 918 / 1269, KITTI 1248x384: 578 / 868. The peak is reached in the last hourglass;
-    at the two narrower sizes about three 32-channel volumes more are resident than the live
-    tensors account for (oneDNN or allocator buffers; not found). The constants follow the
-    narrower sizes (within 6 %) and overestimate KITTI-shaped inputs by 50-66 %, the safe side
-    for a check that refuses work. Mixed precision halves the volumes (bf16 on the CPU: 445 at
-    Motorcycle size).
+    Proportional to the voxels of the 1/4-resolution volumes: the 32-channel aggregation
+    volumes held for the residual links, transient conv outputs, and (official form only) the
+    64-channel concatenation volume and the full-resolution cost, softmax and product of the
+    regression. The constants are the peak RSS growth of one compute measured on the CPU
+    (float32, 2 threads, freed memory reused as :mod:`depthapp.allocator` arranges, starting
+    from none kept), at 384x256 / 608x400 / 752x512: inference form 242-290 / 640-665 / 799 MiB,
+    official form 1453-1587 / 1808-1996 / 1830-1850 bytes per voxel (the ranges are repeated
+    runs: reusing freed blocks from the heap leaves holes whose share varies, and with the size,
+    hence the inference form's constant term). Both fits are within 20 % of every run. Mixed
+    precision halves the volumes.
     """
     quarter_voxels = (max_disp // 4) * (height // 4) * (width // 4)
-    bytes_per_voxel = 960 if inference_form else 1300
+    fixed, bytes_per_voxel = (64 << 20, 700) if inference_form else (0, 1650)
     if half:
         bytes_per_voxel //= 2
-    return quarter_voxels * bytes_per_voxel
+    return fixed + quarter_voxels * bytes_per_voxel
 
 
 def prepare_image(image: np.ndarray, preprocessing: Preprocessing = PSMNET_OFFICIAL):
@@ -120,8 +119,11 @@ class PSMNetBackend(Backend):
     presets = {"fast": {"scale": 0.5}}
     # Measured by benchmarks/bench_psmnet.py (741x500, 192 levels, 2 CPU cores, the default
     # inference form).
-    stage_shares = {"load": 1.0, "prepare": 0.1, "features": 26.3, "cost volume": 1.6,
-                    "aggregation": 68.5, "regression": 3.7}
+    # 10 % faster at Motorcycle size (1.2 s of page faults per pair), with the peak counted
+    # in estimate_memory_bytes.
+    reuses_freed_memory = True
+    stage_shares = {"load": 1.0, "prepare": 0.2, "features": 31.7, "cost volume": 1.6,
+                    "aggregation": 64.1, "regression": 2.5}
 
     def __init__(self, max_disp: Optional[int] = None, device: str = "auto",
                  weights: Optional[str] = None, offline: bool = False, **params):
