@@ -1,4 +1,5 @@
-"""Builds the compiled sgm kernels; everything else is declared in pyproject.toml."""
+"""Builds the compiled kernels (sgm, PSMNet's convolutions); everything else is declared in
+pyproject.toml."""
 
 import sys
 
@@ -16,4 +17,8 @@ else:
 # (depthapp/backends/sgm/native.py) instead of the whole install failing.
 setup(ext_modules=[Extension("depthapp.backends.sgm._native",
                              sources=["depthapp/backends/sgm/_native.cpp"],
+                             extra_compile_args=compile_args, language="c++", optional=True),
+                   # PSMNet's 3x3x3 convolutions on the CPU (oneDNN's are the fallback)
+                   Extension("depthapp.backends.psmnet._winograd",
+                             sources=["depthapp/backends/psmnet/_winograd.cpp"],
                              extra_compile_args=compile_args, language="c++", optional=True)])

@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import winograd
+
 
 def _convbn(in_planes: int, out_planes: int, kernel: int, stride: int, pad: int, dilation: int) -> nn.Sequential:
     padding = dilation if dilation > 1 else pad
@@ -450,6 +452,16 @@ def to_inference_form(model: PSMNet) -> PSMNet:
             module.weight.data = module.weight.data.contiguous(memory_format=torch.channels_last_3d)
         elif isinstance(module, nn.Conv2d):
             module.weight.data = module.weight.data.contiguous(memory_format=torch.channels_last)
+    if winograd.available():
+        # The stride-1 3x3x3 convolutions (and the ReLU after them) by Winograd's F(2x2x2, 3x3x3):
+        # 0.58x oneDNN's time at 32 channels, 0.47x at 64.
+        for sequence in [m for m in model.modules() if isinstance(m, nn.Sequential)]:
+            for index, layer in enumerate(sequence):
+                if isinstance(layer, nn.Sequential) and winograd.eligible(layer[0]):
+                    followed_by_relu = index + 1 < len(sequence) and isinstance(sequence[index + 1], nn.ReLU)
+                    layer[0] = winograd.WinogradConv3d(layer[0], relu=followed_by_relu)
+                    if followed_by_relu:
+                        sequence[index + 1] = nn.Identity()
     model.regression = disparity_regression_chunked
     model.inference_form = True
     return model
