@@ -35,7 +35,7 @@ def transformed_weights(weight: torch.Tensor) -> torch.Tensor:
 def applies(volume: torch.Tensor) -> bool:
     """Whether :func:`conv3d` can take ``volume`` (for an :func:`eligible` convolution)."""
     return (available() and volume.device.type == "cpu" and volume.dtype == torch.float32
-            and not torch.is_grad_enabled() and volume.shape[0] == 1
+            and not torch.is_grad_enabled() and not torch.is_autocast_enabled("cpu") and volume.shape[0] == 1
             and volume.is_contiguous(memory_format=torch.channels_last_3d))
 
 
@@ -50,7 +50,7 @@ def eligible(conv: nn.Conv3d) -> bool:
 class WinogradConv3d(nn.Module):
     """An :func:`eligible` :class:`~torch.nn.Conv3d`, optionally followed by a ReLU, computed by
     :func:`conv3d` where it :func:`applies` (the CPU, float32, batch 1, channels-last, no
-    autograd) and by ``F.conv3d`` elsewhere (CUDA, autocast...)."""
+    autograd, no autocast) and by ``F.conv3d`` elsewhere (CUDA, the opt-in bf16...)."""
 
     def __init__(self, conv: nn.Conv3d, relu: bool = False):
         super().__init__()
