@@ -122,8 +122,8 @@ class PSMNetBackend(Backend):
     # 10 % faster at Motorcycle size (1.2 s of page faults per pair), with the peak counted
     # in estimate_memory_bytes.
     reuses_freed_memory = True
-    stage_shares = {"load": 1.0, "prepare": 0.2, "features": 31.7, "cost volume": 1.6,
-                    "aggregation": 64.1, "regression": 2.5}
+    stage_shares = {"load": 1.0, "prepare": 0.2, "features": 42.3, "cost volume": 1.2,
+                    "aggregation": 52.9, "regression": 3.4}
 
     def __init__(self, max_disp: Optional[int] = None, device: str = "auto",
                  weights: Optional[str] = None, offline: bool = False, **params):
