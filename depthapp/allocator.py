@@ -11,8 +11,11 @@ a camera stream: from the second pair on there are no page faults at all), and
 :data:`RELEASE_AFTER_SECONDS` after the last one ends, ``malloc_trim`` hands it back, so an idle
 GUI does not keep its peak. Elsewhere than glibc (macOS, Windows, musl) this does nothing.
 
-Measured (PSMNet, Motorcycle, 2 threads): 5.56 s per pair with mmap, 5.2 s when the memory is
-handed back after every pair, 4.7-4.9 s when it is kept between pairs.
+The price is the heap's holes, which raise the peak (MC-CNN's by 18-40 %, GC-Net's by 28 %), so
+backends opt in (``Backend.reuses_freed_memory``) where it was measured to pay, and their
+memory estimates count it. Measured for PSMNet (Motorcycle, 2 threads, before the Winograd
+kernel): 5.56 s per pair with mmap, 5.2 s when the memory is handed back after every pair,
+4.7-4.9 s when it is kept between pairs.
 """
 
 from __future__ import annotations
