@@ -20,8 +20,6 @@ kernel): 5.56 s per pair with mmap, 5.2 s when the memory is handed back after e
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import sys
 import threading
 from contextlib import contextmanager
@@ -44,17 +42,20 @@ _lock = threading.Lock()
 _active = 0
 _retaining = False
 _release_timer: Optional[threading.Timer] = None
-_libc: Optional[ctypes.CDLL] = None
+_libc = None  # ctypes.CDLL once loaded; ctypes is imported on first use (start-up time)
 _libc_loaded = False
 
 
-def _glibc() -> Optional[ctypes.CDLL]:
+def _glibc():
+    """glibc as a ``ctypes.CDLL``, or None (another C library or system)."""
     global _libc, _libc_loaded
     if not _libc_loaded:
         _libc_loaded = True
         if sys.platform.startswith("linux"):
+            import ctypes
+
             try:
-                libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+                libc = ctypes.CDLL("libc.so.6")  # glibc's soname (find_library would run ldconfig)
                 libc.gnu_get_libc_version  # glibc only: musl's mallopt does nothing
                 libc.mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
                 libc.malloc_trim.argtypes = (ctypes.c_size_t,)
@@ -64,7 +65,7 @@ def _glibc() -> Optional[ctypes.CDLL]:
     return _libc
 
 
-def _apply(libc: ctypes.CDLL, settings) -> None:
+def _apply(libc, settings) -> None:
     for parameter, value in settings:
         libc.mallopt(parameter, value)
 
