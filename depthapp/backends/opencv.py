@@ -123,8 +123,9 @@ class OpenCVBM(_OpenCVMatcher):
         return side, side
 
     def estimate_memory(self, height: int, width: int) -> int:
-        # Per-row SAD buffers of the disparity range, the int16 output and the grey copies.
-        return width * self.max_disp * 4 * 16 + height * width * (2 + 2 + 4)
+        # Per-row SAD buffers of the disparity range (6 rows' worth measured with 2 threads at
+        # 741x500: bench_memory_estimates.py), the int16 output, the float result and the grey copies.
+        return width * self.max_disp * 4 * 6 + height * width * (2 + 2 + 4)
 
     def _compute(self, pair, timer, cancel):
         p = self.params
