@@ -111,8 +111,9 @@ class PSMNetBackend(Backend):
         Parameter("layout", "choice", "auto", "form of the network: nhwc (channels-last, "
                   "BatchNorm folded, the first 3-D layer from the features, Winograd 3x3x3 "
                   "convolutions on AVX-512 CPUs, fused heads and regression: on the CPU 0.44x the "
-                  "official code's time, equal to nchw up to float rounding), nchw (the official layout and operations, bit-identical "
-                  "to the authors' code), auto = nhwc on the CPU, nchw on CUDA",
+                  "official code's time, equal to nchw up to float rounding), nchw (the official "
+                  "layout and operations, bit-identical to the authors' code), auto = nhwc on the "
+                  "CPU, nchw on CUDA",
                   choices=("auto", "nhwc", "nchw")),
         Parameter("memory_limit_gb", "float", 0.0, "refuse inputs whose estimated peak memory "
                   "exceeds this many GiB; 0 = the free memory of the device", 0.0, 1024.0),
