@@ -13,11 +13,10 @@
 //
 // Python:
 //   supported() -> bool: this CPU runs the kernel (AVX-512F)
-//   conv3d(input, weights, bias, residual, output, (D, H, W, Cin, Cout), relu, threads)
+//   conv3d(input, weights, bias, output, (D, H, W, Cin, Cout), relu, threads)
 //     input     float32 [D][H][W][Cin], C-contiguous (a channels-last volume's memory)
 //     weights   float32 [64][Cin][Cout], already transformed (G g G^T per dimension)
 //     bias      float32 [Cout]
-//     residual  None or float32 [D][H][W][Cout], added before the ReLU
 //     output    float32 [D][H][W][Cout], written
 //   Cin and Cout must be 16, 32, 48 or 64 (Cout: 16, 32 or 64).
 
@@ -57,7 +56,6 @@ struct Problem {
     const float* input;
     const float* weights;
     const float* bias;
-    const float* residual;  // may be null
     float* output;
     long depth, height, width, cin, cout;
     bool relu;
@@ -162,7 +160,7 @@ __attribute__((target("avx512f"))) void transform_input_band_avx512(const Proble
 
 // The output transform of a band's tiles: along x for every tile first (m read in order), into
 // along_x ([tiles][i 4][j 4][k 2][Cout]), then along rows and depth per tile, with the bias,
-// the residual and the ReLU, into the output.
+// and the ReLU, into the output.
 __attribute__((target("avx512f"))) void transform_output_band_avx512(const Problem& pr, long a, long b, long first,
                                                                      long tiles, const float* m, long stride,
                                                                      float* along_x) {
@@ -204,7 +202,6 @@ __attribute__((target("avx512f"))) void transform_output_band_avx512(const Probl
                         if (z >= pr.depth || y >= pr.height || x >= pr.width) continue;
                         const long offset = ((z * pr.height + y) * pr.width + x) * cout + q;
                         __m512 sum = _mm512_add_ps(values[i], bias);
-                        if (pr.residual) sum = _mm512_add_ps(sum, _mm512_loadu_ps(pr.residual + offset));
                         if (pr.relu) sum = _mm512_max_ps(sum, _mm512_set1_ps(0.0f));
                         _mm512_storeu_ps(pr.output + offset, sum);
                     }
@@ -272,10 +269,10 @@ struct Buffer {
 };
 
 PyObject* conv3d(PyObject*, PyObject* args) {
-    PyObject *input, *weights, *bias, *residual, *output;
+    PyObject *input, *weights, *bias, *output;
     long depth, height, width, cin, cout;
     int relu, threads;
-    if (!PyArg_ParseTuple(args, "OOOOO(lllll)pi", &input, &weights, &bias, &residual, &output, &depth, &height,
+    if (!PyArg_ParseTuple(args, "OOOO(lllll)pi", &input, &weights, &bias, &output, &depth, &height,
                           &width, &cin, &cout, &relu, &threads))
         return nullptr;
     if (!cpu_supported()) {
@@ -288,15 +285,13 @@ PyObject* conv3d(PyObject*, PyObject* args) {
         return nullptr;
     }
     const Py_ssize_t voxels = depth * height * width;
-    Buffer in, w, b, res, out;
+    Buffer in, w, b, out;
     if (!in.get(input, false, voxels * cin, "input") || !w.get(weights, false, 64 * cin * cout, "weights") ||
         !b.get(bias, false, cout, "bias") || !out.get(output, true, voxels * cout, "output"))
         return nullptr;
-    if (residual != Py_None && !res.get(residual, false, voxels * cout, "residual")) return nullptr;
 #if HAVE_KERNEL
     Problem problem{static_cast<const float*>(in.view.buf), static_cast<const float*>(w.view.buf),
                     static_cast<const float*>(b.view.buf),
-                    residual != Py_None ? static_cast<const float*>(res.view.buf) : nullptr,
                     static_cast<float*>(out.view.buf), depth, height, width, cin, cout, relu != 0};
 #endif
     std::string error;

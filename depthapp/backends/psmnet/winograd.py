@@ -66,17 +66,15 @@ class WinogradConv3d(nn.Module):
         return F.relu(out, inplace=True) if self.relu else out
 
 
-def conv3d(volume: torch.Tensor, weights: torch.Tensor, bias: torch.Tensor,
-           residual: torch.Tensor | None = None, relu: bool = False) -> torch.Tensor:
-    """``relu(conv3d(volume, w, bias, padding=1) + residual)`` for a channels-last ``(1, Cin, D,
-    H, W)`` float32 volume and ``weights = transformed_weights(w)``; channels-last output."""
+def conv3d(volume: torch.Tensor, weights: torch.Tensor, bias: torch.Tensor, relu: bool = False) -> torch.Tensor:
+    """``conv3d(volume, w, bias, padding=1)`` (then a ReLU if ``relu``) for a channels-last
+    ``(1, Cin, D, H, W)`` float32 volume and ``weights = transformed_weights(w)``; channels-last
+    output."""
     _, channels, depth, height, width = volume.shape
     out_channels = weights.shape[2]
     out = torch.empty(1, out_channels, depth, height, width, memory_format=torch.channels_last_3d)
     as_rows = lambda t: t.permute(0, 2, 3, 4, 1).numpy()  # the channels-last memory, C-contiguous  # noqa: E731
-    if residual is not None:
-        residual = as_rows(residual.contiguous(memory_format=torch.channels_last_3d))
     bias = bias.detach().float().contiguous()
-    _winograd.conv3d(as_rows(volume), weights.numpy(), bias.numpy(), residual, as_rows(out),
+    _winograd.conv3d(as_rows(volume), weights.numpy(), bias.numpy(), as_rows(out),
                      (depth, height, width, channels, out_channels), relu, torch.get_num_threads())
     return out
