@@ -85,10 +85,11 @@ def measure(name: str, fn: Callable[[], Any], repeats: int = 5, warmup: int = 1,
     and the last result. ``sync`` (e.g. ``torch.cuda.synchronize``) runs around each call.
 
     Each call starts with the memory that backends keep between computations handed back
-    (:mod:`depthapp.allocator`), as in a fresh process: the reference code then runs under
-    the system's default malloc, and ours pays for faulting its memory in. ``keep_memory``
-    times the steady state of a batch instead (ours only: it changes what else runs in the
-    process)."""
+    (:mod:`depthapp.allocator`): ours pays for faulting its memory in, as in a fresh process,
+    and reference code runs with glibc's settings restored. (The heap that earlier
+    computations grew can still serve its large blocks, which makes an in-process reference
+    faster than in a fresh process: PSMNet's official forward 8.9-10.5 s here, 9.9-11.1 s
+    alone.) ``keep_memory`` times the steady state of a batch instead."""
     from .allocator import release_retained_memory
 
     result = None
