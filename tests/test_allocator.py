@@ -1,69 +1,102 @@
-"""reuse_freed_memory: large freed blocks are reused without page faults, and handed back later."""
+"""reuse_freed_memory: large freed blocks are reused without page faults, and handed back later.
+
+Each check runs in a fresh interpreter: what glibc does with a block depends on the heap the
+process already has (it serves a block from free heap memory when one fits, and an arena that
+earlier work grew past a neighbouring mapping cannot shrink its top), so after the rest of the
+suite the same calls would measure that history instead of this module.
+"""
 
 from __future__ import annotations
 
-import resource
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
-import torch
 
 from depthapp import allocator
 
-pytestmark = pytest.mark.skipif(allocator._glibc() is None, reason="needs glibc's malloc (mallopt, malloc_trim)")
+pytestmark = pytest.mark.skipif(allocator._glibc() is None or not hasattr(allocator._glibc(), "mallinfo2"),
+                                reason="needs glibc 2.33 or later (mallopt, malloc_trim, mallinfo2)")
 
-BLOCK = 64 << 20  # over glibc's largest mmap threshold: served by mmap unless reuse is on
+REPO = Path(__file__).resolve().parents[1]
 
+COMMON = """
+import ctypes, resource, torch
+from depthapp import allocator
 
-def faults_while_filling(size: int = BLOCK) -> int:
-    """Minor page faults while allocating and filling a block (torch tensors, as the networks
-    allocate them: numpy asks for huge pages, which fault 512 times less often)."""
+BLOCK = 64 << 20  # over glibc's largest mmap threshold: mapped on its own unless reuse is on
+PAGES = BLOCK // resource.getpagesize()
+libc = allocator._glibc()
+libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, (ctypes.c_size_t,)
+libc.free.argtypes = (ctypes.c_void_p,)
+
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd",
+                                                      "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+def heap_statistics():
+    libc.mallinfo2.restype = MallInfo2
+    return libc.mallinfo2()
+
+def faults_while_filling():
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    block = torch.ones(size, dtype=torch.uint8)
+    block = libc.malloc(BLOCK)
+    ctypes.memset(block, 1, BLOCK)
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
-    del block
+    libc.free(block)
     return faults
 
-
-def resident_bytes() -> int:
+def resident_bytes():
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * resource.getpagesize()
+"""
+
+# malloc itself, so that nothing else is allocated between the blocks (torch puts its small
+# tensor objects right after a block, and its 64-byte aligned requests then need a little more
+# than the hole an equal block left: a network's many sizes settle, a loop of one does not).
+REUSE = COMMON + """
+assert faults_while_filling() > PAGES // 2  # the default: a mapping of its own, faulted in
+assert faults_while_filling() > PAGES // 2  # and again: unmapped on free
+with allocator.reuse_freed_memory():
+    before = heap_statistics()
+    block = libc.malloc(BLOCK)
+    during = heap_statistics()
+    # from the arena, not a mapping of its own (hblkhd: bytes of such mappings)
+    assert during.hblkhd == before.hblkhd and during.uordblks >= before.uordblks + BLOCK
+    libc.free(block)
+    rounds = [faults_while_filling() for _ in range(3)]
+    assert max(rounds[1:]) < PAGES // 100, rounds  # reused: nothing left to fault in
+allocator.release_retained_memory()  # every free page goes back to the system...
+assert faults_while_filling() > PAGES // 2  # ...so a new block faults
+"""
+
+IDLE_RELEASE = COMMON + """
+allocator.RELEASE_AFTER_SECONDS = 0.5
+with allocator.reuse_freed_memory():
+    block = torch.ones(4 * BLOCK, dtype=torch.uint8)  # a tensor, as a network's
+    del block
+first_timer = allocator._release_timer
+assert first_timer is not None and first_timer.daemon
+with allocator.reuse_freed_memory():  # the next computation comes before the timer fires
+    assert allocator._release_timer is None
+    first_timer.join(5)
+    assert allocator._retaining  # cancelled: the memory is still kept
+    kept = resident_bytes()
+allocator._release_timer.join(5)
+assert not allocator._retaining
+assert resident_bytes() < kept - 2 * BLOCK, (resident_bytes(), kept)
+"""
 
 
-def heap_range() -> tuple[int, int]:
-    with open("/proc/self/maps") as maps:
-        for line in maps:
-            if line.rstrip().endswith("[heap]"):
-                start, end = line.split()[0].split("-")
-                return int(start, 16), int(end, 16)
-    raise AssertionError("no [heap] mapping")
+def run_fresh(script: str) -> None:
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert done.returncode == 0, done.stderr
 
 
-def test_large_blocks_come_from_the_heap_inside_and_released_memory_faults_again():
-    # What glibc does with one block outside the setting depends on the free heap earlier
-    # tests left (it serves a block from there when one fits), so only what this module sets
-    # is asserted: inside, no block is mapped on its own, and the release hands pages back.
-    with allocator.reuse_freed_memory():
-        block = torch.ones(BLOCK, dtype=torch.uint8)
-        start, end = heap_range()
-        assert start <= block.data_ptr() and block.data_ptr() + BLOCK <= end
-        del block
-    allocator.release_retained_memory()  # every free page goes back to the system...
-    assert faults_while_filling() > BLOCK // resource.getpagesize() // 2  # ...so a new block faults
+def test_large_blocks_are_kept_in_the_arena_and_reused_inside_and_fault_again_once_released():
+    run_fresh(REUSE)
 
 
-def test_kept_memory_is_handed_back_when_idle_and_a_new_block_cancels_that(monkeypatch):
-    allocator.release_retained_memory()
-    monkeypatch.setattr(allocator, "RELEASE_AFTER_SECONDS", 0.5)
-    with allocator.reuse_freed_memory():
-        block = torch.ones(4 * BLOCK, dtype=torch.uint8)
-        del block
-    first_timer = allocator._release_timer
-    assert first_timer is not None and first_timer.daemon
-    with allocator.reuse_freed_memory():  # the next computation comes before the timer fires
-        assert allocator._release_timer is None
-        first_timer.join(5)
-        assert allocator._retaining  # cancelled: the memory is still kept
-        kept = resident_bytes()
-    allocator._release_timer.join(5)
-    assert not allocator._retaining
-    assert resident_bytes() < kept - 2 * BLOCK
+def test_kept_memory_is_handed_back_when_idle_and_a_new_block_cancels_that():
+    run_fresh(IDLE_RELEASE)
