@@ -1,7 +1,6 @@
 """The memory estimate ``run`` checks before work (issue 15) against a real peak: each
 backend's estimate is within 25 % of the peak RSS growth of one compute on a crop of the
-sample (issue 18; for PSMNet at this size; KITTI-shaped inputs peak lower and are
-overestimated, see ``estimate_memory_bytes``)."""
+sample (issue 18)."""
 
 from __future__ import annotations
 

@@ -123,21 +123,18 @@ def _classifier() -> nn.Sequential:
                          nn.Conv3d(32, 1, kernel_size=3, padding=1, stride=1, bias=False))
 
 
-def concat_cost_volume(left: torch.Tensor, right: torch.Tensor, levels: int,
-                       memory_format: torch.memory_format = torch.contiguous_format) -> torch.Tensor:
+def concat_cost_volume(left: torch.Tensor, right: torch.Tensor, levels: int) -> torch.Tensor:
     """The concatenation volume: ``(B, C, H, W)`` x2 -> ``(B, 2C, levels, H, W)``.
 
     Level ``d`` holds ``left[..., x]`` and ``right[..., x - d]`` for ``x >= d`` and zeros
     elsewhere: the official tensor bit for bit. The left half is one masked write; each level of
     the right half is one copy of whole rows out of the right features padded by ``levels - 1``
     zero columns. Measured against the official zero-fill-then-slice-writes and against
-    padding and stacking the levels in ``benchmarks/bench_psmnet.py``. ``memory_format``
-    ``torch.channels_last_3d`` writes the volume channels-last directly (3x less CPU than
-    converting it afterwards).
+    padding and stacking the levels in ``benchmarks/bench_psmnet.py``. (The inference form
+    never builds it: see :func:`concat_volume_conv3d`.)
     """
     batch, channels, height, width = left.shape
-    volume = torch.empty(batch, 2 * channels, levels, height, width, dtype=left.dtype,
-                         device=left.device, memory_format=memory_format)
+    volume = left.new_empty(batch, 2 * channels, levels, height, width)
     keep = torch.arange(width, device=left.device) >= torch.arange(levels, device=left.device)[:, None]
     torch.where(keep[:, None, :], left.unsqueeze(2), left.new_zeros(()), out=volume[:, :channels])
     padded = F.pad(right, (levels - 1, 0))
